@@ -1,0 +1,115 @@
+/**
+ * Typed errors pgpulse raises. Each says what happened and how to fix it, and none carries a
+ * password: node descriptions are built from `NodeLabel`, never from a connection string.
+ */
+
+export type NodeRole = 'primary' | 'replica';
+
+/** What an error may say about a node: enough to find it, never its credentials. */
+export interface NodeLabel {
+  readonly name: string;
+  readonly role: NodeRole;
+  readonly host: string;
+  readonly port: number;
+}
+
+export class PgPulseError extends Error {
+  /** A stable machine-readable code, e.g. `PGPULSE_POOL_TIMEOUT`. */
+  readonly code: string;
+  /** True when trying the same operation again later may succeed. */
+  readonly retriable: boolean;
+
+  constructor(code: string, message: string, options?: { cause?: unknown; retriable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retriable = options?.retriable ?? false;
+  }
+}
+
+export interface ConfigIssue {
+  /** Dotted path of the offending field, e.g. `replicas.1.weight`. */
+  readonly field: string;
+  readonly message: string;
+}
+
+/** Thrown at start-up for a configuration that cannot work. */
+export class ConfigError extends PgPulseError {
+  readonly issues: readonly ConfigIssue[];
+
+  constructor(issues: readonly ConfigIssue[]) {
+    const lines = issues.map((i) => `  - ${i.field || '(root)'}: ${i.message}`).join('\n');
+    super('PGPULSE_CONFIG', `Invalid pgpulse configuration:\n${lines}`);
+    this.issues = issues;
+  }
+}
+
+export interface PoolFigures {
+  readonly total: number;
+  readonly idle: number;
+  readonly inUse: number;
+  readonly waiting: number;
+  readonly max: number;
+}
+
+/** A connection could not be acquired from a node's pool within `pool.acquireTimeoutMs`. */
+export class PoolTimeoutError extends PgPulseError {
+  readonly node: NodeLabel;
+  readonly figures: PoolFigures;
+  readonly timeoutMs: number;
+
+  constructor(node: NodeLabel, figures: PoolFigures, timeoutMs: number) {
+    super(
+      'PGPULSE_POOL_TIMEOUT',
+      `Timed out after ${timeoutMs} ms acquiring a connection to ${describeNode(node)}: ` +
+        `${figures.inUse} in use of ${figures.max} (maxSize + overflow), ${figures.idle} idle, ` +
+        `${figures.waiting} waiting. Raise pool.maxSize / pool.overflow or pool.acquireTimeoutMs, ` +
+        'or look for connections that are not released.',
+      { retriable: true },
+    );
+    this.node = node;
+    this.figures = figures;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** A read needed a replica (policy `error`) and none was eligible. */
+export class NoHealthyReplicaError extends PgPulseError {
+  readonly reasons: Readonly<Record<string, string>>;
+
+  constructor(reasons: Readonly<Record<string, string>>) {
+    const detail = Object.entries(reasons)
+      .map(([name, why]) => `${name}: ${why}`)
+      .join('; ');
+    super(
+      'PGPULSE_NO_HEALTHY_REPLICA',
+      `No replica can serve this read (${detail || 'no replicas configured'}). ` +
+        "Use replicaLag.policy 'fallback' to read from the primary instead.",
+      { retriable: true },
+    );
+    this.reasons = reasons;
+  }
+}
+
+/** Writes cannot be served: the primary is down or a failover is in progress. */
+export class PrimaryUnavailableError extends PgPulseError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(
+      'PGPULSE_PRIMARY_UNAVAILABLE',
+      `No primary can accept writes: ${reason}. The write was not sent; retry it once a ` +
+        'primary is elected (listen for the failover events).',
+      { retriable: true, cause: options?.cause },
+    );
+  }
+}
+
+/** The cluster was closed; no further statements are accepted. */
+export class ClusterClosedError extends PgPulseError {
+  constructor() {
+    super('PGPULSE_CLOSED', 'The pgpulse cluster has been closed; create a new one.');
+  }
+}
+
+export function describeNode(node: NodeLabel): string {
+  return `${node.role} "${node.name}" (${node.host}:${node.port})`;
+}

@@ -1,0 +1,106 @@
+import { type AddressInfo, type Server, type Socket, createConnection, createServer } from 'node:net';
+
+export type ProxyMode = 'pass' | 'blackhole';
+
+/**
+ * A TCP proxy in front of one node that can add latency, swallow traffic or reset connections,
+ * so tests see the failures a real network produces rather than clean refusals.
+ */
+export class FaultProxy {
+  readonly host = '127.0.0.1';
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private mode: ProxyMode = 'pass';
+  private delayMs = 0;
+  private portNumber = 0;
+
+  private constructor(
+    private readonly target: () => { host: string; port: number },
+    private readonly buildUrl: (host: string, port: number) => string,
+  ) {
+    this.server = createServer((client) => this.accept(client));
+  }
+
+  static async listen(
+    target: () => { host: string; port: number },
+    buildUrl: (host: string, port: number) => string,
+  ): Promise<FaultProxy> {
+    const proxy = new FaultProxy(target, buildUrl);
+    await new Promise<void>((resolve, reject) => {
+      proxy.server.once('error', reject);
+      proxy.server.listen(0, proxy.host, () => resolve());
+    });
+    proxy.server.unref();
+    proxy.portNumber = (proxy.server.address() as AddressInfo).port;
+    return proxy;
+  }
+
+  get port(): number {
+    return this.portNumber;
+  }
+
+  /** A connection URL for the node that goes through this proxy. */
+  get url(): string {
+    return this.buildUrl(this.host, this.portNumber);
+  }
+
+  /** Delays every chunk, in both directions, by `ms`. */
+  latency(ms: number): this {
+    this.delayMs = Math.max(0, ms);
+    return this;
+  }
+
+  /** Accepts connections but never answers, and stops forwarding on open ones. */
+  blackhole(): this {
+    this.mode = 'blackhole';
+    return this;
+  }
+
+  /** Resets every open connection (the peer sees ECONNRESET); new ones are accepted. */
+  reset(): this {
+    for (const socket of this.sockets) socket.resetAndDestroy();
+    this.sockets.clear();
+    return this;
+  }
+
+  /** Back to a transparent proxy: no latency, no blackhole. Open connections stay open. */
+  heal(): this {
+    this.mode = 'pass';
+    this.delayMs = 0;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: Socket): void {
+    this.track(client);
+    if (this.mode === 'blackhole') return;
+    const { host, port } = this.target();
+    const upstream = createConnection({ host, port });
+    this.track(upstream);
+    const forward = (from: Socket, to: Socket) => {
+      from.on('data', (chunk: Buffer) => {
+        if (this.mode === 'blackhole') return;
+        // Timers of equal delay fire in insertion order, so chunks stay in order.
+        if (this.delayMs > 0) setTimeout(() => to.write(chunk), this.delayMs);
+        else to.write(chunk);
+      });
+      from.on('close', () => {
+        if (this.delayMs > 0) setTimeout(() => to.destroy(), this.delayMs);
+        else to.destroy();
+      });
+    };
+    forward(client, upstream);
+    forward(upstream, client);
+  }
+
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+}
