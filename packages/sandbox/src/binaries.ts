@@ -1,6 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,4 +129,22 @@ function unprivilegedUser(): RunAs {
     }
   }
   return { user: 'nobody', uid: 65534, gid: 65534 };
+}
+
+/**
+ * Where clusters live: `PGPULSE_SANDBOX_DIR`, else a RAM-backed /dev/shm when it has room (a
+ * data directory is about 30 MB and copying it to a disk mounted with `discard` took 0.8 s
+ * against 0.05 s in RAM), else the OS temp folder.
+ */
+export function sandboxRoot(): string {
+  const configured = process.env.PGPULSE_SANDBOX_DIR;
+  if (configured) return configured;
+  try {
+    const stats = statfsSync('/dev/shm');
+    accessSync('/dev/shm', constants.W_OK);
+    if (stats.bavail * stats.bsize > 2 * 1024 ** 3) return '/dev/shm';
+  } catch {
+    // no /dev/shm here
+  }
+  return tmpdir();
 }

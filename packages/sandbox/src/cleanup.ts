@@ -58,10 +58,14 @@ rm -rf "$dir"
  * the cluster's servers and deletes its folder. stop() kills it on the normal path.
  */
 export function startWatchdog(clusterDir: string): ChildProcess {
-  const child = spawn('sh', ['-c', WATCHDOG, 'pgpulse-sandbox-watchdog', String(process.pid), clusterDir], {
-    detached: true,
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'sh',
+    ['-c', WATCHDOG, 'pgpulse-sandbox-watchdog', String(process.pid), clusterDir],
+    {
+      detached: true,
+      stdio: 'ignore',
+    },
+  );
   child.unref();
   return child;
 }

@@ -1,14 +1,21 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { type PgInstallation, findInstallation } from './binaries.js';
+import { findInstallation, type PgInstallation, sandboxRoot } from './binaries.js';
 import { type Disposable, startWatchdog, track, untrack } from './cleanup.js';
 import { FaultProxy } from './proxy.js';
-import { type Template, chownTo, ensureTemplate } from './template.js';
+import { chownTo, ensureTemplate, type Template } from './template.js';
 
 export type SandboxRole = 'primary' | 'replica' | 'detached';
 export type SettingValue = string | number | boolean;
@@ -72,7 +79,11 @@ class Node implements SandboxNode {
   }
 
   get running(): boolean {
-    return this.process !== undefined && this.process.exitCode === null && this.process.signalCode === null;
+    return (
+      this.process !== undefined &&
+      this.process.exitCode === null &&
+      this.process.signalCode === null
+    );
   }
 
   get pid(): number | undefined {
@@ -80,7 +91,13 @@ class Node implements SandboxNode {
   }
 
   toJSON() {
-    return { name: this.name, host: this.host, port: this.port, role: this.role, running: this.running };
+    return {
+      name: this.name,
+      host: this.host,
+      port: this.port,
+      role: this.role,
+      running: this.running,
+    };
   }
 }
 
@@ -199,7 +216,10 @@ export class SandboxCluster implements Disposable {
 
   /** Makes a standby apply each commit only `ms` after the primary made it. */
   async setApplyDelay(name: string, ms: number): Promise<void> {
-    await this.query(name, `ALTER SYSTEM SET recovery_min_apply_delay = '${Math.max(0, Math.floor(ms))}ms'`);
+    await this.query(
+      name,
+      `ALTER SYSTEM SET recovery_min_apply_delay = '${Math.max(0, Math.floor(ms))}ms'`,
+    );
     await this.query(name, 'SELECT pg_reload_conf()');
   }
 
@@ -305,7 +325,9 @@ export class SandboxCluster implements Disposable {
   private get(name: string): Node {
     const node = this.nodes.find((n) => n.name === name);
     if (!node) {
-      throw new Error(`No sandbox node named "${name}"; nodes are ${this.nodes.map((n) => n.name).join(', ')}`);
+      throw new Error(
+        `No sandbox node named "${name}"; nodes are ${this.nodes.map((n) => n.name).join(', ')}`,
+      );
     }
     return node;
   }
@@ -333,10 +355,14 @@ export class SandboxCluster implements Disposable {
         throw new Error(`${node.name} exited while starting:\n${this.logTail(node)}`);
       }
       // postmaster.pid's 8th line is the server status that pg_ctl -w waits for.
-      const status = existsSync(pidFile) ? readFileSync(pidFile, 'utf8').split('\n')[7]?.trim() : undefined;
+      const status = existsSync(pidFile)
+        ? readFileSync(pidFile, 'utf8').split('\n')[7]?.trim()
+        : undefined;
       if (status === wanted || (wanted === 'standby' && status === 'ready')) return;
       if (Date.now() > deadline) {
-        throw new Error(`${node.name} did not accept connections within ${this.startTimeoutMs} ms:\n${this.logTail(node)}`);
+        throw new Error(
+          `${node.name} did not accept connections within ${this.startTimeoutMs} ms:\n${this.logTail(node)}`,
+        );
       }
       await sleep(5);
     }
@@ -344,7 +370,9 @@ export class SandboxCluster implements Disposable {
 
   private logTail(node: Node): string {
     const path = join(this.dir, `${node.name}.log`);
-    return existsSync(path) ? readFileSync(path, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
+    return existsSync(path)
+      ? readFileSync(path, 'utf8').split('\n').slice(-15).join('\n')
+      : '(no log)';
   }
 
   private async signal(node: Node, signal: NodeJS.Signals, timeoutMs = 30_000): Promise<void> {
@@ -354,7 +382,10 @@ export class SandboxCluster implements Disposable {
     child.kill(signal);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${node.name} did not exit after ${signal}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`${node.name} did not exit after ${signal}`)),
+        timeoutMs,
+      );
     });
     try {
       await Promise.race([exited, timeout]);
@@ -363,7 +394,11 @@ export class SandboxCluster implements Disposable {
     }
   }
 
-  private async poll(timeoutMs: number, check: () => Promise<boolean>, describe: () => string): Promise<void> {
+  private async poll(
+    timeoutMs: number,
+    check: () => Promise<boolean>,
+    describe: () => string,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let lastError: unknown;
     for (;;) {
@@ -392,7 +427,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Sandbo
   }
   const pgInstall = findInstallation(options.pgBin);
   const template: Template = ensureTemplate(pgInstall);
-  const dir = mkdtempSync(join(tmpdir(), 'pgpulse-sandbox-'));
+  const dir = mkdtempSync(join(sandboxRoot(), 'pgpulse-sandbox-'));
   if (pgInstall.runAs) chownTo(dir, pgInstall.runAs);
   writeFileSync(join(dir, 'password'), template.password, { mode: 0o600 });
   const watchdog = startWatchdog(dir);
@@ -400,9 +435,22 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Sandbo
   const names = ['primary', ...Array.from({ length: replicaCount }, (_, i) => `replica${i + 1}`)];
   const ports = await freePorts(names.length);
   const nodes = names.map(
-    (name, i) => new Node(name, ports[i]!, join(dir, name), i === 0 ? 'primary' : 'replica', template.password),
+    (name, i) =>
+      new Node(
+        name,
+        ports[i]!,
+        join(dir, name),
+        i === 0 ? 'primary' : 'replica',
+        template.password,
+      ),
   );
-  const cluster = new SandboxCluster(dir, pgInstall, nodes, watchdog, options.startTimeoutMs ?? 30_000);
+  const cluster = new SandboxCluster(
+    dir,
+    pgInstall,
+    nodes,
+    watchdog,
+    options.startTimeoutMs ?? 30_000,
+  );
   track(cluster);
   try {
     copyDataDirs(template.dataDir, nodes, pgInstall);
@@ -410,10 +458,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Sandbo
     const replicas = nodes.slice(1);
     await Promise.all(
       nodes.map((node) =>
-        appendFile(
-          join(node.dataDir, 'postgresql.conf'),
-          renderConf(node, options, replicas),
-        ),
+        appendFile(join(node.dataDir, 'postgresql.conf'), renderConf(node, options, replicas)),
       ),
     );
     const hba = renderHba(options.auth ?? 'trust');
@@ -434,7 +479,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Sandbo
   }
 }
 
-function copyDataDirs(templateDir: string, nodes: readonly Node[], pgInstall: PgInstallation): void {
+function copyDataDirs(
+  templateDir: string,
+  nodes: readonly Node[],
+  pgInstall: PgInstallation,
+): void {
   for (const node of nodes) {
     // cp -a as the server's user keeps ownership and the 0700 mode PostgreSQL insists on.
     const result = spawnSync('cp', ['-a', templateDir, node.dataDir], {
@@ -470,7 +519,9 @@ function renderConf(node: Node, options: ClusterOptions, replicas: readonly Node
     log_min_messages: 'warning',
     logging_collector: false,
     ...(syncCount > 0
-      ? { synchronous_standby_names: `ANY ${syncCount} (${replicas.map((r) => r.name).join(', ')})` }
+      ? {
+          synchronous_standby_names: `ANY ${syncCount} (${replicas.map((r) => r.name).join(', ')})`,
+        }
       : {}),
     ...options.settings,
   };

@@ -1,11 +1,11 @@
+export { findInstallation, type PgInstallation } from './binaries.js';
 export {
   type ClusterOptions,
+  SandboxCluster,
   type SandboxNode,
   type SandboxRole,
   type SettingValue,
-  type WaitOptions,
-  SandboxCluster,
   startCluster,
+  type WaitOptions,
 } from './cluster.js';
 export { FaultProxy, type ProxyMode } from './proxy.js';
-export { findInstallation, type PgInstallation } from './binaries.js';

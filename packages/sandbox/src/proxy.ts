@@ -1,4 +1,10 @@
-import { type AddressInfo, type Server, type Socket, createConnection, createServer } from 'node:net';
+import {
+  type AddressInfo,
+  createConnection,
+  createServer,
+  type Server,
+  type Socket,
+} from 'node:net';
 
 export type ProxyMode = 'pass' | 'blackhole';
 

@@ -1,9 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import {
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import type { PgInstallation, RunAs } from './binaries.js';
+import { type PgInstallation, type RunAs, sandboxRoot } from './binaries.js';
 
 /** A freshly initialised, cleanly shut down data directory that every node is copied from. */
 export interface Template {
@@ -23,7 +30,7 @@ export function ensureTemplate(pg: PgInstallation): Template {
     .update(`${pg.binDir}\0${pg.version}\0${pg.runAs?.uid ?? 'self'}\0v1`)
     .digest('hex')
     .slice(0, 12);
-  const root = join(tmpdir(), `pgpulse-template-${key}`);
+  const root = join(sandboxRoot(), `pgpulse-template-${key}`);
   const ready = (): Template | undefined =>
     existsSync(join(root, 'ready'))
       ? { dataDir: join(root, 'data'), password: readFileSync(join(root, 'password'), 'utf8') }
