@@ -1,0 +1,702 @@
+import { loadModule, parseSync } from 'libpg-query';
+import { ConfigError, PgPulseError } from '../errors/index.js';
+import { findHint, mayContainHint } from './hints.js';
+import {
+  type AstNode,
+  type AstRecord,
+  arrayField,
+  constantBoolean,
+  isRecord,
+  isTempRangeVar,
+  isTempSchema,
+  recordField,
+  stringField,
+  stringList,
+  unwrapNode,
+} from './sql-ast.js';
+import {
+  BUILTIN_VOLATILE_FUNCTIONS,
+  SESSION_ADVISORY_LOCK_FUNCTIONS,
+} from './volatile-functions.js';
+
+export { BUILTIN_VOLATILE_FUNCTIONS };
+
+export type StatementKind = 'read' | 'write';
+export type RouteReason =
+  | 'select'
+  | 'show'
+  | 'values'
+  | 'explain'
+  | 'table'
+  | 'hint-primary'
+  | 'hint-replica'
+  | 'write'
+  | 'ddl'
+  | 'locking-clause'
+  | 'writable-cte'
+  | 'select-into'
+  | 'volatile-function'
+  | 'multi-statement'
+  | 'unparseable'
+  | 'empty'
+  | 'transaction-control'
+  | 'session-state'
+  | 'utility'
+  | 'explain-analyze'
+  | 'call';
+export type TransactionControl =
+  | 'begin'
+  | 'begin-read-only'
+  | 'commit'
+  | 'rollback'
+  | 'savepoint'
+  | 'release'
+  | 'rollback-to'
+  | 'prepare-transaction';
+export type SessionEffect =
+  | 'set'
+  | 'reset'
+  | 'listen'
+  | 'unlisten'
+  | 'temp-table'
+  | 'advisory-lock'
+  | 'prepare'
+  | 'cursor-with-hold'
+  | 'discard';
+
+export interface Classification {
+  readonly kind: StatementKind;
+  readonly reason: RouteReason;
+  /**
+   * Function names a read calls, as the parser resolved them: unquoted identifiers are
+   * lower-case, quoted ones keep their case, schema-qualified when written so (`public.f`;
+   * SQL-syntax forms such as EXTRACT appear as `pg_catalog.extract`). A caller checks them
+   * against the catalog's volatile set. Empty when kind is 'write'.
+   */
+  readonly functions: readonly string[];
+  /**
+   * Present for BEGIN/START TRANSACTION/COMMIT/END/ROLLBACK/ABORT/SAVEPOINT/RELEASE/
+   * ROLLBACK TO/PREPARE TRANSACTION. Absent for COMMIT/ROLLBACK AND CHAIN, which leave a
+   * transaction open on the same connection.
+   */
+  readonly transaction?: TransactionControl;
+  /** Present when the statement changes session state, so the connection must be pinned. */
+  readonly session?: SessionEffect;
+}
+
+export interface ClassifierOptions {
+  /** Extra function names treated as volatile (forces primary). Lower-case, optionally schema-qualified. */
+  readonly volatileFunctions?: Iterable<string>;
+  /** Function names the user declares safe on replicas even if volatile (allow list wins over built-in list). */
+  readonly allowFunctions?: Iterable<string>;
+  /** Max cached texts (LRU-ish bounded Map, default 5000). */
+  readonly cacheSize?: number;
+}
+
+export interface Classifier {
+  /** Synchronous; requires loadParser() to have resolved. Never throws for any SQL text. */
+  classify(sql: string): Classification;
+  /** Current number of cached entries. */
+  readonly cacheSize: number;
+}
+
+const DEFAULT_CACHE_SIZE = 5000;
+/**
+ * Texts longer than this are classified but not cached: they are usually generated with inline
+ * values (bulk INSERTs, long IN lists), so they rarely repeat, and 5000 of them would pin a
+ * lot of memory.
+ */
+const MAX_CACHED_TEXT_LENGTH = 32_768;
+/** DECLARE ... WITH HOLD sets CURSOR_OPT_HOLD (0x0020) in DeclareCursorStmt.options. */
+const CURSOR_OPT_HOLD = 0x20;
+
+// ---------------------------------------------------------------------------------------------
+// Parser loading
+
+let parserLoaded = false;
+let parserLoading: Promise<void> | undefined;
+
+/** Loads libpg-query's WASM once; later calls share the same promise. */
+export function loadParser(): Promise<void> {
+  if (parserLoading === undefined) {
+    parserLoading = loadModule().then(
+      () => {
+        parserLoaded = true;
+      },
+      (error: unknown) => {
+        // Forget the failure so a later call can retry (e.g. after a transient fs error).
+        parserLoading = undefined;
+        throw new PgPulseError(
+          'PGPULSE_PARSER_LOAD',
+          `Could not load the PostgreSQL parser (libpg-query WASM): ${describe(error)}`,
+          { cause: error },
+        );
+      },
+    );
+  }
+  return parserLoading;
+}
+
+export function isParserLoaded(): boolean {
+  return parserLoaded;
+}
+
+function parserNotLoaded(): PgPulseError {
+  return new PgPulseError(
+    'PGPULSE_PARSER_NOT_LOADED',
+    'The SQL classifier was used before its parser was loaded: await loadParser() once at ' +
+      'start-up before classifying statements.',
+  );
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+const NO_FUNCTIONS: readonly string[] = Object.freeze([]);
+const sharedResults = new Map<string, Classification>();
+
+interface Extras {
+  readonly transaction?: TransactionControl | undefined;
+  readonly session?: SessionEffect | undefined;
+}
+
+function result(
+  kind: StatementKind,
+  reason: RouteReason,
+  functions: readonly string[] = NO_FUNCTIONS,
+  extras?: Extras,
+): Classification {
+  const transaction = extras?.transaction;
+  const session = extras?.session;
+  // Results without per-statement data are shared, so most cache entries cost one pointer.
+  const shareable = functions.length === 0;
+  const key = shareable ? `${kind}|${reason}|${transaction ?? ''}|${session ?? ''}` : '';
+  if (shareable) {
+    const shared = sharedResults.get(key);
+    if (shared !== undefined) return shared;
+  }
+  const built: Mutable<Classification> = {
+    kind,
+    reason,
+    functions: functions.length === 0 ? NO_FUNCTIONS : Object.freeze([...functions]),
+  };
+  if (transaction !== undefined) built.transaction = transaction;
+  if (session !== undefined) built.session = session;
+  const frozen = Object.freeze(built);
+  if (shareable) sharedResults.set(key, frozen);
+  return frozen;
+}
+
+const write = (reason: RouteReason, extras?: Extras): Classification =>
+  result('write', reason, NO_FUNCTIONS, extras);
+
+const EMPTY = write('empty');
+const UNPARSEABLE = write('unparseable');
+const UTILITY = write('utility');
+
+// ---------------------------------------------------------------------------------------------
+// Function matching
+
+/**
+ * Decides whether a call is volatile. Unknown schema resolution is settled on the safe side:
+ * a bare volatile name matches that function in any schema, and a bare call matches a
+ * schema-qualified volatile entry (search_path may resolve to it). The allow list is exact,
+ * except that `pg_catalog.f` and bare `f` name the same built-in.
+ */
+class FunctionMatcher {
+  readonly #exact = new Set<string>();
+  readonly #bare = new Set<string>();
+  readonly #lastPart = new Set<string>();
+  readonly #allow = new Set<string>();
+
+  constructor(volatile: Iterable<string>, allow: Iterable<string>) {
+    for (const name of volatile) {
+      // Users may pass a quoted identifier's exact case or a lower-cased one; honour both.
+      this.#addVolatile(name);
+      this.#addVolatile(name.toLowerCase());
+    }
+    for (const name of allow) this.#allow.add(name);
+  }
+
+  #addVolatile(name: string): void {
+    this.#exact.add(name);
+    const dot = name.lastIndexOf('.');
+    if (dot === -1) this.#bare.add(name);
+    this.#lastPart.add(name.slice(dot + 1));
+  }
+
+  isVolatile(parts: readonly string[], full: string): boolean {
+    const last = parts[parts.length - 1]!;
+    if (this.#isAllowed(parts, full, last)) return false;
+    if (this.#exact.has(full)) return true;
+    return parts.length === 1 ? this.#lastPart.has(last) : this.#bare.has(last);
+  }
+
+  #isAllowed(parts: readonly string[], full: string, last: string): boolean {
+    if (this.#allow.has(full)) return true;
+    if (parts.length === 1) return this.#allow.has(`pg_catalog.${last}`);
+    return parts.length === 2 && parts[0] === 'pg_catalog' && this.#allow.has(last);
+  }
+}
+
+/** The built-in a call names, if it is written bare or `pg_catalog.`-qualified. */
+function builtinName(parts: readonly string[]): string | undefined {
+  if (parts.length === 1) return parts[0];
+  if (parts.length === 2 && parts[0] === 'pg_catalog') return parts[1];
+  return undefined;
+}
+
+function collectNames(source: Iterable<string> | undefined, field: string): string[] {
+  if (source === undefined) return [];
+  const names: string[] = [];
+  for (const name of source) {
+    if (typeof name !== 'string' || name.trim() === '') {
+      throw new ConfigError([
+        {
+          field,
+          message: `expected non-empty function names (e.g. 'nextval' or 'public.f'), got ${JSON.stringify(name)}`,
+        },
+      ]);
+    }
+    names.push(name.trim());
+  }
+  return names;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tree facts
+
+/** What a generic walk over a statement's tree found. */
+interface TreeFacts {
+  locking: boolean;
+  into: boolean;
+  intoTemp: boolean;
+  nestedWrite: boolean;
+  volatile: boolean;
+  readonly functions: Set<string>;
+  session: SessionEffect | undefined;
+}
+
+const NESTED_WRITE_NODES: ReadonlySet<string> = new Set([
+  'InsertStmt',
+  'UpdateStmt',
+  'DeleteStmt',
+  'MergeStmt',
+]);
+
+const DDL_NODES: ReadonlySet<string> = new Set([
+  'GrantStmt',
+  'GrantRoleStmt',
+  'CommentStmt',
+  'SecLabelStmt',
+  'TruncateStmt',
+  'VacuumStmt',
+  'ReindexStmt',
+  'ClusterStmt',
+  'RefreshMatViewStmt',
+  'IndexStmt',
+  'ViewStmt',
+  'RuleStmt',
+  'DefineStmt',
+  'CompositeTypeStmt',
+  'RenameStmt',
+  'ReassignOwnedStmt',
+  'ImportForeignSchemaStmt',
+]);
+
+function isDdl(type: string): boolean {
+  return (
+    type.startsWith('Create') ||
+    type.startsWith('Alter') ||
+    type.startsWith('Drop') ||
+    DDL_NODES.has(type)
+  );
+}
+
+/** Object-creating DDL whose target lives only in this session (TEMP, or pg_temp schema). */
+function createsTempObject(node: AstNode): boolean {
+  const body = node.body;
+  switch (node.type) {
+    case 'CreateStmt':
+      return isTempRangeVar(body.relation);
+    case 'CreateTableAsStmt':
+      return isTempRangeVar(recordField(body, 'into')?.rel);
+    case 'ViewStmt':
+      return isTempRangeVar(body.view);
+    case 'CreateSeqStmt':
+      return isTempRangeVar(body.sequence);
+    case 'CompositeTypeStmt':
+      return isTempRangeVar(body.typevar);
+    case 'CreateFunctionStmt':
+      return isTempSchema(stringList(body.funcname)?.[0]);
+    default:
+      return false;
+  }
+}
+
+/** True unless every ANALYZE option is clearly false; an odd spelling counts as ANALYZE. */
+function explainAnalyzes(options: readonly unknown[] | undefined): boolean {
+  if (options === undefined) return false;
+  for (const option of options) {
+    const node = unwrapNode(option);
+    if (node === undefined || node.type !== 'DefElem') continue;
+    const name = stringField(node.body, 'defname');
+    if (name !== 'analyze' && name !== 'analyse') continue;
+    if (node.body.arg === undefined || constantBoolean(node.body.arg) !== false) return true;
+  }
+  return false;
+}
+
+function beginsReadOnly(options: readonly unknown[] | undefined): boolean {
+  let readOnly = false;
+  for (const option of options ?? []) {
+    const node = unwrapNode(option);
+    if (node?.type !== 'DefElem' || node.body.defname !== 'transaction_read_only') continue;
+    readOnly = constantBoolean(node.body.arg) === true;
+  }
+  return readOnly;
+}
+
+/** `TABLE t` parses as `SELECT * FROM t` whose star has no source location. */
+function isTableCommand(select: AstRecord): boolean {
+  const targets = arrayField(select, 'targetList');
+  if (targets?.length !== 1) return false;
+  const target = unwrapNode(targets[0]);
+  if (target?.type !== 'ResTarget' || target.body.location !== -1) return false;
+  const column = unwrapNode(target.body.val);
+  if (column?.type !== 'ColumnRef' || column.body.location !== -1) return false;
+  const fields = arrayField(column.body, 'fields');
+  return fields?.length === 1 && unwrapNode(fields[0])?.type === 'A_Star';
+}
+
+function readReason(select: AstRecord): RouteReason {
+  const op = select.op;
+  if (op !== undefined && op !== 'SETOP_NONE') return 'select';
+  if (arrayField(select, 'valuesLists') !== undefined) return 'values';
+  return isTableCommand(select) ? 'table' : 'select';
+}
+
+const TRANSACTION_KINDS: Readonly<Record<string, TransactionControl>> = {
+  TRANS_STMT_COMMIT: 'commit',
+  TRANS_STMT_ROLLBACK: 'rollback',
+  TRANS_STMT_SAVEPOINT: 'savepoint',
+  TRANS_STMT_RELEASE: 'release',
+  TRANS_STMT_ROLLBACK_TO: 'rollback-to',
+  TRANS_STMT_PREPARE: 'prepare-transaction',
+};
+
+/** Statements that open or close the transaction, as opposed to savepoints inside it. */
+const TRANSACTION_BOUNDARIES: ReadonlySet<TransactionControl> = new Set([
+  'begin',
+  'begin-read-only',
+  'commit',
+  'rollback',
+  'prepare-transaction',
+]);
+
+// ---------------------------------------------------------------------------------------------
+// The classifier
+
+class SqlClassifier implements Classifier {
+  readonly #cache = new Map<string, Classification>();
+  readonly #maxEntries: number;
+  readonly #functions: FunctionMatcher;
+
+  constructor(options: ClassifierOptions) {
+    const size = options.cacheSize ?? DEFAULT_CACHE_SIZE;
+    if (!Number.isInteger(size) || size < 0) {
+      throw new ConfigError([
+        {
+          field: 'cacheSize',
+          message: `must be a non-negative integer (got ${String(size)}); use 0 to disable the cache`,
+        },
+      ]);
+    }
+    this.#maxEntries = size;
+    this.#functions = new FunctionMatcher(
+      [
+        ...BUILTIN_VOLATILE_FUNCTIONS,
+        ...collectNames(options.volatileFunctions, 'volatileFunctions'),
+      ],
+      collectNames(options.allowFunctions, 'allowFunctions'),
+    );
+  }
+
+  get cacheSize(): number {
+    return this.#cache.size;
+  }
+
+  classify(sql: string): Classification {
+    const hit = this.#cache.get(sql);
+    if (hit !== undefined) return hit;
+    if (!parserLoaded) throw parserNotLoaded();
+    // Callers in plain JavaScript may pass a query config object; never cache on object keys.
+    if (typeof sql !== 'string') return UNPARSEABLE;
+    const classification = this.#classifyText(sql);
+    this.#remember(sql, classification);
+    return classification;
+  }
+
+  #remember(sql: string, classification: Classification): void {
+    if (this.#maxEntries === 0 || sql.length > MAX_CACHED_TEXT_LENGTH) return;
+    if (this.#cache.size >= this.#maxEntries) {
+      // Insertion order: evicting the oldest keeps a hit free of any bookkeeping.
+      const oldest = this.#cache.keys().next();
+      if (oldest.done !== true) this.#cache.delete(oldest.value);
+    }
+    this.#cache.set(sql, classification);
+  }
+
+  #classifyText(sql: string): Classification {
+    if (sql.trim() === '') return EMPTY;
+    // The parser reads a C string and would stop at NUL, hiding whatever follows it.
+    if (sql.includes('\0')) return UNPARSEABLE;
+    let base: Classification;
+    try {
+      const parsed: unknown = parseSync(sql);
+      const stmts = isRecord(parsed) ? arrayField(parsed, 'stmts') : undefined;
+      if (stmts === undefined) return UNPARSEABLE;
+      base = this.#classifyStatements(stmts);
+    } catch {
+      return UNPARSEABLE;
+    }
+    if (base.kind !== 'read' || !mayContainHint(sql)) return base;
+    // A hint can only move a read: a write, lock or multi-statement text never reaches here.
+    const hint = findHint(sql);
+    if (hint === 'primary') return result('write', 'hint-primary', NO_FUNCTIONS, base);
+    if (hint === 'replica') return result('read', 'hint-replica', base.functions, base);
+    return base;
+  }
+
+  #classifyStatements(stmts: readonly unknown[]): Classification {
+    if (stmts.length === 0) return EMPTY;
+    if (stmts.length === 1) {
+      const node = statementNode(stmts[0]);
+      return node === undefined ? UTILITY : this.#classifyNode(node);
+    }
+    return this.#classifyMulti(stmts);
+  }
+
+  /**
+   * A multi-statement string always goes to the primary, but its net effect on the
+   * connection still matters: `BEGIN; ...` leaves a transaction open and `SET ...; ...`
+   * changes the session, so the router must pin just as for the single statement.
+   */
+  #classifyMulti(stmts: readonly unknown[]): Classification {
+    let transaction: TransactionControl | undefined;
+    let session: SessionEffect | undefined;
+    for (const stmt of stmts) {
+      const node = statementNode(stmt);
+      if (node === undefined) continue;
+      const each = this.#classifyNode(node);
+      session ??= each.session;
+      const control = each.transaction;
+      if (control === undefined) continue;
+      if (TRANSACTION_BOUNDARIES.has(control) || transaction === undefined) {
+        transaction = control;
+      }
+    }
+    // It ran on the primary, so a read-only BEGIN in it must not invite a replica.
+    if (transaction === 'begin-read-only') transaction = 'begin';
+    return write('multi-statement', { transaction, session });
+  }
+
+  #classifyNode(node: AstNode): Classification {
+    const body = node.body;
+    switch (node.type) {
+      case 'SelectStmt':
+        return this.#classifySelect(body);
+      case 'InsertStmt':
+      case 'UpdateStmt':
+      case 'DeleteStmt':
+      case 'MergeStmt':
+        return write('write', { session: this.#scan(body).session });
+      case 'ExplainStmt':
+        return this.#classifyExplain(body);
+      case 'VariableShowStmt':
+        return result('read', 'show');
+      case 'VariableSetStmt':
+        return classifySet(body);
+      case 'TransactionStmt':
+        return classifyTransaction(body);
+      case 'ListenStmt':
+        return write('session-state', { session: 'listen' });
+      case 'UnlistenStmt':
+        return write('session-state', { session: 'unlisten' });
+      case 'DiscardStmt':
+        return write('session-state', { session: 'discard' });
+      case 'PrepareStmt':
+        return write('session-state', { session: 'prepare' });
+      case 'DeallocateStmt':
+      case 'ConstraintsSetStmt':
+        return write('session-state');
+      case 'DeclareCursorStmt': {
+        const options = body.options;
+        const hold = typeof options === 'number' && (options & CURSOR_OPT_HOLD) !== 0;
+        return hold ? write('session-state', { session: 'cursor-with-hold' }) : UTILITY;
+      }
+      case 'CopyStmt':
+        return write(body.is_from === true ? 'write' : 'utility', {
+          session: this.#scan(body.query).session,
+        });
+      case 'CallStmt':
+        return write('call', { session: this.#scan(body).session });
+      case 'CreateTableAsStmt':
+        return write('ddl', {
+          session: createsTempObject(node) ? 'temp-table' : this.#scan(body.query).session,
+        });
+      default:
+        if (isDdl(node.type)) {
+          return write('ddl', { session: createsTempObject(node) ? 'temp-table' : undefined });
+        }
+        return UTILITY;
+    }
+  }
+
+  #classifySelect(select: AstRecord): Classification {
+    const facts = this.#scan(select);
+    const session = facts.session;
+    if (facts.into) {
+      return write('select-into', { session: facts.intoTemp ? 'temp-table' : session });
+    }
+    if (facts.nestedWrite) return write('writable-cte', { session });
+    if (facts.locking) return write('locking-clause', { session });
+    if (facts.volatile) return write('volatile-function', { session });
+    return result('read', readReason(select), [...facts.functions], { session });
+  }
+
+  #classifyExplain(explain: AstRecord): Classification {
+    const inner = unwrapNode(explain.query);
+    if (inner === undefined) return UTILITY;
+    if (!explainAnalyzes(arrayField(explain, 'options'))) {
+      // Nothing runs, so even a plan of an UPDATE may come from a replica; but EXECUTE names
+      // a prepared statement that exists only on the connection that prepared it.
+      return inner.type === 'ExecuteStmt' ? UTILITY : result('read', 'explain');
+    }
+    const analyzed = this.#classifyNode(inner);
+    if (analyzed.kind === 'read') {
+      return result('read', 'explain', analyzed.functions, { session: analyzed.session });
+    }
+    return write('explain-analyze', { session: analyzed.session });
+  }
+
+  #scan(root: unknown): TreeFacts {
+    const facts: TreeFacts = {
+      locking: false,
+      into: false,
+      intoTemp: false,
+      nestedWrite: false,
+      volatile: false,
+      functions: new Set(),
+      session: undefined,
+    };
+    this.#walk(root, facts);
+    return facts;
+  }
+
+  /**
+   * Visits every node rather than following known fields, so a FuncCall, locking clause or
+   * data-modifying CTE is found wherever the grammar allows it (sublinks, lateral joins,
+   * nested CTEs, set-operation arms, VALUES lists, window and filter clauses).
+   */
+  #walk(value: unknown, facts: TreeFacts): void {
+    if (Array.isArray(value)) {
+      for (const item of value) {
+        if (typeof item === 'object' && item !== null) this.#walk(item, facts);
+      }
+      return;
+    }
+    if (!isRecord(value)) return;
+    for (const key of Object.keys(value)) {
+      const child = value[key];
+      if (typeof child !== 'object' || child === null) continue;
+      if (key === 'FuncCall') this.#noteCall(child, facts);
+      else if (key === 'lockingClause') facts.locking ||= Array.isArray(child) && child.length > 0;
+      else if (key === 'intoClause') {
+        facts.into = true;
+        facts.intoTemp ||= isRecord(child) && isTempRangeVar(child.rel);
+      } else if (NESTED_WRITE_NODES.has(key)) facts.nestedWrite = true;
+      this.#walk(child, facts);
+    }
+  }
+
+  #noteCall(call: unknown, facts: TreeFacts): void {
+    const parts = isRecord(call) ? stringList(call.funcname) : undefined;
+    if (parts === undefined) {
+      // A call whose name cannot be read cannot be proven safe.
+      facts.volatile = true;
+      return;
+    }
+    const full = parts.join('.');
+    facts.functions.add(full);
+    if (this.#functions.isVolatile(parts, full)) facts.volatile = true;
+    const builtin = builtinName(parts);
+    if (builtin === undefined || facts.session !== undefined || !isRecord(call)) return;
+    if (SESSION_ADVISORY_LOCK_FUNCTIONS.has(builtin)) facts.session = 'advisory-lock';
+    else if (builtin === 'set_config' && !setsLocally(call)) facts.session = 'set';
+  }
+}
+
+/** set_config(name, value, is_local): only a literal `true` keeps the change transaction-local. */
+function setsLocally(call: AstRecord): boolean {
+  const args = arrayField(call, 'args');
+  return args !== undefined && args.length === 3 && constantBoolean(args[2]) === true;
+}
+
+function statementNode(raw: unknown): AstNode | undefined {
+  return isRecord(raw) ? unwrapNode(raw.stmt) : undefined;
+}
+
+function classifySet(set: AstRecord): Classification {
+  const kind = stringField(set, 'kind');
+  if (set.name === 'TRANSACTION') return write('transaction-control');
+  if (kind === 'VAR_RESET' || kind === 'VAR_RESET_ALL') {
+    return write('session-state', { session: 'reset' });
+  }
+  // SET LOCAL ends with the transaction, which already pins the connection.
+  if (set.is_local === true) return write('session-state');
+  return write('session-state', { session: 'set' });
+}
+
+function classifyTransaction(statement: AstRecord): Classification {
+  const kind = stringField(statement, 'kind');
+  switch (kind) {
+    case 'TRANS_STMT_BEGIN':
+    case 'TRANS_STMT_START':
+      return write('transaction-control', {
+        transaction: beginsReadOnly(arrayField(statement, 'options')) ? 'begin-read-only' : 'begin',
+      });
+    case 'TRANS_STMT_COMMIT_PREPARED':
+    case 'TRANS_STMT_ROLLBACK_PREPARED':
+      // Acts on a transaction already detached by PREPARE TRANSACTION, not this session's.
+      return UTILITY;
+    default: {
+      const transaction = kind === undefined ? undefined : TRANSACTION_KINDS[kind];
+      // AND CHAIN starts a new transaction at once; reporting an end would unpin too early.
+      const chained = statement.chain === true;
+      return write('transaction-control', { transaction: chained ? undefined : transaction });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+export function createClassifier(options: ClassifierOptions = {}): Classifier {
+  return new SqlClassifier(options);
+}
+
+let defaultClassifier: Classifier | undefined;
+
+/** Classifies with a shared default classifier; throws if loadParser() has not resolved. */
+export function classify(sql: string): Classification {
+  if (!parserLoaded) throw parserNotLoaded();
+  defaultClassifier ??= createClassifier();
+  return defaultClassifier.classify(sql);
+}
