@@ -1,0 +1,541 @@
+import { z } from 'zod';
+import { LOAD_BALANCING_STRATEGIES } from '../balancing/index.js';
+import { ConfigError, type ConfigIssue } from '../errors/index.js';
+import {
+  createNodeConfig,
+  DEFAULT_PORT,
+  parseNodeUrl,
+  redactUrl,
+  type UrlNodeFields,
+} from './node.js';
+import type { NodeConfig, ResolvedConfig, SslOption } from './types.js';
+
+/**
+ * Validation is zod; messages are ours. Every schema carries a short phrase saying what the
+ * field must be ("a positive number"); `toConfigIssues` turns a zod issue into
+ * `must be <phrase> (got <value>)` or `required — <phrase>`, with the dotted path as the field.
+ * Issues whose message is already complete (URL and regex errors, cross-field checks) are
+ * marked with FINAL and passed through.
+ */
+const FINAL = { pgpulseFinal: true } as const;
+
+const PHRASE = {
+  posInt: 'an integer >= 1',
+  nonNegInt: 'an integer >= 0',
+  positive: 'a positive number',
+  posMs: 'a positive number of milliseconds',
+  nonNegMs: 'a number of milliseconds >= 0',
+  fraction: 'a number between 0 and 1',
+  bool: 'true or false',
+  port: 'an integer port between 1 and 65535',
+} as const;
+
+const oneOf = (values: readonly string[]): string =>
+  `one of ${values.map((v) => `'${v}'`).join(' | ')}`;
+
+const posInt = () => z.number(PHRASE.posInt).int(PHRASE.posInt).min(1, PHRASE.posInt);
+const nonNegInt = () => z.number(PHRASE.nonNegInt).int(PHRASE.nonNegInt).min(0, PHRASE.nonNegInt);
+const posMs = () => z.number(PHRASE.posMs).positive(PHRASE.posMs);
+const nonNegMs = () => z.number(PHRASE.nonNegMs).min(0, PHRASE.nonNegMs);
+const fraction = () => z.number(PHRASE.fraction).min(0, PHRASE.fraction).max(1, PHRASE.fraction);
+const bool = () => z.boolean(PHRASE.bool);
+const choice = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, oneOf(values));
+const nonEmpty = (phrase: string) => z.string(phrase).trim().min(1, phrase);
+
+/** Keys of every strict object, by path pattern (`replicas.*`), for "did you mean". */
+const KNOWN_KEYS = new Map<string, readonly string[]>();
+
+function section<S extends z.ZodRawShape>(pattern: string, shape: S, phrase: string) {
+  KNOWN_KEYS.set(pattern, Object.keys(shape));
+  return z.strictObject(shape, phrase);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes
+// ---------------------------------------------------------------------------------------------
+
+type NodeFields = UrlNodeFields & { name?: string | undefined; weight?: number | undefined };
+
+const PRIMARY_PHRASE = "the primary's connection URL or { host, port, database, user, password }";
+const REPLICA_PHRASE =
+  "a replica's connection URL or { host, port, database, user, password, weight }";
+
+const nodeShape = {
+  host: nonEmpty('a host name, IP address or unix socket directory'),
+  port: z
+    .number(PHRASE.port)
+    .int(PHRASE.port)
+    .min(1, PHRASE.port)
+    .max(65_535, PHRASE.port)
+    .default(DEFAULT_PORT),
+  database: nonEmpty('a non-empty database name').optional(),
+  user: nonEmpty('a non-empty user name').optional(),
+  password: z.string('a string').optional(),
+  name: nonEmpty('a non-empty node name').optional(),
+  ssl: z
+    .custom<SslOption>(
+      (v) => typeof v === 'boolean' || isPlainObject(v),
+      'true, false or an object of tls.connect options',
+    )
+    .optional(),
+};
+
+const nodeUrl = z.string().transform((url, ctx): NodeFields => {
+  const parsed = parseNodeUrl(url);
+  if (parsed.ok) return parsed.fields;
+  // No `input` on the issue: it would carry the password into anything that logs zod issues.
+  ctx.addIssue({
+    code: 'custom',
+    message: `not a valid postgres URL: ${parsed.reason} (got ${quote(redactUrl(url))})`,
+    params: FINAL,
+  });
+  return z.NEVER;
+});
+
+const primarySchema = z.union(
+  [nodeUrl, section('primary', nodeShape, PRIMARY_PHRASE)],
+  PRIMARY_PHRASE,
+);
+
+const replicaSchema = z.union(
+  [
+    nodeUrl,
+    section(
+      'replicas.*',
+      { ...nodeShape, weight: z.number(PHRASE.positive).positive(PHRASE.positive).default(1) },
+      REPLICA_PHRASE,
+    ),
+  ],
+  REPLICA_PHRASE,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+// ---------------------------------------------------------------------------------------------
+
+const poolSchema = section(
+  'pool',
+  {
+    minSize: nonNegInt().default(0),
+    maxSize: posInt().default(10),
+    overflow: nonNegInt().default(0),
+    acquireTimeoutMs: posMs().default(10_000),
+    connectTimeoutMs: posMs().default(5_000),
+    idleTimeoutMs: nonNegMs().default(30_000),
+    prePing: bool().default(true),
+    prePingAfterIdleMs: nonNegMs().default(5_000),
+    recycleSeconds: z
+      .number('a number of seconds > 0, or 0 / null for never')
+      .min(0, 'a number of seconds > 0, or 0 / null for never')
+      .nullable()
+      .default(3_600),
+    recycleJitter: fraction().default(0.1),
+    pooling: choice(['transaction', 'session', 'statement']).default('transaction'),
+  },
+  'an object of pool options',
+).superRefine((pool, ctx) => {
+  if (pool.minSize > pool.maxSize) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['minSize'],
+      message: `must be at most pool.maxSize (${pool.maxSize}) (got ${pool.minSize})`,
+      params: FINAL,
+    });
+  }
+});
+
+const circuitBreakerSchema = section(
+  'circuitBreaker',
+  {
+    failureThreshold: posInt().default(5),
+    resetTimeoutMs: posMs().default(10_000),
+    jitter: fraction().default(0.2),
+  },
+  'an object of circuit breaker options',
+);
+
+const healthSchema = section(
+  'health',
+  {
+    intervalMs: posMs().default(1_000),
+    timeoutMs: posMs().default(1_000),
+    maxConsecutiveFailures: posInt().default(3),
+  },
+  'an object of health probe options',
+);
+
+const replicaLagSchema = section(
+  'replicaLag',
+  {
+    maxLagMs: nonNegMs().nullable().optional(),
+    maxLagBytes: nonNegInt().nullable().optional(),
+    policy: choice(['fallback', 'least-lagged', 'error']).default('fallback'),
+    hysteresis: fraction().default(0.2),
+  },
+  'an object of replica lag options',
+);
+
+const consistencySchema = section(
+  'consistency',
+  {
+    level: choice(['eventual', 'read-your-writes', 'strong']).default('read-your-writes'),
+    mode: choice(['lsn', 'time-window']).default('lsn'),
+    windowMs: nonNegMs().default(2_000),
+    waitMs: nonNegMs().default(0),
+  },
+  'an object of consistency options',
+);
+
+const failoverSchema = section(
+  'failover',
+  {
+    promotion: choice(['external', 'automatic', 'semi-automatic', 'manual']).default('external'),
+    writeWaitMs: nonNegMs().default(0),
+  },
+  'an object of failover options',
+);
+
+const functionNames = () =>
+  z.array(nonEmpty('a function name'), 'an array of function names').default(() => []);
+
+const forcePrimaryPattern = z
+  .custom<string | RegExp>(
+    (v) => typeof v === 'string' || v instanceof RegExp,
+    'a regular expression (a source string or a RegExp)',
+  )
+  .transform((pattern, ctx): RegExp => {
+    if (pattern === '') {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'an empty pattern matches every statement; use readWriteSplit: false to send everything to the primary',
+        params: FINAL,
+      });
+      return z.NEVER;
+    }
+    try {
+      // Statement-level `g`/`y` flags would make RegExp#test stateful (lastIndex) across calls.
+      return typeof pattern === 'string'
+        ? new RegExp(pattern, 'i')
+        : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+    } catch (err) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `not a valid regular expression: ${(err as Error).message}`,
+        params: FINAL,
+      });
+      return z.NEVER;
+    }
+  });
+
+const routingSchema = section(
+  'routing',
+  {
+    volatileFunctions: functionNames(),
+    allowFunctions: functionNames(),
+    forcePrimaryPatterns: z
+      .array(forcePrimaryPattern, 'an array of regular expressions')
+      .default(() => []),
+    detectCatalogVolatile: bool().default(true),
+  },
+  'an object of routing options',
+);
+
+const slowQuerySchema = section(
+  'slowQuery',
+  {
+    thresholdMs: nonNegMs().default(500),
+    explain: bool().default(true),
+  },
+  'an object of slow query options',
+);
+
+const APPLICATION_NAME =
+  'a non-empty string of at most 63 bytes (PostgreSQL truncates longer names)';
+
+export const configSchema = section(
+  '',
+  {
+    primary: primarySchema,
+    replicas: z
+      .array(replicaSchema, 'an array of replica connection URLs or objects')
+      .default(() => []),
+    pool: poolSchema.prefault({}),
+    loadBalancing: choice(LOAD_BALANCING_STRATEGIES).default('round-robin'),
+    readWriteSplit: bool().default(true),
+    circuitBreaker: circuitBreakerSchema.prefault({}),
+    health: healthSchema.prefault({}),
+    replicaLag: replicaLagSchema.prefault({}),
+    consistency: consistencySchema.prefault({}),
+    failover: failoverSchema.prefault({}),
+    routing: routingSchema.prefault({}),
+    slowQuery: slowQuerySchema.prefault({}),
+    applicationName: nonEmpty(APPLICATION_NAME)
+      .refine((name) => Buffer.byteLength(name) <= 63, APPLICATION_NAME)
+      .default('pgpulse'),
+  },
+  'a pgpulse configuration object { primary, replicas?, pool?, ... }',
+);
+
+type ParsedConfig = z.output<typeof configSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Entry point
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Validate a configuration and apply every default. Throws ConfigError listing every bad
+ * field at once, each with its dotted path and what it must be; no message contains a password.
+ */
+export function parseConfig(input: unknown): ResolvedConfig {
+  const result = configSchema.safeParse(input, { reportInput: true, error: fallbackPhrase });
+  if (!result.success) throw new ConfigError(toConfigIssues(result.error.issues, []));
+  return resolve(result.data);
+}
+
+function resolve(parsed: ParsedConfig): ResolvedConfig {
+  const issues: ConfigIssue[] = [];
+  const nameOwners = new Map<string, string>();
+
+  const buildNode = (
+    fields: NodeFields,
+    role: NodeConfig['role'],
+    defaultName: string,
+    field: string,
+  ): NodeConfig => {
+    const name = fields.name ?? defaultName;
+    const owner = nameOwners.get(name);
+    if (owner === undefined) {
+      nameOwners.set(name, field);
+    } else {
+      issues.push({
+        field: `${field}.name`,
+        message:
+          fields.name === undefined
+            ? `the default name '${name}' is already used by ${owner}; give this node a distinct name`
+            : `'${name}' is already used by ${owner}; node names must be unique`,
+      });
+    }
+    return createNodeConfig({
+      name,
+      role,
+      host: fields.host,
+      port: fields.port,
+      ...(fields.database === undefined ? {} : { database: fields.database }),
+      ...(fields.user === undefined ? {} : { user: fields.user }),
+      ...(fields.password === undefined ? {} : { password: fields.password }),
+      ...(fields.ssl === undefined ? {} : { ssl: fields.ssl }),
+      weight: role === 'replica' ? (fields.weight ?? 1) : 1,
+    });
+  };
+
+  const primary = buildNode(parsed.primary, 'primary', 'primary', 'primary');
+  const replicas = parsed.replicas.map((replica, i) =>
+    buildNode(replica, 'replica', `replica-${i + 1}`, `replicas.${i}`),
+  );
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const { pool, replicaLag, routing } = parsed;
+  const config: ResolvedConfig = {
+    primary,
+    replicas: Object.freeze(replicas),
+    pool: Object.freeze({
+      ...pool,
+      // 0 and null both mean "never"; one spelling downstream avoids `if (!recycleSeconds)` bugs.
+      recycleSeconds: pool.recycleSeconds === 0 ? null : pool.recycleSeconds,
+    }),
+    loadBalancing: parsed.loadBalancing,
+    readWriteSplit: parsed.readWriteSplit,
+    circuitBreaker: Object.freeze(parsed.circuitBreaker),
+    health: Object.freeze(parsed.health),
+    replicaLag: Object.freeze({
+      maxLagMs: replicaLag.maxLagMs ?? null,
+      maxLagBytes: replicaLag.maxLagBytes ?? null,
+      policy: replicaLag.policy,
+      hysteresis: replicaLag.hysteresis,
+    }),
+    consistency: Object.freeze(parsed.consistency),
+    failover: Object.freeze(parsed.failover),
+    routing: Object.freeze({
+      volatileFunctions: Object.freeze(unique(routing.volatileFunctions)),
+      allowFunctions: Object.freeze(unique(routing.allowFunctions)),
+      forcePrimaryPatterns: Object.freeze(routing.forcePrimaryPatterns),
+      detectCatalogVolatile: routing.detectCatalogVolatile,
+    }),
+    slowQuery: Object.freeze(parsed.slowQuery),
+    applicationName: parsed.applicationName,
+  };
+  return Object.freeze(config);
+}
+
+function unique(values: readonly string[]): string[] {
+  return [...new Set(values)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue formatting
+// ---------------------------------------------------------------------------------------------
+
+type ZodIssue = z.core.$ZodIssue;
+type Path = readonly PropertyKey[];
+
+function toConfigIssues(issues: readonly ZodIssue[], prefix: Path): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    switch (issue.code) {
+      case 'unrecognized_keys':
+        for (const key of issue.keys) {
+          out.push({ field: dotted([...path, key]), message: unknownKeyMessage(path, key) });
+        }
+        break;
+      case 'invalid_union': {
+        // A string goes down the URL branch and an object down the object branch; report the
+        // branch the user meant, not "matched neither".
+        const meant = issue.errors.filter((branch) => !isRootTypeMismatch(branch));
+        const only = meant.length === 1 ? meant[0] : undefined;
+        if (only !== undefined) out.push(...toConfigIssues(only, path));
+        else out.push(phraseIssue(path, issue));
+        break;
+      }
+      default:
+        if (issue.code === 'custom' && issue.params?.pgpulseFinal === true) {
+          out.push({ field: dotted(path), message: issue.message });
+        } else {
+          out.push(phraseIssue(path, issue));
+        }
+    }
+  }
+  return out;
+}
+
+function isRootTypeMismatch(branch: readonly ZodIssue[]): boolean {
+  return branch.length === 1 && branch[0]?.code === 'invalid_type' && branch[0].path.length === 0;
+}
+
+function phraseIssue(path: Path, issue: ZodIssue): ConfigIssue {
+  const field = dotted(path);
+  const input = issue.input;
+  if (input === undefined && path.length > 0)
+    return { field, message: `required — ${issue.message}` };
+  let message = `must be ${issue.message} (got ${show(input, path)})`;
+  if (issue.code === 'invalid_value' && typeof input === 'string') {
+    const close = suggest(
+      input,
+      issue.values.filter((v): v is string => typeof v === 'string'),
+    );
+    if (close !== undefined) message += `; did you mean '${close}'?`;
+  }
+  return { field, message };
+}
+
+/** Backstop for any check that has no phrase of its own. */
+function fallbackPhrase(issue: z.core.$ZodRawIssue): string | undefined {
+  switch (issue.code) {
+    case 'invalid_type':
+      return `a value of type ${issue.expected}`;
+    case 'too_small':
+      return `${issue.inclusive === false ? '>' : '>='} ${String(issue.minimum)}`;
+    case 'too_big':
+      return `${issue.inclusive === false ? '<' : '<='} ${String(issue.maximum)}`;
+    case 'invalid_value':
+      return oneOf(issue.values.map(String));
+    default:
+      return undefined;
+  }
+}
+
+function unknownKeyMessage(path: Path, key: string): string {
+  const pattern = path
+    .map((segment) => (typeof segment === 'number' ? '*' : String(segment)))
+    .join('.');
+  if (pattern === 'primary' && key === 'weight') {
+    return 'unknown option; weight applies to replicas only (the primary takes reads only as a fallback)';
+  }
+  const known = KNOWN_KEYS.get(pattern) ?? [];
+  const close = suggest(key, known);
+  if (close !== undefined) return `unknown option; did you mean ${close}?`;
+  // Right name, wrong place, e.g. `maxLagMs` at the top level instead of under `replicaLag`.
+  for (const [otherPattern, keys] of KNOWN_KEYS) {
+    if (otherPattern === pattern || otherPattern === '') continue;
+    const hit = keys.find((k) => k.toLowerCase() === key.toLowerCase());
+    if (hit !== undefined) {
+      return `unknown option here; did you mean ${otherPattern.replace('*', '<n>')}.${hit}?`;
+    }
+  }
+  return known.length > 0
+    ? `unknown option (expected one of: ${known.join(', ')})`
+    : 'unknown option';
+}
+
+/** The closest candidate by edit distance, if close enough to be a typo. */
+function suggest(word: string, candidates: readonly string[]): string | undefined {
+  const lower = word.toLowerCase();
+  const budget = Math.max(1, Math.floor(word.length / 3));
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of candidates) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= budget ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+const SENSITIVE_SEGMENT = /^(password|ssl)$/i;
+
+/** A value as it may appear in an error message: never a password, never TLS material. */
+function show(value: unknown, path: Path): string {
+  if (path.some((segment) => typeof segment === 'string' && SENSITIVE_SEGMENT.test(segment))) {
+    return describeType(value);
+  }
+  switch (typeof value) {
+    case 'string':
+      return quote(redactUrl(value));
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return String(value);
+    default:
+      return describeType(value);
+  }
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof RegExp) return 'a RegExp';
+  const type = typeof value;
+  return type === 'undefined' ? 'undefined' : `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+}
+
+function quote(text: string): string {
+  const short = text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  return `'${short}'`;
+}
+
+function dotted(path: Path): string {
+  return path.map(String).join('.');
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}

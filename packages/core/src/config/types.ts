@@ -1,0 +1,242 @@
+import type { ConnectionOptions } from 'node:tls';
+import type { LoadBalancingStrategy } from '../balancing/index.js';
+import type { NodeLabel, NodeRole } from '../errors/index.js';
+
+export type { LoadBalancingStrategy, NodeRole };
+
+/** TLS settings handed to `tls.connect`; `true` means "TLS with default verification". */
+export type SslOption = boolean | ConnectionOptions;
+
+export type PoolingMode = 'transaction' | 'session' | 'statement';
+export type LagPolicy = 'fallback' | 'least-lagged' | 'error';
+export type ConsistencyLevel = 'eventual' | 'read-your-writes' | 'strong';
+export type ConsistencyMode = 'lsn' | 'time-window';
+export type PromotionStrategy = 'external' | 'automatic' | 'semi-automatic' | 'manual';
+
+// ---------------------------------------------------------------------------------------------
+// What users write
+// ---------------------------------------------------------------------------------------------
+
+/** A node given as an object instead of a URL. */
+export interface NodeOptions {
+  /** Host name, IP address, or a unix socket directory (starting with `/`). */
+  host: string;
+  /** Default 5432. */
+  port?: number;
+  /** Default: the user name (as libpq does). */
+  database?: string;
+  /** Default 'postgres'. */
+  user?: string;
+  password?: string;
+  /** Label used in logs, metrics and errors; default 'primary', 'replica-1', 'replica-2', ... */
+  name?: string;
+  ssl?: SslOption;
+}
+
+export interface ReplicaOptions extends NodeOptions {
+  /** Relative share of reads under `loadBalancing: 'weighted'`; default 1. */
+  weight?: number;
+}
+
+/** `postgres://user:password@host:port/database?sslmode=require`, or the object form. */
+export type NodeInput = string | NodeOptions;
+export type ReplicaInput = string | ReplicaOptions;
+
+export interface PoolOptions {
+  /** Connections kept open even when idle; default 0. */
+  minSize?: number;
+  /** Connections per node; default 10. */
+  maxSize?: number;
+  /** Extra connections allowed above maxSize under burst, closed as soon as idle; default 0. */
+  overflow?: number;
+  /** How long a statement waits for a connection before PoolTimeoutError; default 10000. */
+  acquireTimeoutMs?: number;
+  /** TCP + start-up handshake limit for a new connection; default 5000. */
+  connectTimeoutMs?: number;
+  /** Idle connections above minSize are closed after this; default 30000 (0 = never). */
+  idleTimeoutMs?: number;
+  /** Check a connection with a round trip before use if it sat idle; default true. */
+  prePing?: boolean;
+  /** Only pre-ping connections idle for at least this long; default 5000. */
+  prePingAfterIdleMs?: number;
+  /** Close connections older than this; default 3600. 0 or null = never. */
+  recycleSeconds?: number | null;
+  /** Spread recycle ages by ±this fraction so connections do not all reconnect at once. */
+  recycleJitter?: number;
+  /** When a connection returns to the pool; default 'transaction'. */
+  pooling?: PoolingMode;
+}
+
+export interface CircuitBreakerConfigOptions {
+  failureThreshold?: number;
+  resetTimeoutMs?: number;
+  jitter?: number;
+}
+
+export interface HealthOptions {
+  intervalMs?: number;
+  timeoutMs?: number;
+  maxConsecutiveFailures?: number;
+}
+
+export interface ReplicaLagOptions {
+  /** Replicas further behind than this (time) stop serving reads; null/absent = no limit. */
+  maxLagMs?: number | null;
+  /** Replicas further behind than this (WAL bytes) stop serving reads; null/absent = no limit. */
+  maxLagBytes?: number | null;
+  /** What to do when no replica qualifies; default 'fallback' (read from the primary). */
+  policy?: LagPolicy;
+  /** A replica that left for lag rejoins only below limit * (1 - hysteresis); default 0.2. */
+  hysteresis?: number;
+}
+
+export interface ConsistencyOptions {
+  level?: ConsistencyLevel;
+  mode?: ConsistencyMode;
+  /** time-window mode: reads stay on the primary this long after a write; default 2000. */
+  windowMs?: number;
+  /** How long a read may wait for a replica to catch up before falling back; default 0. */
+  waitMs?: number;
+}
+
+export interface FailoverOptions {
+  promotion?: PromotionStrategy;
+  /** How long a write waits for a new primary during failover; default 0 (fail fast). */
+  writeWaitMs?: number;
+}
+
+export interface RoutingOptions {
+  /** Extra functions to treat as volatile (reads calling them go to the primary). */
+  volatileFunctions?: readonly string[];
+  /** Functions the catalog marks volatile that are safe on a replica. */
+  allowFunctions?: readonly string[];
+  /** Statements whose text matches any of these go to the primary. Strings are compiled
+   * case-insensitively. */
+  forcePrimaryPatterns?: readonly (string | RegExp)[];
+  /** Look up function volatility in pg_proc; default true. */
+  detectCatalogVolatile?: boolean;
+}
+
+export interface SlowQueryOptions {
+  thresholdMs?: number;
+  explain?: boolean;
+}
+
+/** The configuration users write. Only `primary` is required. */
+export interface PgPulseConfig {
+  primary: NodeInput;
+  replicas?: readonly ReplicaInput[];
+  pool?: PoolOptions;
+  loadBalancing?: LoadBalancingStrategy;
+  /** false sends everything to the primary (an escape hatch; replicas stay probed). */
+  readWriteSplit?: boolean;
+  circuitBreaker?: CircuitBreakerConfigOptions;
+  health?: HealthOptions;
+  replicaLag?: ReplicaLagOptions;
+  consistency?: ConsistencyOptions;
+  failover?: FailoverOptions;
+  routing?: RoutingOptions;
+  slowQuery?: SlowQueryOptions;
+  /** Sent as application_name; default 'pgpulse'. */
+  applicationName?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the rest of pgpulse reads
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * One resolved node. `password` and `ssl` are readable but are never enumerated, serialised
+ * or inspected (JSON.stringify, util.inspect and console.log show `'***'`), so a node or a
+ * config can be logged safely. Build pg options with `nodeConnectionOptions(node)` rather than
+ * passing or spreading the node itself: a spread copy has no password and no TLS settings.
+ */
+export interface NodeConfig extends NodeLabel {
+  readonly name: string;
+  readonly role: NodeRole;
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  readonly password?: string;
+  readonly ssl?: SslOption;
+  readonly weight: number;
+}
+
+export interface ResolvedPoolConfig {
+  readonly minSize: number;
+  readonly maxSize: number;
+  readonly overflow: number;
+  readonly acquireTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly prePing: boolean;
+  readonly prePingAfterIdleMs: number;
+  /** null = never recycle. */
+  readonly recycleSeconds: number | null;
+  readonly recycleJitter: number;
+  readonly pooling: PoolingMode;
+}
+
+export interface ResolvedCircuitBreakerConfig {
+  readonly failureThreshold: number;
+  readonly resetTimeoutMs: number;
+  readonly jitter: number;
+}
+
+export interface ResolvedHealthConfig {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly maxConsecutiveFailures: number;
+}
+
+export interface ResolvedReplicaLagConfig {
+  /** null = no time limit. */
+  readonly maxLagMs: number | null;
+  /** null = no byte limit. */
+  readonly maxLagBytes: number | null;
+  readonly policy: LagPolicy;
+  readonly hysteresis: number;
+}
+
+export interface ResolvedConsistencyConfig {
+  readonly level: ConsistencyLevel;
+  readonly mode: ConsistencyMode;
+  readonly windowMs: number;
+  readonly waitMs: number;
+}
+
+export interface ResolvedFailoverConfig {
+  readonly promotion: PromotionStrategy;
+  readonly writeWaitMs: number;
+}
+
+export interface ResolvedRoutingConfig {
+  readonly volatileFunctions: readonly string[];
+  readonly allowFunctions: readonly string[];
+  /** Compiled at start-up so a bad pattern fails there, not on the first query. */
+  readonly forcePrimaryPatterns: readonly RegExp[];
+  readonly detectCatalogVolatile: boolean;
+}
+
+export interface ResolvedSlowQueryConfig {
+  readonly thresholdMs: number;
+  readonly explain: boolean;
+}
+
+/** The configuration with every default applied; deeply frozen. */
+export interface ResolvedConfig {
+  readonly primary: NodeConfig;
+  readonly replicas: readonly NodeConfig[];
+  readonly pool: ResolvedPoolConfig;
+  readonly loadBalancing: LoadBalancingStrategy;
+  readonly readWriteSplit: boolean;
+  readonly circuitBreaker: ResolvedCircuitBreakerConfig;
+  readonly health: ResolvedHealthConfig;
+  readonly replicaLag: ResolvedReplicaLagConfig;
+  readonly consistency: ResolvedConsistencyConfig;
+  readonly failover: ResolvedFailoverConfig;
+  readonly routing: ResolvedRoutingConfig;
+  readonly slowQuery: ResolvedSlowQueryConfig;
+  readonly applicationName: string;
+}
