@@ -1,0 +1,7 @@
+export {
+  Cluster,
+  type ClusterEvents,
+  type ClusterStats,
+  createCluster,
+  type RouteExplanation,
+} from './cluster.js';

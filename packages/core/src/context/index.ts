@@ -1,0 +1,8 @@
+export {
+  type ConsistencySession,
+  currentScope,
+  newSession,
+  type RouteScope,
+  runInScope,
+  type ScopeTarget,
+} from './scope.js';

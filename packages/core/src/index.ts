@@ -1,0 +1,46 @@
+/**
+ * @pgpulse/core: read/write splitting, replica-aware routing, per-node pools and circuit
+ * breakers for PostgreSQL, behind one pg.Pool-compatible facade.
+ */
+export {
+  Cluster,
+  type ClusterEvents,
+  type ClusterStats,
+  createCluster,
+  type RouteExplanation,
+} from './cluster/index.js';
+export type {
+  ConsistencyLevel,
+  LagPolicy,
+  LoadBalancingStrategy,
+  NodeConfig,
+  PgPulseConfig,
+  PoolingMode,
+  PromotionStrategy,
+  ResolvedConfig,
+} from './config/index.js';
+export { parseConfig, redactUrl } from './config/index.js';
+export {
+  ClusterClosedError,
+  ConfigError,
+  type ConfigIssue,
+  type NodeLabel,
+  type NodeRole,
+  NoHealthyReplicaError,
+  PgPulseError,
+  PoolTimeoutError,
+  PrimaryUnavailableError,
+} from './errors/index.js';
+export { type BreakerState, isAvailabilityError } from './health/index.js';
+export {
+  type Classification,
+  type Classifier,
+  classify,
+  createClassifier,
+  loadParser,
+  RoutedClient,
+  type RouteReason,
+  RoutingPool,
+  type RoutingReason,
+} from './routing/index.js';
+export type { NodeStats } from './topology/index.js';

@@ -1,0 +1,401 @@
+import { inspect } from 'node:util';
+import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, type NodeLabel, PoolTimeoutError } from '../errors/index.js';
+import { isAvailabilityError } from '../health/index.js';
+import {
+  type ConnectionConfig,
+  ConnectTimeoutError,
+  NodePool,
+  type NodePoolOptions,
+  PoolClosedError,
+  type PooledConnection,
+} from './index.js';
+
+let cluster: SandboxCluster;
+let password: string;
+const pools: NodePool[] = [];
+let appSeq = 0;
+
+beforeAll(async () => {
+  cluster = await startCluster({ replicas: 0 });
+  password = decodeURIComponent(new URL(cluster.primary.url).password);
+});
+
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.end()));
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const BASE: NodePoolOptions = {
+  minSize: 0,
+  maxSize: 5,
+  overflow: 0,
+  acquireTimeoutMs: 2_000,
+  connectTimeoutMs: 2_000,
+  idleTimeoutMs: 0,
+  prePing: false,
+  prePingAfterIdleMs: 0,
+  recycleSeconds: null,
+  recycleJitter: 0,
+};
+
+interface Made {
+  pool: NodePool;
+  app: string;
+  label: NodeLabel;
+}
+
+function makePool(options: Partial<NodePoolOptions> = {}, port = cluster.primary.port): Made {
+  const app = `pgpulse-pool-test-${process.pid}-${++appSeq}`;
+  const label: NodeLabel = { name: 'primary', role: 'primary', host: '127.0.0.1', port };
+  const connection: ConnectionConfig = {
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    database: 'postgres',
+    password,
+  };
+  const pool = new NodePool(label, connection, { ...BASE, applicationName: app, ...options });
+  pools.push(pool);
+  return { pool, app, label };
+}
+
+async function backends(app: string): Promise<number> {
+  const [row] = await cluster.query<{ n: number }>(
+    'primary',
+    'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
+    [app],
+  );
+  return row!.n;
+}
+
+async function pidOf(conn: PooledConnection): Promise<number> {
+  const result = await conn.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  return result.rows[0]!.pid;
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await sleep(10);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function rejection(promise: Promise<unknown>): Promise<{ err: unknown; ms: number }> {
+  const started = performance.now();
+  try {
+    await promise;
+  } catch (err) {
+    return { err, ms: performance.now() - started };
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('NodePool', () => {
+  it('rejects impossible options with a ConfigError naming the field', () => {
+    const label: NodeLabel = { name: 'p', role: 'primary', host: 'h', port: 1 };
+    const build = (o: Partial<NodePoolOptions>) => () =>
+      new NodePool(label, { host: 'h', port: 1 }, { ...BASE, ...o });
+    expect(build({ minSize: 6 })).toThrow(ConfigError);
+    expect(build({ minSize: 6 })).toThrow(/pool\.minSize/);
+    expect(build({ maxSize: 0 })).toThrow(/pool\.maxSize/);
+    expect(build({ connectTimeoutMs: 0 })).toThrow(/pool\.connectTimeoutMs/);
+    expect(build({ recycleJitter: 1.5 })).toThrow(/pool\.recycleJitter/);
+  });
+
+  it('warm() opens minSize connections', async () => {
+    const { pool, app } = makePool({ minSize: 3 });
+    await pool.warm();
+    expect(pool.figures()).toMatchObject({ total: 3, idle: 3, inUse: 0, pending: 0, created: 3 });
+    expect(await backends(app)).toBe(3);
+    // Already warm: nothing more to open.
+    await pool.warm();
+    expect(pool.figures().created).toBe(3);
+  });
+
+  it('reuses the same backend across acquire/release; release is idempotent', async () => {
+    const { pool } = makePool();
+    const a = await pool.acquire();
+    const pid = await pidOf(a);
+    expect(pool.figures()).toMatchObject({ total: 1, inUse: 1, idle: 0 });
+    a.release();
+    a.release();
+    expect(pool.figures()).toMatchObject({ total: 1, inUse: 0, idle: 1 });
+    const b = await pool.acquire();
+    expect(await pidOf(b)).toBe(pid);
+    b.release();
+    expect(pool.figures()).toMatchObject({ created: 1, destroyed: 0 });
+  });
+
+  it('release(err) and a release inside an open transaction destroy the connection', async () => {
+    const { pool, app } = makePool();
+    const a = await pool.acquire();
+    const pidA = await pidOf(a);
+    a.release(new Error('broken'));
+    expect(pool.figures()).toMatchObject({ total: 0, destroyed: 1 });
+
+    const b = await pool.acquire();
+    const pidB = await pidOf(b);
+    expect(pidB).not.toBe(pidA);
+    await b.client.query('BEGIN');
+    b.release();
+    expect(pool.figures()).toMatchObject({ total: 0, destroyed: 2 });
+
+    const c = await pool.acquire();
+    expect(await pidOf(c)).not.toBe(pidB);
+    c.release();
+    await waitFor(async () => (await backends(app)) === 1);
+  });
+
+  it('respects maxSize + overflow under 50 concurrent acquires and closes overflow when idle', async () => {
+    const { pool, app } = makePool({ maxSize: 4, overflow: 2 });
+    let maxTotal = 0;
+    let maxOverflow = 0;
+    let maxBackends = 0;
+    const sample = () => {
+      const f = pool.figures();
+      maxTotal = Math.max(maxTotal, f.total + f.pending);
+      maxOverflow = Math.max(maxOverflow, f.overflowInUse);
+    };
+    const work = Array.from({ length: 50 }, async () => {
+      const conn = await pool.acquire();
+      sample();
+      await conn.client.query('SELECT pg_sleep(0.01)');
+      sample();
+      conn.release();
+    });
+    const watcher = (async () => {
+      for (let i = 0; i < 5; i++) {
+        maxBackends = Math.max(maxBackends, await backends(app));
+        await sleep(5);
+      }
+    })();
+    await Promise.all([...work, watcher]);
+    expect(maxTotal).toBe(6);
+    expect(maxOverflow).toBe(2);
+    expect(maxBackends).toBeLessThanOrEqual(6);
+    const f = pool.figures();
+    expect(f).toMatchObject({ total: 4, idle: 4, inUse: 0, waiting: 0, overflowInUse: 0 });
+    expect(f.created - f.destroyed).toBe(4);
+    await waitFor(async () => (await backends(app)) === 4);
+  });
+
+  it('closes idle connections above minSize after idleTimeoutMs', async () => {
+    const { pool, app } = makePool({ minSize: 1, idleTimeoutMs: 100 });
+    const held = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
+    for (const c of held) c.release();
+    expect(pool.figures().idle).toBe(3);
+    await sleep(60);
+    expect(pool.figures().idle).toBe(3);
+    await waitFor(() => pool.figures().total === 1, 1_000);
+    await waitFor(async () => (await backends(app)) === 1);
+  });
+
+  it('an exhausted pool rejects with PoolTimeoutError at the deadline, naming the node, without the password', async () => {
+    const { pool, label } = makePool({ maxSize: 1, acquireTimeoutMs: 500 });
+    const held = await pool.acquire();
+    const { err, ms } = await rejection(pool.acquire());
+    expect(err).toBeInstanceOf(PoolTimeoutError);
+    expect(ms).toBeGreaterThanOrEqual(499);
+    expect(ms).toBeLessThanOrEqual(550);
+    const e = err as PoolTimeoutError;
+    expect(e.node).toEqual(label);
+    expect(e.message).toContain('"primary"');
+    expect(e.message).toContain(`127.0.0.1:${label.port}`);
+    expect(e.message).toContain('1 in use of 1');
+    expect(e.message).toContain('1 waiting');
+    expect(e.figures).toMatchObject({ inUse: 1, max: 1, total: 1 });
+    expect(isAvailabilityError(e)).toBe(false);
+    for (const text of [e.message, inspect(e, { depth: 5 }), JSON.stringify(e), inspect(pool)]) {
+      expect(text).not.toContain(password);
+    }
+    expect(pool.figures()).toMatchObject({ acquireTimeouts: 1, waiting: 0 });
+    held.release();
+  });
+
+  it('serves waiters first come, first served', async () => {
+    const { pool } = makePool({ maxSize: 1 });
+    const first = await pool.acquire();
+    const order: number[] = [];
+    const waits = Array.from({ length: 6 }, (_, i) =>
+      pool.acquire().then(async (conn) => {
+        order.push(i);
+        await conn.client.query('SELECT 1');
+        conn.release();
+      }),
+    );
+    await sleep(20);
+    expect(pool.figures().waiting).toBe(6);
+    first.release();
+    await Promise.all(waits);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('pre-ping discards a connection whose backend was terminated and acquire still succeeds', async () => {
+    const proxy = await cluster.proxy('primary');
+    try {
+      const { pool } = makePool(
+        { prePing: true, prePingAfterIdleMs: 0, acquireTimeoutMs: 5_000 },
+        proxy.port,
+      );
+      const a = await pool.acquire();
+      const pid = await pidOf(a);
+      a.release();
+      await sleep(5);
+      // A healthy idle connection passes its pre-ping and is reused.
+      const b = await pool.acquire();
+      expect(await pidOf(b)).toBe(pid);
+      b.release();
+      expect(pool.figures().prePingFailures).toBe(0);
+
+      // The proxy delays the backend's FATAL message, so the pool cannot learn of the death
+      // from an 'error' event first: only the pre-ping can catch it.
+      proxy.latency(150);
+      await cluster.query('primary', 'SELECT pg_terminate_backend($1)', [pid]);
+      const c = await pool.acquire();
+      expect(pool.figures().prePingFailures).toBe(1);
+      expect(await pidOf(c)).not.toBe(pid);
+      c.release();
+    } finally {
+      proxy.heal();
+    }
+  });
+
+  it('drops an idle connection whose backend dies, reporting it to onError', async () => {
+    const { pool } = makePool({ minSize: 1 });
+    const errors: Error[] = [];
+    pool.onError = (err) => errors.push(err);
+    await pool.warm();
+    const a = await pool.acquire();
+    const pid = await pidOf(a);
+    a.release();
+    await cluster.query('primary', 'SELECT pg_terminate_backend($1)', [pid]);
+    await waitFor(() => pool.figures().idle === 0);
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect(pool.figures().total).toBe(0);
+    const b = await pool.acquire();
+    expect(await pidOf(b)).not.toBe(pid);
+    b.release();
+  });
+
+  it('recycles connections after their jittered lifetime and replaces them up to minSize', async () => {
+    const randoms = [0, 0.999];
+    // lifetime = 200 ms * (1 ± 0.5): 0 -> 100 ms, 0.999 -> ~300 ms, then 0.5 -> 200 ms.
+    const { pool } = makePool({
+      minSize: 1,
+      recycleSeconds: 0.2,
+      recycleJitter: 0.5,
+      random: () => randoms.shift() ?? 0.5,
+    });
+    const a = await pool.acquire();
+    const b = await pool.acquire();
+    const pidA = await pidOf(a);
+    const pidB = await pidOf(b);
+    await sleep(150);
+    b.release();
+    a.release();
+    // Both are 150 ms old: A (100 ms) is past its lifetime, B (~300 ms) is not.
+    expect(pool.figures()).toMatchObject({ recycled: 1, total: 1, idle: 1 });
+    // B expires while idle; the sweep closes it and opens a replacement for minSize.
+    await waitFor(() => {
+      const f = pool.figures();
+      return f.recycled === 2 && f.total === 1 && f.idle === 1;
+    }, 2_000);
+    const c = await pool.acquire();
+    const pidC = await pidOf(c);
+    expect([pidA, pidB]).not.toContain(pidC);
+    c.release();
+  });
+
+  it('a blackholed node fails acquire at the deadline even when connectTimeoutMs is longer', async () => {
+    const proxy = await cluster.proxy('primary');
+    proxy.blackhole();
+    try {
+      const { pool } = makePool({ acquireTimeoutMs: 400, connectTimeoutMs: 10_000 }, proxy.port);
+      const { err, ms } = await rejection(pool.acquire());
+      expect(ms).toBeGreaterThanOrEqual(399);
+      expect(ms).toBeLessThanOrEqual(440);
+      // The node, not the pool, was at fault: the breaker must be able to count it.
+      expect(err).toBeInstanceOf(ConnectTimeoutError);
+      expect((err as ConnectTimeoutError).phase).toBe('connect');
+      expect((err as Error).message).toContain('"primary"');
+      expect(isAvailabilityError(err)).toBe(true);
+      expect(pool.figures()).toMatchObject({ acquireTimeouts: 1, pending: 1, waiting: 0 });
+      const started = performance.now();
+      await pool.end();
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(pool.figures()).toMatchObject({ total: 0, pending: 0 });
+    } finally {
+      proxy.heal();
+    }
+  });
+
+  it('end() rejects waiters, refuses new acquires, waits for in-use connections, leaves no backend', async () => {
+    const { pool, app } = makePool({ minSize: 2, maxSize: 2 });
+    await pool.warm();
+    const held = await pool.acquire();
+    const other = await pool.acquire();
+    other.release();
+    const full = await pool.acquire();
+    const waiting = pool.acquire();
+    expect(pool.figures().waiting).toBe(1);
+    let ended = false;
+    const ending = pool.end().then(() => {
+      ended = true;
+    });
+    const { err } = await rejection(waiting);
+    expect(err).toBeInstanceOf(PoolClosedError);
+    expect((err as Error).message).toContain('"primary"');
+    await expect(pool.acquire()).rejects.toBeInstanceOf(PoolClosedError);
+    await sleep(30);
+    expect(ended).toBe(false);
+    held.release();
+    full.release();
+    await ending;
+    expect(pool.figures()).toMatchObject({ total: 0, idle: 0, inUse: 0, pending: 0 });
+    await waitFor(async () => (await backends(app)) === 0);
+  });
+
+  it('survives the node being killed: onError, quick ECONNREFUSED for every waiter, recovery after restart', async () => {
+    const { pool } = makePool({ minSize: 2, maxSize: 3 });
+    const errors: Error[] = [];
+    pool.onError = (err) => errors.push(err);
+    await pool.warm();
+    expect(pool.figures().idle).toBe(2);
+
+    await cluster.kill('primary');
+    await waitFor(() => pool.figures().idle === 0);
+    expect(errors.length).toBeGreaterThanOrEqual(2);
+
+    const started = performance.now();
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => pool.acquire()));
+    expect(performance.now() - started).toBeLessThan(1_000);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      const reason = (r as PromiseRejectedResult).reason as NodeJS.ErrnoException;
+      expect(reason.code).toBe('ECONNREFUSED');
+      expect(isAvailabilityError(reason)).toBe(true);
+    }
+    expect(pool.figures()).toMatchObject({ total: 0, pending: 0, waiting: 0 });
+
+    // Nobody waits on warm-up connects: their failures go to onError, not to a rejection.
+    const before = errors.length;
+    await pool.warm();
+    expect(errors.length).toBe(before + 2);
+
+    await cluster.start('primary');
+    const conn = await pool.acquire();
+    await conn.client.query('SELECT 1');
+    conn.release();
+    expect(pool.figures()).toMatchObject({ total: 1, idle: 1 });
+  });
+});

@@ -1,0 +1,19 @@
+export {
+  BUILTIN_VOLATILE_FUNCTIONS,
+  type Classification,
+  type Classifier,
+  type ClassifierOptions,
+  classify,
+  createClassifier,
+  isParserLoaded,
+  loadParser,
+  type RouteReason,
+  type SessionEffect,
+  type StatementKind,
+  type TransactionControl,
+} from './classifier.js';
+export { Executor, type Placement, type StatementObserver } from './executor.js';
+export { normalizeQueryArgs, type QueryRequest } from './query-args.js';
+export { type ReadEligibility, Router, type RoutingReason } from './router.js';
+export { RoutedClient, RoutingPool } from './routing-pool.js';
+export { CATALOG_VOLATILE_SQL, type PolicyReason, StatementPolicy } from './statement-policy.js';

@@ -1,0 +1,53 @@
+import type pg from 'pg';
+
+export type QueryCallback = (err: Error | null, result?: pg.QueryResult) => void;
+
+/** One statement as every pg call form reduces to it. */
+export interface QueryRequest {
+  readonly text: string;
+  /** What is passed to the physical client: pg's own config object (rowMode, types, name...). */
+  readonly config: pg.QueryConfig & { rowMode?: 'array' };
+  readonly callback: QueryCallback | undefined;
+}
+
+export function isSubmittable(value: unknown): value is pg.Submittable & { text?: unknown } {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as pg.Submittable).submit === 'function'
+  );
+}
+
+/**
+ * Accepts pg's call forms: (text), (text, values), (text, callback), (text, values, callback),
+ * and the same with a config object in place of text.
+ */
+export function normalizeQueryArgs(
+  first: unknown,
+  second?: unknown,
+  third?: unknown,
+): QueryRequest {
+  let callback: QueryCallback | undefined;
+  let values: unknown;
+  if (typeof second === 'function') callback = second as QueryCallback;
+  else {
+    values = second;
+    if (typeof third === 'function') callback = third as QueryCallback;
+  }
+  let config: pg.QueryConfig;
+  if (typeof first === 'string') {
+    config = values === undefined ? { text: first } : { text: first, values: values as unknown[] };
+  } else if (
+    typeof first === 'object' &&
+    first !== null &&
+    typeof (first as pg.QueryConfig).text === 'string'
+  ) {
+    config =
+      values === undefined
+        ? (first as pg.QueryConfig)
+        : { ...(first as pg.QueryConfig), values: values as unknown[] };
+  } else {
+    throw new TypeError('pgpulse: query() needs SQL text or a { text, values? } config object');
+  }
+  return { text: config.text, config, callback };
+}

@@ -1,0 +1,133 @@
+import type { Balancer } from '../balancing/index.js';
+import type { LagPolicy } from '../config/index.js';
+import type { RouteScope } from '../context/index.js';
+import { NoHealthyReplicaError, PrimaryUnavailableError } from '../errors/index.js';
+import type { ClusterNode } from '../topology/index.js';
+import type { Classification } from './classifier.js';
+import type { StatementPolicy } from './statement-policy.js';
+
+/**
+ * Why a statement went where it went: the classifier's reason for writes, or one of the
+ * router's own. Counted per reason in `cluster.stats()`.
+ */
+export type RoutingReason =
+  | Classification['reason']
+  | 'replica'
+  | 'scope-primary'
+  | 'consistency-strong'
+  | 'read-write-split-off'
+  | 'catalog-volatile'
+  | 'force-primary-pattern'
+  | 'no-eligible-replica'
+  | 'retry'
+  | 'pinned';
+
+/**
+ * Says why a node may not serve a read for this scope right now, or undefined when it may.
+ * Health, lag and read-your-writes plug in here; the router asks, it does not know them.
+ */
+export type ReadEligibility = (
+  node: ClusterNode,
+  scope: RouteScope | undefined,
+) => string | undefined;
+
+export interface RouterOptions {
+  readonly readWriteSplit: boolean;
+  readonly lagPolicy: LagPolicy;
+}
+
+export interface ReadChoice {
+  readonly node: ClusterNode;
+  readonly reason: RoutingReason;
+}
+
+export class Router {
+  private readonly checks: ReadEligibility[] = [];
+
+  constructor(
+    readonly nodes: readonly ClusterNode[],
+    private readonly balancer: Balancer,
+    private readonly policy: StatementPolicy,
+    private readonly options: RouterOptions,
+  ) {
+    this.checks.push((node) => (node.breaker.canRequest() ? undefined : 'circuit breaker open'));
+  }
+
+  addReadCheck(check: ReadEligibility): void {
+    this.checks.push(check);
+  }
+
+  /** The node that takes writes now. */
+  primary(): ClusterNode | undefined {
+    for (const node of this.nodes) if (node.role === 'primary') return node;
+    return undefined;
+  }
+
+  /** The primary, or a retriable error that says why it cannot take a statement now. */
+  writeNode(): ClusterNode {
+    const primary = this.primary();
+    if (!primary) throw new PrimaryUnavailableError('no node is currently the primary');
+    if (!primary.breaker.tryAcquire()) {
+      throw new PrimaryUnavailableError(
+        `the circuit breaker of primary "${primary.name}" is open after repeated connection failures`,
+      );
+    }
+    return primary;
+  }
+
+  /**
+   * Where a statement outside any pinned connection goes. Returns the target role and reason;
+   * the caller then takes `writeNode()` or `readNode()`.
+   */
+  decide(
+    cls: Classification,
+    text: string,
+    scope: RouteScope | undefined,
+  ): { target: 'primary' | 'replica'; reason: RoutingReason } {
+    if (cls.kind === 'write') return { target: 'primary', reason: cls.reason };
+    if (!this.options.readWriteSplit) return { target: 'primary', reason: 'read-write-split-off' };
+    if (scope?.target === 'primary') return { target: 'primary', reason: 'scope-primary' };
+    if (scope?.consistency === 'strong') return { target: 'primary', reason: 'consistency-strong' };
+    const forced = this.policy.forcesPrimary(cls, text);
+    if (forced) return { target: 'primary', reason: forced };
+    return {
+      target: 'replica',
+      reason: cls.reason === 'hint-replica' ? 'hint-replica' : 'replica',
+    };
+  }
+
+  /**
+   * An eligible replica by the balancer, or what the lag policy says when none is: the primary
+   * (`fallback`, `least-lagged` when nothing is reachable) or NoHealthyReplicaError (`error`).
+   */
+  readNode(scope: RouteScope | undefined, exclude?: ClusterNode): ReadChoice {
+    const eligible: ClusterNode[] = [];
+    let reasons: Record<string, string> | undefined;
+    for (const node of this.nodes) {
+      if (node.role !== 'replica' || node === exclude) continue;
+      const why = this.whyNot(node, scope);
+      if (why === undefined) eligible.push(node);
+      else {
+        reasons ??= {};
+        reasons[node.name] = why;
+      }
+    }
+    // Half-open breakers admit one trial: take the slot only for the node actually chosen.
+    while (eligible.length > 0) {
+      const picked = this.balancer.pick(eligible);
+      if (!picked) break;
+      if (picked.breaker.tryAcquire()) return { node: picked, reason: 'replica' };
+      eligible.splice(eligible.indexOf(picked), 1);
+    }
+    if (this.options.lagPolicy === 'error') throw new NoHealthyReplicaError(reasons ?? {});
+    return { node: this.writeNode(), reason: 'no-eligible-replica' };
+  }
+
+  private whyNot(node: ClusterNode, scope: RouteScope | undefined): string | undefined {
+    for (const check of this.checks) {
+      const why = check(node, scope);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,119 @@
+import type pg from 'pg';
+import type { BalancerCandidate } from '../balancing/index.js';
+import { Ewma } from '../balancing/index.js';
+import type { NodeConfig } from '../config/index.js';
+import type { NodeLabel, NodeRole } from '../errors/index.js';
+import type { BreakerState, CircuitBreaker } from '../health/index.js';
+import type { NodePool, NodePoolFigures } from '../pool/index.js';
+
+export interface NodeCounters {
+  /** Statements this node served (one per round trip, retries counted again). */
+  queries: number;
+  reads: number;
+  writes: number;
+  /** Statements that failed, for any reason. */
+  errors: number;
+  /** Failures that said the node was unavailable (they feed the breaker). */
+  availabilityErrors: number;
+}
+
+export interface NodeStats {
+  readonly name: string;
+  readonly role: NodeRole;
+  readonly host: string;
+  readonly port: number;
+  readonly breaker: BreakerState;
+  readonly inFlight: number;
+  readonly latencyMs: number;
+  readonly counters: Readonly<NodeCounters>;
+  readonly pool: NodePoolFigures;
+}
+
+/**
+ * One server as pgpulse sees it at run time: its pool, breaker, load and counters. Its role is
+ * mutable because a failover changes it; everything else about its identity is fixed.
+ */
+export class ClusterNode implements BalancerCandidate, NodeLabel {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  role: NodeRole;
+  inFlight = 0;
+  readonly counters: NodeCounters = {
+    queries: 0,
+    reads: 0,
+    writes: 0,
+    errors: 0,
+    availabilityErrors: 0,
+  };
+  readonly breaker: CircuitBreaker;
+  private readonly latency = new Ewma();
+
+  constructor(
+    readonly config: NodeConfig,
+    readonly pool: NodePool,
+    breaker: CircuitBreaker,
+  ) {
+    this.name = config.name;
+    this.host = config.host;
+    this.port = config.port;
+    this.weight = config.weight;
+    this.role = config.role;
+    this.breaker = breaker;
+  }
+
+  get latencyEwmaMs(): number {
+    return this.latency.value;
+  }
+
+  recordLatency(ms: number): void {
+    this.latency.update(ms);
+  }
+
+  stats(): NodeStats {
+    return {
+      name: this.name,
+      role: this.role,
+      host: this.host,
+      port: this.port,
+      breaker: this.breaker.state,
+      inFlight: this.inFlight,
+      latencyMs: Math.round(this.latency.value * 1000) / 1000,
+      counters: { ...this.counters },
+      pool: this.pool.figures(),
+    };
+  }
+
+  toJSON(): NodeLabel & { weight: number } {
+    return {
+      name: this.name,
+      role: this.role,
+      host: this.host,
+      port: this.port,
+      weight: this.weight,
+    };
+  }
+}
+
+/** A physical connection's last reported transaction status ('I' idle, 'T' in a block, 'E' failed block). */
+export type TransactionStatus = 'I' | 'T' | 'E';
+
+const txStatus = new WeakMap<pg.Client, TransactionStatus>();
+
+/**
+ * Follows the transaction status byte of every ReadyForQuery the server sends. The server is
+ * the one authority on whether a connection is inside a transaction, whatever SQL (multi-
+ * statement strings, COMMIT AND CHAIN, a failed COMMIT) got it there.
+ */
+export function trackTransactionStatus(client: pg.Client): void {
+  txStatus.set(client, 'I');
+  client.connection.on('readyForQuery', (message: { status?: string }) => {
+    const status = message.status;
+    if (status === 'I' || status === 'T' || status === 'E') txStatus.set(client, status);
+  });
+}
+
+export function transactionStatus(client: pg.Client): TransactionStatus {
+  return txStatus.get(client) ?? 'I';
+}
