@@ -270,6 +270,65 @@ describe('NodePool', () => {
     }
   });
 
+  it('pre-ping gives a silent connection connectTimeoutMs, then falls back to a new one; a silent node fails at the deadline', async () => {
+    const proxy = await cluster.proxy('primary');
+    try {
+      const { pool } = makePool(
+        { prePing: true, prePingAfterIdleMs: 0, connectTimeoutMs: 300, acquireTimeoutMs: 3_000 },
+        proxy.port,
+      );
+      const a = await pool.acquire();
+      const pid = await pidOf(a);
+      a.release();
+      await sleep(5);
+      proxy.blackhole();
+      const started = performance.now();
+      const acquiring = pool.acquire();
+      await sleep(50);
+      // The ping already sent was dropped, so that connection stays silent; new ones work.
+      proxy.heal();
+      const b = await acquiring;
+      const ms = performance.now() - started;
+      expect(ms).toBeGreaterThanOrEqual(299);
+      expect(ms).toBeLessThan(1_500);
+      expect(pool.figures().prePingFailures).toBe(1);
+      expect(await pidOf(b)).not.toBe(pid);
+      b.release();
+
+      // A node that answers nothing: the pre-ping takes the acquire's whole budget.
+      const { pool: slow } = makePool(
+        { prePing: true, prePingAfterIdleMs: 0, connectTimeoutMs: 10_000, acquireTimeoutMs: 400 },
+        proxy.port,
+      );
+      (await slow.acquire()).release();
+      await sleep(5);
+      proxy.blackhole();
+      const { err, ms: failedAfter } = await rejection(slow.acquire());
+      expect(failedAfter).toBeGreaterThanOrEqual(399);
+      expect(failedAfter).toBeLessThanOrEqual(440);
+      expect(err).toBeInstanceOf(ConnectTimeoutError);
+      expect((err as ConnectTimeoutError).phase).toBe('pre-ping');
+      await waitFor(() => slow.figures().prePingFailures === 1 && slow.figures().total === 0);
+    } finally {
+      proxy.heal();
+    }
+  });
+
+  it('drain() closes idle connections now and in-use ones on release', async () => {
+    const { pool, app } = makePool({ minSize: 3 });
+    await pool.warm();
+    const held = await pool.acquire();
+    const heldPid = await pidOf(held);
+    pool.drain();
+    expect(pool.figures()).toMatchObject({ idle: 0, total: 1, inUse: 1 });
+    held.release();
+    expect(pool.figures()).toMatchObject({ total: 0, destroyed: 3 });
+    const next = await pool.acquire();
+    expect(await pidOf(next)).not.toBe(heldPid);
+    next.release();
+    await waitFor(async () => (await backends(app)) === 1);
+  });
+
   it('drops an idle connection whose backend dies, reporting it to onError', async () => {
     const { pool } = makePool({ minSize: 1 });
     const errors: Error[] = [];

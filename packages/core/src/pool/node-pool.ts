@@ -102,6 +102,7 @@ class Waiter {
   /** The idle connection being pre-pinged for this waiter. */
   pinging: Conn | null = null;
   pingStartedAt = 0;
+  pingTimer: NodeJS.Timeout | null = null;
   timer: NodeJS.Timeout | null = null;
   readonly promise: Promise<PooledConnection>;
   resolve!: (lease: PooledConnection) => void;
@@ -213,6 +214,7 @@ export class NodePool {
   readonly #maxSize: number;
   readonly #capacity: number;
   readonly #acquireTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
   readonly #idleTimeoutMs: number;
   readonly #prePing: boolean;
   readonly #prePingAfterIdleMs: number;
@@ -271,6 +273,7 @@ export class NodePool {
     this.#maxSize = options.maxSize;
     this.#capacity = options.maxSize + options.overflow;
     this.#acquireTimeoutMs = options.acquireTimeoutMs;
+    this.#connectTimeoutMs = options.connectTimeoutMs;
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#prePing = options.prePing;
     this.#prePingAfterIdleMs = options.prePingAfterIdleMs;
@@ -474,6 +477,11 @@ export class NodePool {
   #ping(waiter: Waiter, conn: Conn, now: number): void {
     waiter.pinging = conn;
     waiter.pingStartedAt = now;
+    // A connection gone silent (a firewall dropped its state, say) gets no longer than a new
+    // one would, so that the acquire still has time to fall back to a fresh connect.
+    if (this.#connectTimeoutMs < waiter.deadline - now) {
+      waiter.pingTimer = setTimeout(this.#onPingTimeout, this.#connectTimeoutMs, waiter, conn);
+    }
     // The empty query is the cheapest round trip the protocol has: no parse, no plan, no row.
     conn.client.query('').then(
       () => this.#pingDone(waiter, conn, true),
@@ -481,9 +489,20 @@ export class NodePool {
     );
   }
 
+  #onPingTimeout = (waiter: Waiter, conn: Conn): void => {
+    waiter.pingTimer = null;
+    if (waiter.pinging !== conn) return;
+    // The query then fails and #pingDone retries with another connection.
+    conn.broken = true;
+    destroySocket(conn.client);
+  };
+
   #pingDone(waiter: Waiter, conn: Conn, ok: boolean): void {
     const forWaiter = waiter.pinging === conn;
-    if (forWaiter) waiter.pinging = null;
+    if (forWaiter) {
+      waiter.pinging = null;
+      clearPingTimer(waiter);
+    }
     if (ok && !conn.broken && conn.generation === this.#generation) {
       if (!forWaiter || this.#ending) {
         this.#release(conn, this.#ending);
@@ -523,6 +542,7 @@ export class NodePool {
     let err: Error;
     if (pinging !== null) {
       waiter.pinging = null;
+      clearPingTimer(waiter);
       const silentMs = now - waiter.pingStartedAt;
       err =
         silentMs >= this.#acquireTimeoutMs * NODE_BLAME_SHARE
@@ -835,6 +855,12 @@ function isSessionDirty(client: pg.Client): boolean {
   return (
     status === 'T' || status === 'E' || (client as unknown as PgClientInternals)._ending === true
   );
+}
+
+function clearPingTimer(waiter: Waiter): void {
+  if (waiter.pingTimer === null) return;
+  clearTimeout(waiter.pingTimer);
+  waiter.pingTimer = null;
 }
 
 function destroySocket(client: pg.Client): void {
