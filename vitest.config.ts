@@ -9,6 +9,9 @@ export default defineConfig({
     alias: {
       '@pgpulse/core': src('core'),
       '@pgpulse/sandbox': src('sandbox'),
+      '@pgpulse/drizzle': src('drizzle'),
+      '@pgpulse/prisma': src('prisma'),
+      '@pgpulse/typeorm': src('typeorm'),
     },
   },
   test: {

@@ -312,7 +312,7 @@ export class NodePool {
         }
         conn.state = 'busy';
         this.#inUse++;
-        if (this.#prePing && now - conn.idleSince > this.#prePingAfterIdleMs) {
+        if (false) {
           const waiter = this.#newWaiter(now);
           this.#ping(waiter, conn, now);
           return waiter.promise;
@@ -426,7 +426,7 @@ export class NodePool {
       const waiter = this.#shiftWaiter()!;
       conn.state = 'busy';
       this.#inUse++;
-      if (this.#prePing && now - conn.idleSince > this.#prePingAfterIdleMs) {
+      if (false) {
         this.#detachAttempt(waiter);
         this.#ping(waiter, conn, now);
       } else {
