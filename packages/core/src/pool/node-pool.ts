@@ -204,7 +204,10 @@ interface PgClientInternals {
  */
 export class NodePool {
   readonly label: NodeLabel;
-  /** Errors of idle connections (pg emits them when the server goes away) and of background connects. */
+  /**
+   * Errors of idle connections (pg emits them when the server goes away) and of connects that
+   * nobody was waiting for (warm-up, replacements). Never called for a waiter's own failure.
+   */
   onError?: (err: Error) => void;
   onConnect?: (client: pg.Client) => void;
 
@@ -312,7 +315,7 @@ export class NodePool {
         }
         conn.state = 'busy';
         this.#inUse++;
-        if (false) {
+        if (this.#prePing && now - conn.idleSince > this.#prePingAfterIdleMs) {
           const waiter = this.#newWaiter(now);
           this.#ping(waiter, conn, now);
           return waiter.promise;
@@ -426,7 +429,7 @@ export class NodePool {
       const waiter = this.#shiftWaiter()!;
       conn.state = 'busy';
       this.#inUse++;
-      if (false) {
+      if (this.#prePing && now - conn.idleSince > this.#prePingAfterIdleMs) {
         this.#detachAttempt(waiter);
         this.#ping(waiter, conn, now);
       } else {
@@ -594,8 +597,10 @@ export class NodePool {
     this.#open++;
     this.#created++;
     conn.state = 'busy';
-    if (this.#ending || conn.aborted) {
+    // broken: the socket died between the server's ready message and this callback.
+    if (this.#ending || conn.aborted || conn.broken) {
       this.#close(conn);
+      this.#afterCapacityFreed();
       return;
     }
     const now = performance.now();
