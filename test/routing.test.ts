@@ -136,6 +136,8 @@ describe('routing through cluster.pool on a 1 + 2 sandbox', () => {
       primary: sandbox.primary.url,
       replicas: sandbox.replicas.map((r) => r.url),
       pool: { maxSize: 4 },
+      // This file tests routing by SQL alone; read-your-writes has its own tests.
+      consistency: { level: 'eventual' },
     });
     await cluster.ready();
   });
@@ -283,6 +285,7 @@ describe('balancing, failures and limits', () => {
         { ...urlParts(r2!.url), weight: 2 },
       ],
       loadBalancing: 'weighted',
+      consistency: { level: 'eventual' },
     });
     try {
       const ports = new Map<number, number>();
@@ -310,6 +313,7 @@ describe('balancing, failures and limits', () => {
       replicas: sandbox.replicas.map((r) => r.url),
       circuitBreaker: { failureThreshold: 3, resetTimeoutMs: 500 },
       pool: { maxSize: 4 },
+      consistency: { level: 'eventual' },
     });
     const errors: unknown[] = [];
     let reads = 0;

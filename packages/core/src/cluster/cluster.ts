@@ -7,9 +7,21 @@ import {
   parseConfig,
   type ResolvedConfig,
 } from '../config/index.js';
-import { runInScope } from '../context/index.js';
-import type { BreakerState } from '../health/index.js';
-import { CircuitBreaker } from '../health/index.js';
+import { ConsistencyGuard } from '../consistency/index.js';
+import { currentScope, runInScope } from '../context/index.js';
+import {
+  type FailoverCandidate,
+  type FailoverCompleted,
+  FailoverManager,
+  type FailoverStarted,
+} from '../failover/index.js';
+import {
+  type BreakerState,
+  CircuitBreaker,
+  HealthMonitor,
+  NodeProber,
+  parseLsn,
+} from '../health/index.js';
 import { NodePool } from '../pool/index.js';
 import {
   CATALOG_VOLATILE_SQL,
@@ -31,6 +43,8 @@ export interface ClusterStats {
   /** How many statements were routed for each reason since start. */
   readonly routing: Readonly<Record<string, number>>;
   readonly classifierCacheSize: number;
+  /** Health rounds completed. */
+  readonly probeRounds: number;
 }
 
 export interface RouteExplanation {
@@ -41,6 +55,13 @@ export interface RouteExplanation {
 
 export interface ClusterEvents {
   breaker: [{ node: string; from: BreakerState; to: BreakerState }];
+  'node-down': [{ node: string; role: string; error: string }];
+  'node-up': [{ node: string; role: string }];
+  lag: [{ node: string; over: boolean; lagMs: number | undefined; lagBytes: number | undefined }];
+  'failover-started': [FailoverStarted];
+  'failover-candidate': [FailoverCandidate];
+  'failover-completed': [FailoverCompleted];
+  'failover-failed': [{ error: Error }];
   /** A connection-level error on an idle pooled connection (already handled; for logging). */
   'connection-error': [{ node: string; error: Error }];
 }
@@ -56,9 +77,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   readonly config: ResolvedConfig;
   readonly pool: RoutingPool;
   readonly nodes: readonly ClusterNode[];
+  /** Manual failover and the state of an automatic one. */
+  readonly failover: Pick<FailoverManager, 'manual' | 'inProgress' | 'waitForPrimary'>;
   private readonly router: Router;
   private readonly classifier: Classifier;
   private readonly policy: StatementPolicy;
+  private readonly monitor: HealthMonitor;
+  private readonly guard: ConsistencyGuard;
+  private readonly failoverManager: FailoverManager;
+  private readonly probers: Map<ClusterNode, NodeProber>;
   private readonly reasons = new Map<RoutingReason, number>();
   private readiness: Promise<void> | undefined;
   private isReady = false;
@@ -68,22 +95,20 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   constructor(config: ResolvedConfig) {
     super();
     this.config = config;
-    this.nodes = [config.primary, ...config.replicas].map((nodeConfig) => {
-      const pool = new NodePool(nodeConfig, nodeConnectionOptions(nodeConfig), {
-        ...config.pool,
-        applicationName: config.applicationName,
-      });
-      pool.onConnect = trackTransactionStatus;
-      pool.onError = (error) => {
-        if (this.listenerCount('connection-error') > 0)
-          this.emit('connection-error', { node: nodeConfig.name, error });
-      };
-      const breaker = new CircuitBreaker({
-        ...config.circuitBreaker,
-        onStateChange: (from, to) => this.emit('breaker', { node: nodeConfig.name, from, to }),
-      });
-      return new ClusterNode(nodeConfig, pool, breaker);
-    });
+    this.nodes = [config.primary, ...config.replicas].map((nodeConfig) =>
+      this.buildNode(nodeConfig),
+    );
+    this.probers = new Map(
+      this.nodes.map((node) => [
+        node,
+        new NodeProber(
+          node.name,
+          nodeConnectionOptions(node.config),
+          config.health.timeoutMs,
+          config.applicationName,
+        ),
+      ]),
+    );
     this.classifier = createClassifier({
       volatileFunctions: config.routing.volatileFunctions,
       allowFunctions: config.routing.allowFunctions,
@@ -93,22 +118,69 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       readWriteSplit: config.readWriteSplit,
       lagPolicy: config.replicaLag.policy,
     });
+    this.monitor = new HealthMonitor(
+      this.nodes,
+      this.probers,
+      config.health,
+      config.replicaLag,
+      () => this.router.primary(),
+      {
+        nodeDown: (node, error) =>
+          this.emit('node-down', { node: node.name, role: node.role, error }),
+        nodeUp: (node) => this.emit('node-up', { node: node.name, role: node.role }),
+        lag: (node, over) =>
+          this.emit('lag', {
+            node: node.name,
+            over,
+            lagMs: node.health.lagMs,
+            lagBytes: node.health.lagBytes,
+          }),
+        round: () => this.failoverManager.onRound(),
+      },
+    );
+    this.guard = new ConsistencyGuard(config.consistency, this.monitor, this.nodes);
+    this.failoverManager = new FailoverManager(
+      this.nodes,
+      config.failover,
+      this.monitor,
+      (node) => this.promoteNode(node),
+      {
+        started: (event) => this.emit('failover-started', event),
+        candidate: (event) => this.emit('failover-candidate', event),
+        completed: (event) => this.emit('failover-completed', event),
+        failed: (error) => this.emit('failover-failed', { error }),
+      },
+    );
+    this.failover = this.failoverManager;
+    this.addReadChecks();
     const executor = new Executor(
       this.router,
       this.classifier,
-      { routed: (reason) => this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1) },
+      {
+        routed: (reason) => this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1),
+        executed: (node, cls, scope) => this.guard.executed(node, cls.kind === 'write', scope),
+      },
       () => (this.isReady ? undefined : this.ready()),
+      {
+        writeWaitMs: config.failover.writeWaitMs,
+        primaryElected: (ms) => this.failoverManager.waitForPrimary(ms),
+        readWaitMs: config.consistency.waitMs,
+        nextProbeRound: (ms) => this.monitor.nextRound(ms),
+        hasWrites: (scope) => this.guard.hasWrites(scope),
+      },
     );
     this.pool = new RoutingPool(executor, config.pool.pooling, () => this.close());
   }
 
   /**
-   * Loads the SQL parser, reads the catalog's volatile functions and warms every pool to
-   * `pool.minSize`. Statements wait for it on their own; call it to fail fast at start-up.
+   * Loads the SQL parser, probes every node once, reads the catalog's volatile functions and
+   * warms every pool to `pool.minSize`. Statements wait for it on their own; call it to fail
+   * fast at start-up. It does not fail when a node is down: routing copes with that.
    */
   ready(): Promise<void> {
     this.readiness ??= (async () => {
       await loadParser();
+      await this.monitor.start();
       await Promise.all([this.loadCatalog(), ...this.nodes.map((n) => n.pool.warm())]);
       this.isReady = true;
     })();
@@ -120,7 +192,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return runInScope({ target: 'primary' }, fn);
   }
 
-  /** Runs `fn` with reads on replicas even after its own writes (eventual consistency). */
+  /** Runs `fn` with reads on replicas even right after its own writes (eventual consistency). */
   replica<T>(fn: () => T): T {
     return runInScope({ target: 'auto', consistency: 'eventual' }, fn);
   }
@@ -130,11 +202,45 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return runInScope({ consistency: level }, fn);
   }
 
+  /**
+   * Runs `fn` as one context (e.g. one HTTP request): its reads see its own writes and never go
+   * back in time, while other contexts keep reading from replicas. Statements outside any
+   * context share one process-wide context.
+   */
+  context<T>(fn: () => T): T {
+    return runInScope({ session: this.guard.sessionFromToken('') }, fn);
+  }
+
+  /** Runs `fn` reading only from replicas at most `maxLagMs` behind (else the lag policy applies). */
+  withMaxLag<T>(maxLagMs: number, fn: () => T): T {
+    return runInScope({ maxLagMs }, fn);
+  }
+
+  /**
+   * A token for the current context's writes, to carry across requests or jobs (a header, a
+   * cookie, a job payload); '' when it wrote nothing. May query the primary once.
+   */
+  consistencyToken(): Promise<string> {
+    return this.guard.token(currentScope(), async () => {
+      const { rows } = await this.primary(() =>
+        this.pool.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn'),
+      );
+      const lsn = parseLsn(rows[0]?.lsn);
+      if (lsn === undefined) throw new Error('pgpulse: the primary returned no WAL position');
+      return lsn;
+    });
+  }
+
+  /** Runs `fn` as a context that has seen the writes behind `token` (from consistencyToken()). */
+  withConsistencyToken<T>(token: string, fn: () => T): T {
+    return runInScope({ session: this.guard.sessionFromToken(token) }, fn);
+  }
+
   /** Where a statement would go now and why, without running it. Needs `ready()` first. */
   explainRoute(sql: string): RouteExplanation {
     if (!isParserLoaded()) throw new Error('pgpulse: await cluster.ready() before explainRoute()');
     const classification = this.classifier.classify(sql);
-    const { target, reason } = this.router.decide(classification, sql, undefined);
+    const { target, reason } = this.router.decide(classification, sql, currentScope());
     return { classification, target, reason };
   }
 
@@ -143,13 +249,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       nodes: this.nodes.map((n) => n.stats()),
       routing: Object.fromEntries(this.reasons),
       classifierCacheSize: this.classifier.cacheSize,
+      probeRounds: this.monitor.rounds,
     };
   }
 
-  /** Ends every pool; statements after this fail with ClusterClosedError. Idempotent. */
+  /** Ends probes and every pool; statements after this fail with ClusterClosedError. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.catalogTimer);
+      this.monitor.stop();
       if (!this.pool.isClosed) void this.pool.end();
       await Promise.all(this.nodes.map((n) => n.pool.end()));
     })();
@@ -158,6 +266,67 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   toJSON(): unknown {
     return { nodes: this.nodes.map((n) => n.toJSON()), loadBalancing: this.config.loadBalancing };
+  }
+
+  private buildNode(nodeConfig: ResolvedConfig['primary']): ClusterNode {
+    const pool = new NodePool(nodeConfig, nodeConnectionOptions(nodeConfig), {
+      ...this.config.pool,
+      applicationName: this.config.applicationName,
+    });
+    pool.onConnect = trackTransactionStatus;
+    pool.onError = (error) => {
+      if (this.listenerCount('connection-error') > 0)
+        this.emit('connection-error', { node: nodeConfig.name, error });
+    };
+    const breaker = new CircuitBreaker({
+      ...this.config.circuitBreaker,
+      onStateChange: (from, to) => this.emit('breaker', { node: nodeConfig.name, from, to }),
+    });
+    return new ClusterNode(nodeConfig, pool, breaker);
+  }
+
+  /** What, besides its breaker, keeps a replica from serving a read. */
+  private addReadChecks(): void {
+    this.router.addReadCheck((node) => (node.health.up ? undefined : 'failed its health probes'));
+    this.router.addReadCheck((node) =>
+      node.fenced ? 'fenced: a former primary, not following the new one' : undefined,
+    );
+    this.router.addReadCheck((node) =>
+      node.health.lastProbe?.inRecovery === false ? 'writable: not a standby' : undefined,
+    );
+    this.router.addReadCheck(this.guard.check);
+    this.router.addReadCheck(
+      (node) => (node.health.lagging ? `lagging (${node.health.lagMs ?? '?'} ms)` : undefined),
+      {
+        soft: true,
+      },
+    );
+    this.router.addReadCheck(
+      (node, scope) => {
+        const budget = scope?.maxLagMs;
+        if (budget === undefined) return undefined;
+        const lag = node.health.lagMs;
+        return lag !== undefined && lag <= budget
+          ? undefined
+          : `lag ${lag ?? 'unknown'} ms over this scope's ${budget} ms`;
+      },
+      { soft: true },
+    );
+  }
+
+  private async promoteNode(node: ClusterNode): Promise<void> {
+    const connection = await node.pool.acquire();
+    try {
+      const { rows } = await connection.client.query<{ promoted: boolean }>(
+        'SELECT pg_promote(true, 60) AS promoted',
+      );
+      connection.release();
+      if (!rows[0]?.promoted)
+        throw new Error(`pg_promote() on "${node.name}" did not finish within 60 s`);
+    } catch (err) {
+      connection.release(true);
+      throw err;
+    }
   }
 
   private async loadCatalog(): Promise<void> {
@@ -173,7 +342,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         this.policy.setCatalogVolatile(rows.map((r) => `${r.schema}.${r.name}`));
         connection.release();
       } catch (err) {
-        connection.release(err instanceof Error ? err : true);
+        connection.release(true);
         throw err;
       }
     } catch {

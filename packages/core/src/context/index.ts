@@ -4,5 +4,6 @@ export {
   newSession,
   type RouteScope,
   runInScope,
+  type ScopeChanges,
   type ScopeTarget,
 } from './scope.js';

@@ -1,24 +1,31 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ConsistencyLevel } from '../config/index.js';
 
-/** Where a scope sends its statements: by the SQL (`auto`), or every one to one role. */
-export type ScopeTarget = 'auto' | 'primary' | 'replica';
+/** Where a scope sends its statements: by the SQL (`auto`), or every one to the primary. */
+export type ScopeTarget = 'auto' | 'primary';
 
 /**
- * What a context has done that later reads must respect. Child scopes share their parent's
- * session, so a write inside `cluster.primary(...)` still counts for the reads that follow it.
+ * What a context has done that its later reads must respect. Child scopes share their
+ * parent's session, so a write inside `cluster.primary(...)` still counts for the reads that
+ * follow it. Times are performance.now() values.
  */
 export interface ConsistencySession {
-  /** Highest WAL position this context's writes reached (read-your-writes token), if any. */
+  /** A replica must have replayed at least this WAL position to serve this context. */
   lsn: bigint | undefined;
-  /** When this context last wrote (ms since epoch), for the time-window mode. */
+  /** A write finished at this time and the primary position bounding it is not known yet. */
+  pendingWriteAt: number | undefined;
+  /** When this context last wrote (time-window mode). */
   lastWriteAt: number | undefined;
+  /** The node and time of this context's last read (monotonic reads). */
+  lastRead: { readonly node: string; readonly at: number } | undefined;
+  /** False for the process-wide session of statements made outside any scope. */
+  readonly monotonic: boolean;
 }
 
 export interface RouteScope {
   readonly target: ScopeTarget;
   readonly consistency: ConsistencyLevel | undefined;
-  /** Per-scope replica lag budget in ms (tighter than or replacing the cluster's). */
+  /** Per-scope replica lag budget in ms. */
   readonly maxLagMs: number | undefined;
   readonly session: ConsistencySession;
 }
@@ -29,15 +36,22 @@ export function currentScope(): RouteScope | undefined {
   return storage.getStore();
 }
 
-export function newSession(): ConsistencySession {
-  return { lsn: undefined, lastWriteAt: undefined };
+export function newSession(monotonic = true): ConsistencySession {
+  return {
+    lsn: undefined,
+    pendingWriteAt: undefined,
+    lastWriteAt: undefined,
+    lastRead: undefined,
+    monotonic,
+  };
 }
 
+export type ScopeChanges = Partial<Omit<RouteScope, 'session'>> & {
+  readonly session?: ConsistencySession;
+};
+
 /** Runs `fn` in a scope derived from the current one with `changes` applied. */
-export function runInScope<T>(
-  changes: Partial<Omit<RouteScope, 'session'>> & { session?: ConsistencySession },
-  fn: () => T,
-): T {
+export function runInScope<T>(changes: ScopeChanges, fn: () => T): T {
   const parent = storage.getStore();
   const scope: RouteScope = {
     target: changes.target ?? parent?.target ?? 'auto',

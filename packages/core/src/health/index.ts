@@ -4,3 +4,6 @@ export {
   type CircuitBreakerOptions,
 } from './circuit-breaker.js';
 export { isAvailabilityError, isReadOnlyError } from './errors.js';
+export { formatLsn, type Lsn, parseLsn } from './lsn.js';
+export { HealthMonitor, initialHealth, type MonitorEvents, type NodeHealth } from './monitor.js';
+export { NodeProber, type ProbeResult, ProbeTimeoutError } from './probe.js';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { RouteScope } from '../context/index.js';
+import { currentScope, type RouteScope } from '../context/index.js';
 import { PrimaryUnavailableError } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import type { PooledConnection } from '../pool/index.js';
@@ -11,6 +11,19 @@ import type { Router, RoutingReason } from './router.js';
 /** Hooks the cluster attaches to every statement (counting, telemetry, read-your-writes). */
 export interface StatementObserver {
   routed(reason: RoutingReason): void;
+  /** A statement finished on a node, successfully or not. */
+  executed(node: ClusterNode, cls: Classification, scope: RouteScope | undefined): void;
+}
+
+/** Bounded waits instead of an immediate fallback or error; 0 disables each. */
+export interface PlacementWaits {
+  /** Writes while no primary is elected wait up to this long for one (failover.writeWaitMs). */
+  readonly writeWaitMs: number;
+  readonly primaryElected: (timeoutMs: number) => Promise<void>;
+  /** Reads whose context's writes no replica has replayed yet wait up to this (consistency.waitMs). */
+  readonly readWaitMs: number;
+  readonly nextProbeRound: (timeoutMs: number) => Promise<void>;
+  readonly hasWrites: (scope: RouteScope | undefined) => boolean;
 }
 
 /** A statement's node and connection while it runs. */
@@ -30,6 +43,7 @@ export class Executor {
     readonly classifier: Classifier,
     private readonly observer: StatementObserver,
     private readonly ensureReady: () => Promise<void> | undefined,
+    private readonly waits: PlacementWaits,
   ) {}
 
   /** Resolves once the parser (and, when configured, the catalog's volatile functions) is loaded. */
@@ -55,11 +69,41 @@ export class Executor {
     return this.router.readNode(scope, exclude);
   }
 
+  /**
+   * place(), but a write may wait for a failover to elect a primary, and a read may wait for a
+   * replica to replay its context's writes, each up to its configured bound.
+   */
+  async placeWithWaits(
+    cls: Classification,
+    text: string,
+    scope: RouteScope | undefined,
+  ): Promise<Placement> {
+    const started = performance.now();
+    for (;;) {
+      let placement: Placement;
+      try {
+        placement = this.place(cls, text, scope);
+      } catch (err) {
+        const left = this.waits.writeWaitMs - (performance.now() - started);
+        if (!(err instanceof PrimaryUnavailableError) || left <= 0) throw err;
+        await this.waits.primaryElected(left);
+        continue;
+      }
+      const left = this.waits.readWaitMs - (performance.now() - started);
+      if (placement.reason !== 'no-eligible-replica' || left <= 0 || !this.waits.hasWrites(scope)) {
+        return placement;
+      }
+      placement.node.breaker.releaseTrial();
+      await this.waits.nextProbeRound(left);
+      if (performance.now() - started >= this.waits.readWaitMs) return this.place(cls, text, scope);
+    }
+  }
+
   async run(request: QueryRequest, scope: RouteScope | undefined): Promise<pg.QueryResult> {
     const waiting = this.ensureReady();
     if (waiting) await waiting;
     const cls = this.classifier.classify(request.text);
-    const first = this.place(cls, request.text, scope);
+    const first = await this.placeWithWaits(cls, request.text, scope);
     try {
       return await this.runOnce(first, cls, request);
     } catch (err) {
@@ -116,6 +160,7 @@ export class Executor {
       throw err;
     } finally {
       node.inFlight--;
+      this.observer.executed(node, cls, currentScope());
     }
   }
 

@@ -19,6 +19,7 @@ export type RoutingReason =
   | 'catalog-volatile'
   | 'force-primary-pattern'
   | 'no-eligible-replica'
+  | 'least-lagged'
   | 'retry'
   | 'pinned';
 
@@ -31,6 +32,12 @@ export type ReadEligibility = (
   scope: RouteScope | undefined,
 ) => string | undefined;
 
+/** Lag checks are soft: the `least-lagged` policy may still pick a replica that fails them. */
+export interface ReadCheck {
+  readonly check: ReadEligibility;
+  readonly soft: boolean;
+}
+
 export interface RouterOptions {
   readonly readWriteSplit: boolean;
   readonly lagPolicy: LagPolicy;
@@ -42,7 +49,7 @@ export interface ReadChoice {
 }
 
 export class Router {
-  private readonly checks: ReadEligibility[] = [];
+  private readonly checks: ReadCheck[] = [];
 
   constructor(
     readonly nodes: readonly ClusterNode[],
@@ -50,11 +57,11 @@ export class Router {
     private readonly policy: StatementPolicy,
     private readonly options: RouterOptions,
   ) {
-    this.checks.push((node) => (node.breaker.canRequest() ? undefined : 'circuit breaker open'));
+    this.addReadCheck((node) => (node.breaker.canRequest() ? undefined : 'circuit breaker open'));
   }
 
-  addReadCheck(check: ReadEligibility): void {
-    this.checks.push(check);
+  addReadCheck(check: ReadEligibility, options: { soft?: boolean } = {}): void {
+    this.checks.push({ check, soft: options.soft ?? false });
   }
 
   /** The node that takes writes now. */
@@ -67,6 +74,11 @@ export class Router {
   writeNode(): ClusterNode {
     const primary = this.primary();
     if (!primary) throw new PrimaryUnavailableError('no node is currently the primary');
+    if (!primary.health.up) {
+      throw new PrimaryUnavailableError(
+        `primary "${primary.name}" failed its health probes (${primary.health.lastError ?? 'unreachable'}); waiting for a failover`,
+      );
+    }
     if (!primary.breaker.tryAcquire()) {
       throw new PrimaryUnavailableError(
         `the circuit breaker of primary "${primary.name}" is open after repeated connection failures`,
@@ -105,7 +117,7 @@ export class Router {
     let reasons: Record<string, string> | undefined;
     for (const node of this.nodes) {
       if (node.role !== 'replica' || node === exclude) continue;
-      const why = this.whyNot(node, scope);
+      const why = this.whyNot(node, scope, true);
       if (why === undefined) eligible.push(node);
       else {
         reasons ??= {};
@@ -119,12 +131,45 @@ export class Router {
       if (picked.breaker.tryAcquire()) return { node: picked, reason: 'replica' };
       eligible.splice(eligible.indexOf(picked), 1);
     }
+    if (this.options.lagPolicy === 'least-lagged') {
+      const least = this.leastLagged(scope, exclude);
+      if (least) return { node: least, reason: 'least-lagged' };
+    }
     if (this.options.lagPolicy === 'error') throw new NoHealthyReplicaError(reasons ?? {});
     return { node: this.writeNode(), reason: 'no-eligible-replica' };
   }
 
-  private whyNot(node: ClusterNode, scope: RouteScope | undefined): string | undefined {
-    for (const check of this.checks) {
+  /** Among replicas that pass every hard check, the one least behind. */
+  private leastLagged(
+    scope: RouteScope | undefined,
+    exclude: ClusterNode | undefined,
+  ): ClusterNode | undefined {
+    let best: ClusterNode | undefined;
+    for (const node of this.nodes) {
+      if (
+        node.role !== 'replica' ||
+        node === exclude ||
+        this.whyNot(node, scope, false) !== undefined
+      )
+        continue;
+      if (
+        !best ||
+        (node.health.lagMs ?? Number.POSITIVE_INFINITY) <
+          (best.health.lagMs ?? Number.POSITIVE_INFINITY)
+      ) {
+        best = node;
+      }
+    }
+    return best && best.breaker.tryAcquire() ? best : undefined;
+  }
+
+  private whyNot(
+    node: ClusterNode,
+    scope: RouteScope | undefined,
+    includeSoft: boolean,
+  ): string | undefined {
+    for (const { check, soft } of this.checks) {
+      if (soft && !includeSoft) continue;
       const why = check(node, scope);
       if (why !== undefined) return why;
     }

@@ -224,7 +224,11 @@ export class RoutedClient extends EventEmitter {
       !this.#pin &&
       (cls.transaction === 'begin' || cls.transaction === 'begin-read-only' || cls.session)
     ) {
-      const placement = this.executor.place(this.pinCls(cls), request.text, currentScope());
+      const placement = await this.executor.placeWithWaits(
+        this.pinCls(cls),
+        request.text,
+        currentScope(),
+      );
       await this.pin(placement.node, await this.executor.acquire(placement, cls));
     }
     const pin = this.#pin;
@@ -286,7 +290,7 @@ export class RoutedClient extends EventEmitter {
       await this.executor.ready();
       if (!this.#pin) {
         const cls = this.executor.classify(text);
-        const placement = this.executor.place(cls, text, currentScope());
+        const placement = await this.executor.placeWithWaits(cls, text, currentScope());
         await this.pin(placement.node, await this.executor.acquire(placement, cls));
       }
       const pin = this.#pin!;

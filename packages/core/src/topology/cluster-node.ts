@@ -3,7 +3,12 @@ import type { BalancerCandidate } from '../balancing/index.js';
 import { Ewma } from '../balancing/index.js';
 import type { NodeConfig } from '../config/index.js';
 import type { NodeLabel, NodeRole } from '../errors/index.js';
-import type { BreakerState, CircuitBreaker } from '../health/index.js';
+import {
+  type BreakerState,
+  type CircuitBreaker,
+  initialHealth,
+  type NodeHealth,
+} from '../health/index.js';
 import type { NodePool, NodePoolFigures } from '../pool/index.js';
 
 export interface NodeCounters {
@@ -25,6 +30,10 @@ export interface NodeStats {
   readonly breaker: BreakerState;
   readonly inFlight: number;
   readonly latencyMs: number;
+  readonly up: boolean;
+  readonly lagMs: number | undefined;
+  readonly lagBytes: number | undefined;
+  readonly lagging: boolean;
   readonly counters: Readonly<NodeCounters>;
   readonly pool: NodePoolFigures;
 }
@@ -48,6 +57,13 @@ export class ClusterNode implements BalancerCandidate, NodeLabel {
     availabilityErrors: 0,
   };
   readonly breaker: CircuitBreaker;
+  /** Written by the health monitor. */
+  readonly health: NodeHealth = initialHealth();
+  /**
+   * Set after a failover on a former primary: it may come back writable, and must then get
+   * neither writes nor reads until it is a standby of the elected primary again.
+   */
+  fenced = false;
   private readonly latency = new Ewma();
 
   constructor(
@@ -80,6 +96,10 @@ export class ClusterNode implements BalancerCandidate, NodeLabel {
       breaker: this.breaker.state,
       inFlight: this.inFlight,
       latencyMs: Math.round(this.latency.value * 1000) / 1000,
+      up: this.health.up,
+      lagMs: this.health.lagMs === undefined ? undefined : Math.round(this.health.lagMs),
+      lagBytes: this.health.lagBytes,
+      lagging: this.health.lagging,
       counters: { ...this.counters },
       pool: this.pool.figures(),
     };

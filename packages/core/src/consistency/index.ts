@@ -1,0 +1,1 @@
+export { ConsistencyGuard } from './guard.js';

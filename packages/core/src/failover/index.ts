@@ -1,0 +1,9 @@
+export {
+  type FailoverCandidate,
+  type FailoverCompleted,
+  type FailoverEvents,
+  FailoverManager,
+  type FailoverStarted,
+  type LostWindow,
+  type Promote,
+} from './manager.js';

@@ -1,0 +1,238 @@
+import type { ResolvedHealthConfig, ResolvedReplicaLagConfig } from '../config/index.js';
+import type { ClusterNode } from '../topology/index.js';
+import type { Lsn } from './lsn.js';
+import type { NodeProber, ProbeResult } from './probe.js';
+
+/** What the health monitor knows about one node; lives on the node as `node.health`. */
+export interface NodeHealth {
+  /** False once `maxConsecutiveFailures` probes in a row failed; true again on the next success. */
+  up: boolean;
+  consecutiveFailures: number;
+  lastProbe: ProbeResult | undefined;
+  lastError: string | undefined;
+  /** Replica only: how far behind the primary, when it can be told. */
+  lagBytes: number | undefined;
+  lagMs: number | undefined;
+  /** Over the lag limit; cleared only below the limit minus the hysteresis band. */
+  lagging: boolean;
+}
+
+export function initialHealth(): NodeHealth {
+  return {
+    up: true,
+    consecutiveFailures: 0,
+    lastProbe: undefined,
+    lastError: undefined,
+    lagBytes: undefined,
+    lagMs: undefined,
+    lagging: false,
+  };
+}
+
+export interface MonitorEvents {
+  nodeDown(node: ClusterNode, error: string): void;
+  nodeUp(node: ClusterNode): void;
+  lag(node: ClusterNode, over: boolean): void;
+  /** After every round, for failover detection. */
+  round(): void;
+}
+
+interface PrimarySample {
+  readonly at: number;
+  readonly lsn: Lsn;
+}
+
+const HISTORY = 2048;
+
+/**
+ * Probes every node once per interval (concurrently, each bounded by the probe timeout, never
+ * on the query path) and derives reachability, role, LSNs and lag.
+ *
+ * Lag in time is "how long ago the primary already had WAL this replica has not replayed",
+ * read off a history of the primary's LSN samples. It is 0 on an idle primary (nothing newer
+ * exists), grows while replay is paused or the standby stopped receiving, and needs no clock
+ * agreement between servers — unlike `now() - pg_last_xact_replay_timestamp()`.
+ */
+export class HealthMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private readonly history: PrimarySample[] = [];
+  private historyPrimary: ClusterNode | undefined;
+  private readonly waiters = new Set<() => void>();
+  rounds = 0;
+
+  constructor(
+    private readonly nodes: readonly ClusterNode[],
+    private readonly probers: ReadonlyMap<ClusterNode, NodeProber>,
+    private readonly config: ResolvedHealthConfig,
+    private readonly lag: ResolvedReplicaLagConfig,
+    private readonly primaryOf: () => ClusterNode | undefined,
+    private readonly events: MonitorEvents,
+  ) {}
+
+  start(): Promise<void> {
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.probeAll(), this.config.intervalMs);
+      this.timer.unref();
+    }
+    return this.probeAll();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    for (const prober of this.probers.values()) prober.close();
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+  }
+
+  /** One probe of every node; overlapping calls share the round in progress. */
+  probeAll(): Promise<void> {
+    this.running ??= this.round().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** Resolves after the next completed round, or after `timeoutMs`. */
+  nextRound(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiters = this.waiters;
+      function done() {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+
+  /**
+   * The primary's LSN from the first probe sent at or after `time` (performance.now clock):
+   * an upper bound of any commit that finished before `time`, so a replica that replayed past
+   * it has every write made until then.
+   */
+  primaryLsnSince(time: number): Lsn | undefined {
+    for (const sample of this.history) if (sample.at >= time) return sample.lsn;
+    // Samples are kept only when the LSN moves; the latest probe may be newer than the last one.
+    const primary = this.primaryOf();
+    const last = primary?.health.lastProbe;
+    if (
+      primary === this.historyPrimary &&
+      last &&
+      last.sentAt >= time &&
+      last.currentLsn !== undefined
+    ) {
+      return last.currentLsn;
+    }
+    return undefined;
+  }
+
+  /** Forget the primary's history (a new primary starts a new timeline). */
+  resetHistory(): void {
+    this.history.length = 0;
+    this.historyPrimary = undefined;
+  }
+
+  private async round(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => this.probeNode(node)));
+    this.recordPrimary();
+    for (const node of this.nodes) if (node.role === 'replica') this.updateLag(node);
+    this.rounds++;
+    this.events.round();
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  private async probeNode(node: ClusterNode): Promise<void> {
+    const prober = this.probers.get(node);
+    if (!prober) return;
+    const health = node.health;
+    try {
+      const result = await prober.probe();
+      health.lastProbe = result;
+      health.lastError = undefined;
+      health.consecutiveFailures = 0;
+      node.recordLatency(result.roundTripMs);
+      if (!health.up) {
+        health.up = true;
+        this.events.nodeUp(node);
+      }
+    } catch (err) {
+      health.consecutiveFailures++;
+      health.lastError = err instanceof Error ? err.message : String(err);
+      if (health.up && health.consecutiveFailures >= this.config.maxConsecutiveFailures) {
+        health.up = false;
+        health.lagMs = undefined;
+        health.lagBytes = undefined;
+        this.events.nodeDown(node, health.lastError);
+      }
+    }
+  }
+
+  private recordPrimary(): void {
+    const primary = this.primaryOf();
+    if (primary !== this.historyPrimary) this.resetHistory();
+    this.historyPrimary = primary;
+    const probe = primary?.health.lastProbe;
+    if (
+      !primary ||
+      !probe ||
+      primary.health.consecutiveFailures > 0 ||
+      probe.currentLsn === undefined
+    )
+      return;
+    const last = this.history[this.history.length - 1];
+    if (last && last.lsn >= probe.currentLsn) return;
+    if (this.history.length >= HISTORY) this.history.shift();
+    this.history.push({ at: probe.sentAt, lsn: probe.currentLsn });
+  }
+
+  private updateLag(node: ClusterNode): void {
+    const health = node.health;
+    const probe = health.lastProbe;
+    if (!health.up || !probe || health.consecutiveFailures > 0) return;
+    const replay = probe.replayLsn ?? probe.receiveLsn;
+    const primaryDown = !this.primaryOf()?.health.up;
+    const newest = this.history[this.history.length - 1];
+    if (replay === undefined || !newest || primaryDown) {
+      // With no live primary to compare with, a standby that replayed all it received is as
+      // current as anything that can serve; one still replaying keeps its last figures.
+      if (probe.receiveLsn !== undefined && replay === probe.receiveLsn) {
+        health.lagBytes = 0;
+        health.lagMs = 0;
+      }
+    } else {
+      health.lagBytes = newest.lsn > replay ? Number(newest.lsn - replay) : 0;
+      let firstAhead: PrimarySample | undefined;
+      for (const sample of this.history) {
+        if (sample.lsn > replay) {
+          firstAhead = sample;
+          break;
+        }
+      }
+      health.lagMs = firstAhead ? Math.max(0, probe.sentAt - firstAhead.at) : 0;
+    }
+    this.updateLagging(node);
+  }
+
+  private updateLagging(node: ClusterNode): void {
+    const health = node.health;
+    const { maxLagMs, maxLagBytes, hysteresis } = this.lag;
+    if (maxLagMs === null && maxLagBytes === null) return;
+    const ms = health.lagMs ?? 0;
+    const bytes = health.lagBytes ?? 0;
+    const over =
+      (maxLagMs !== null && ms > maxLagMs) || (maxLagBytes !== null && bytes > maxLagBytes);
+    const under =
+      (maxLagMs === null || ms <= maxLagMs * (1 - hysteresis)) &&
+      (maxLagBytes === null || bytes <= maxLagBytes * (1 - hysteresis));
+    if (!health.lagging && over) {
+      health.lagging = true;
+      this.events.lag(node, true);
+    } else if (health.lagging && under) {
+      health.lagging = false;
+      this.events.lag(node, false);
+    }
+  }
+}

@@ -1,0 +1,122 @@
+import pg from 'pg';
+import type { NodeConnectionOptions } from '../config/index.js';
+import { type Lsn, parseLsn } from './lsn.js';
+
+/** What one probe round trip learns about a node. */
+export interface ProbeResult {
+  /** When the probe was sent (ms, performance.now clock): the LSNs are at least this recent. */
+  readonly sentAt: number;
+  readonly roundTripMs: number;
+  readonly inRecovery: boolean;
+  /** Primary only: pg_current_wal_lsn(). */
+  readonly currentLsn: Lsn | undefined;
+  /** Standby only. */
+  readonly receiveLsn: Lsn | undefined;
+  readonly replayLsn: Lsn | undefined;
+  readonly replayPaused: boolean;
+  readonly timeline: number | undefined;
+}
+
+// One statement, one round trip. CASE keeps primary-only functions from running on a standby.
+const PROBE_SQL = `SELECT
+  pg_is_in_recovery() AS in_recovery,
+  CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS current_lsn,
+  pg_last_wal_receive_lsn()::text AS receive_lsn,
+  pg_last_wal_replay_lsn()::text AS replay_lsn,
+  CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() ELSE false END AS replay_paused,
+  CASE WHEN pg_is_in_recovery() THEN (SELECT received_tli FROM pg_stat_wal_receiver LIMIT 1)
+       ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS timeline`;
+
+interface ProbeRow {
+  in_recovery: boolean;
+  current_lsn: string | null;
+  receive_lsn: string | null;
+  replay_lsn: string | null;
+  replay_paused: boolean;
+  timeline: number | null;
+}
+
+export class ProbeTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(node: string, ms: number) {
+    super(`health probe of "${node}" got no answer within ${ms} ms`);
+  }
+}
+
+/**
+ * Keeps one dedicated connection per node for health probes, outside the node's pool, so a
+ * saturated pool never delays a probe and a probe never takes an application connection. Every
+ * probe, connect included, is bounded by `timeoutMs`: a blackholed node costs one timeout.
+ */
+export class NodeProber {
+  private client: pg.Client | undefined;
+
+  constructor(
+    private readonly name: string,
+    private readonly connection: NodeConnectionOptions,
+    private readonly timeoutMs: number,
+    private readonly applicationName: string,
+  ) {}
+
+  async probe(): Promise<ProbeResult> {
+    const sentAt = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ProbeTimeoutError(this.name, this.timeoutMs)),
+        this.timeoutMs,
+      );
+    });
+    try {
+      const row = await Promise.race([this.run(), timeout]);
+      return {
+        sentAt,
+        roundTripMs: performance.now() - sentAt,
+        inRecovery: row.in_recovery,
+        currentLsn: parseLsn(row.current_lsn),
+        receiveLsn: parseLsn(row.receive_lsn),
+        replayLsn: parseLsn(row.replay_lsn),
+        replayPaused: row.replay_paused,
+        timeline: row.timeline ?? undefined,
+      };
+    } catch (err) {
+      this.discard();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): void {
+    this.discard();
+  }
+
+  private async run(): Promise<ProbeRow> {
+    if (!this.client) {
+      const client = new pg.Client({
+        ...this.connection,
+        password: this.connection.password,
+        connectionTimeoutMillis: this.timeoutMs,
+        application_name: `${this.applicationName}:health`,
+      });
+      client.on('error', () => this.discard());
+      this.client = client;
+      await client.connect();
+    }
+    const { rows } = await this.client.query<ProbeRow>(PROBE_SQL);
+    const row = rows[0];
+    if (!row) throw new Error(`health probe of "${this.name}" returned no row`);
+    return row;
+  }
+
+  private discard(): void {
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    // end() waits for the server, which may never answer; destroy the socket instead.
+    const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } })
+      .connection?.stream;
+    stream?.destroy();
+    client.end().catch(() => {});
+  }
+}
