@@ -93,20 +93,14 @@ export class FailoverManager {
   onRound(): void {
     const primary = this.primary;
     const probe = primary?.health.lastProbe;
-    if (
-      primary &&
-      primary.health.up &&
-      probe &&
-      !probe.inRecovery &&
-      probe.currentLsn !== undefined
-    ) {
+    if (primary?.health.up && probe && !probe.inRecovery && probe.currentLsn !== undefined) {
       this.lastPrimaryLsn = probe.currentLsn;
     }
     const writable = this.nodes.filter(
       (n) => n.health.up && n.health.lastProbe?.inRecovery === false,
     );
     const best = highestTimeline(writable);
-    const primaryLost = !primary || !primary.health.up || probe?.inRecovery === true;
+    const primaryLost = !primary?.health.up || probe?.inRecovery === true;
 
     // A writable node on a newer timeline than the primary we know means someone promoted it.
     if (best && best !== primary && (primaryLost || newer(best, primary))) {

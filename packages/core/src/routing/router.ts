@@ -160,7 +160,7 @@ export class Router {
         best = node;
       }
     }
-    return best && best.breaker.tryAcquire() ? best : undefined;
+    return best?.breaker.tryAcquire() ? best : undefined;
   }
 
   private whyNot(
