@@ -36,6 +36,7 @@ import {
   type RoutingReason,
   StatementPolicy,
 } from '../routing/index.js';
+import { Telemetry } from '../telemetry/index.js';
 import { ClusterNode, type NodeStats, trackTransactionStatus } from '../topology/index.js';
 
 export interface ClusterStats {
@@ -87,6 +88,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly failoverManager: FailoverManager;
   private readonly probers: Map<ClusterNode, NodeProber>;
   private readonly reasons = new Map<RoutingReason, number>();
+  private readonly telemetry: Telemetry | undefined;
   private readiness: Promise<void> | undefined;
   private isReady = false;
   private catalogTimer: NodeJS.Timeout | undefined;
@@ -153,12 +155,31 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     );
     this.failover = this.failoverManager;
     this.addReadChecks();
+    const telemetry = config.telemetry.enabled
+      ? new Telemetry(this.nodes, {
+          ...(config.telemetry.tracerProvider
+            ? { tracerProvider: config.telemetry.tracerProvider }
+            : {}),
+          ...(config.telemetry.meterProvider
+            ? { meterProvider: config.telemetry.meterProvider }
+            : {}),
+          pgInstrumentation: config.telemetry.pgInstrumentation,
+        })
+      : undefined;
+    this.telemetry = telemetry;
     const executor = new Executor(
       this.router,
       this.classifier,
       {
-        routed: (reason) => this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1),
-        executed: (node, cls, scope) => this.guard.executed(node, cls.kind === 'write', scope),
+        routed: (reason, node) => {
+          this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1);
+          telemetry?.routed(reason, node.role);
+        },
+        around: telemetry ? (event, run) => telemetry.around(event, run) : (_event, run) => run(),
+        finished: (event, outcome) => {
+          this.guard.executed(event.node, event.cls.kind === 'write', event.scope);
+          telemetry?.finished(event, outcome);
+        },
       },
       () => (this.isReady ? undefined : this.ready()),
       {

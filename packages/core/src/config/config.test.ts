@@ -102,7 +102,15 @@ describe('parseConfig: defaults', () => {
       forcePrimaryPatterns: [],
       detectCatalogVolatile: true,
     });
-    expect(config.slowQuery).toEqual({ thresholdMs: 500, explain: true });
+    expect(config.slowQuery).toEqual({
+      thresholdMs: 500,
+      explain: true,
+      explainAnalyze: false,
+      captureParams: false,
+      minExplainIntervalMs: 60_000,
+      queueSize: 100,
+    });
+    expect(config.telemetry).toEqual({ enabled: true, pgInstrumentation: 'suppress' });
     expect(config.applicationName).toBe('pgpulse');
   });
 
@@ -135,7 +143,7 @@ describe('parseConfig: defaults', () => {
     expect(config.failover).toEqual({ promotion: 'semi-automatic', writeWaitMs: 2_000 });
     expect(config.routing.volatileFunctions).toEqual(['my_fn']);
     expect(config.routing.allowFunctions).toEqual(['random']);
-    expect(config.slowQuery).toEqual({ thresholdMs: 0, explain: false });
+    expect(config.slowQuery).toMatchObject({ thresholdMs: 0, explain: false, queueSize: 100 });
     expect(config.applicationName).toBe('billing');
   });
 

@@ -35,7 +35,9 @@ export type {
   ResolvedReplicaLagConfig,
   ResolvedRoutingConfig,
   ResolvedSlowQueryConfig,
+  ResolvedTelemetryConfig,
   RoutingOptions,
   SlowQueryOptions,
   SslOption,
+  TelemetryConfigOptions,
 } from './types.js';

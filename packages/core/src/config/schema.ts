@@ -1,3 +1,4 @@
+import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import { z } from 'zod';
 import { LOAD_BALANCING_STRATEGIES } from '../balancing/index.js';
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
@@ -247,8 +248,32 @@ const slowQuerySchema = section(
   {
     thresholdMs: nonNegMs().default(500),
     explain: bool().default(true),
+    explainAnalyze: bool().default(false),
+    captureParams: bool().default(false),
+    minExplainIntervalMs: nonNegMs().default(60_000),
+    queueSize: posInt().default(100),
   },
   'an object of slow query options',
+);
+
+const hasMethod = (method: string) => (value: unknown) =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Record<string, unknown>)[method] === 'function';
+
+const telemetrySchema = section(
+  'telemetry',
+  {
+    enabled: bool().default(true),
+    tracerProvider: z
+      .custom<TracerProvider>(hasMethod('getTracer'), 'an OpenTelemetry TracerProvider')
+      .optional(),
+    meterProvider: z
+      .custom<MeterProvider>(hasMethod('getMeter'), 'an OpenTelemetry MeterProvider')
+      .optional(),
+    pgInstrumentation: choice(['suppress', 'nest'] as const).default('suppress'),
+  },
+  'an object of telemetry options',
 );
 
 const APPLICATION_NAME =
@@ -271,6 +296,7 @@ export const configSchema = section(
     failover: failoverSchema.prefault({}),
     routing: routingSchema.prefault({}),
     slowQuery: slowQuerySchema.prefault({}),
+    telemetry: telemetrySchema.prefault({}),
     applicationName: nonEmpty(APPLICATION_NAME)
       .refine((name) => Buffer.byteLength(name) <= 63, APPLICATION_NAME)
       .default('pgpulse'),
@@ -364,6 +390,16 @@ function resolve(parsed: ParsedConfig): ResolvedConfig {
       detectCatalogVolatile: routing.detectCatalogVolatile,
     }),
     slowQuery: Object.freeze(parsed.slowQuery),
+    telemetry: Object.freeze({
+      enabled: parsed.telemetry.enabled,
+      pgInstrumentation: parsed.telemetry.pgInstrumentation,
+      ...(parsed.telemetry.tracerProvider === undefined
+        ? {}
+        : { tracerProvider: parsed.telemetry.tracerProvider }),
+      ...(parsed.telemetry.meterProvider === undefined
+        ? {}
+        : { meterProvider: parsed.telemetry.meterProvider }),
+    }),
     applicationName: parsed.applicationName,
   };
   return Object.freeze(config);

@@ -1,4 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
+import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import type { LoadBalancingStrategy } from '../balancing/index.js';
 import type { NodeLabel, NodeRole } from '../errors/index.js';
 
@@ -118,8 +119,27 @@ export interface RoutingOptions {
 }
 
 export interface SlowQueryOptions {
+  /** Statements at least this slow are recorded (default 500). */
   thresholdMs?: number;
+  /** Capture EXPLAIN (FORMAT JSON) for slow statements, off the query path (default true). */
   explain?: boolean;
+  /** EXPLAIN ANALYZE for provably read-only statements only, inside BEGIN READ ONLY ... ROLLBACK (default false). */
+  explainAnalyze?: boolean;
+  /** Keep parameter values in samples (default false: redacted). */
+  captureParams?: boolean;
+  /** At most one EXPLAIN per fingerprint per this interval (default 60 000). */
+  minExplainIntervalMs?: number;
+  /** Bounded EXPLAIN queue; what does not fit is counted as dropped (default 100). */
+  queueSize?: number;
+}
+
+export interface TelemetryConfigOptions {
+  /** Default true; spans and metrics go through @opentelemetry/api (no-ops without an SDK). */
+  enabled?: boolean;
+  tracerProvider?: TracerProvider;
+  meterProvider?: MeterProvider;
+  /** With @opentelemetry/instrumentation-pg installed: suppress its span (default) or nest it. */
+  pgInstrumentation?: 'suppress' | 'nest';
 }
 
 /** The configuration users write. Only `primary` is required. */
@@ -137,6 +157,7 @@ export interface PgPulseConfig {
   failover?: FailoverOptions;
   routing?: RoutingOptions;
   slowQuery?: SlowQueryOptions;
+  telemetry?: TelemetryConfigOptions;
   /** Sent as application_name; default 'pgpulse'. */
   applicationName?: string;
 }
@@ -222,6 +243,17 @@ export interface ResolvedRoutingConfig {
 export interface ResolvedSlowQueryConfig {
   readonly thresholdMs: number;
   readonly explain: boolean;
+  readonly explainAnalyze: boolean;
+  readonly captureParams: boolean;
+  readonly minExplainIntervalMs: number;
+  readonly queueSize: number;
+}
+
+export interface ResolvedTelemetryConfig {
+  readonly enabled: boolean;
+  readonly tracerProvider?: TracerProvider;
+  readonly meterProvider?: MeterProvider;
+  readonly pgInstrumentation: 'suppress' | 'nest';
 }
 
 /** The configuration with every default applied; deeply frozen. */
@@ -238,5 +270,6 @@ export interface ResolvedConfig {
   readonly failover: ResolvedFailoverConfig;
   readonly routing: ResolvedRoutingConfig;
   readonly slowQuery: ResolvedSlowQueryConfig;
+  readonly telemetry: ResolvedTelemetryConfig;
   readonly applicationName: string;
 }

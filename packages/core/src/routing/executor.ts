@@ -8,11 +8,28 @@ import type { Classification, Classifier } from './classifier.js';
 import type { QueryRequest } from './query-args.js';
 import type { Router, RoutingReason } from './router.js';
 
+/** One statement on its way to a node, as observers see it. */
+export interface StatementEvent {
+  readonly node: ClusterNode;
+  readonly reason: RoutingReason;
+  readonly cls: Classification;
+  readonly request: QueryRequest;
+  readonly scope: RouteScope | undefined;
+}
+
+export interface StatementOutcome {
+  readonly durationMs: number;
+  readonly error: unknown;
+  readonly rowCount: number | null | undefined;
+}
+
 /** Hooks the cluster attaches to every statement (counting, telemetry, read-your-writes). */
 export interface StatementObserver {
-  routed(reason: RoutingReason): void;
+  routed(reason: RoutingReason, node: ClusterNode): void;
+  /** Wraps the round trip (telemetry makes its span current here). */
+  around<T>(event: StatementEvent, run: () => Promise<T>): Promise<T>;
   /** A statement finished on a node, successfully or not. */
-  executed(node: ClusterNode, cls: Classification, scope: RouteScope | undefined): void;
+  finished(event: StatementEvent, outcome: StatementOutcome): void;
 }
 
 /** Bounded waits instead of an immediate fallback or error; 0 disables each. */
@@ -140,27 +157,42 @@ export class Executor {
 
   /** Runs one statement on an acquired connection, keeping the node's figures. */
   async execute(
-    node: ClusterNode,
+    placement: Placement,
     connection: PooledConnection,
-    config: QueryRequest['config'],
+    request: QueryRequest,
     cls: Classification,
   ): Promise<pg.QueryResult> {
+    const node = placement.node;
+    const event: StatementEvent = {
+      node,
+      reason: placement.reason,
+      cls,
+      request,
+      scope: currentScope(),
+    };
     node.inFlight++;
     node.counters.queries++;
     if (cls.kind === 'read') node.counters.reads++;
     else node.counters.writes++;
     const started = performance.now();
+    let error: unknown;
+    let result: pg.QueryResult | undefined;
     try {
-      const result = await connection.client.query(config);
+      result = await this.observer.around(event, () => connection.client.query(request.config));
       node.recordLatency(performance.now() - started);
       node.breaker.recordSuccess();
       return result;
     } catch (err) {
+      error = err;
       this.recordOutcome(node, err);
       throw err;
     } finally {
       node.inFlight--;
-      this.observer.executed(node, cls, currentScope());
+      this.observer.finished(event, {
+        durationMs: performance.now() - started,
+        error,
+        rowCount: result?.rowCount,
+      });
     }
   }
 
@@ -180,11 +212,11 @@ export class Executor {
     cls: Classification,
     request: QueryRequest,
   ): Promise<pg.QueryResult> {
-    this.observer.routed(placement.reason);
+    this.observer.routed(placement.reason, placement.node);
     const connection = await this.acquire(placement, cls);
     let broken: unknown;
     try {
-      return await this.execute(placement.node, connection, request.config, cls);
+      return await this.execute(placement, connection, request, cls);
     } catch (err) {
       if (isAvailabilityError(err)) broken = err;
       throw err;

@@ -12,7 +12,13 @@ export {
   type StatementKind,
   type TransactionControl,
 } from './classifier.js';
-export { Executor, type Placement, type StatementObserver } from './executor.js';
+export {
+  Executor,
+  type Placement,
+  type StatementEvent,
+  type StatementObserver,
+  type StatementOutcome,
+} from './executor.js';
 export { normalizeQueryArgs, type QueryRequest } from './query-args.js';
 export { type ReadEligibility, Router, type RoutingReason } from './router.js';
 export { RoutedClient, RoutingPool } from './routing-pool.js';

@@ -234,7 +234,12 @@ export class RoutedClient extends EventEmitter {
     const pin = this.#pin;
     if (!pin) return this.executor.run(request, currentScope());
     try {
-      const result = await this.executor.execute(pin.node, pin.connection, request.config, cls);
+      const result = await this.executor.execute(
+        { node: pin.node, reason: 'pinned' },
+        pin.connection,
+        request,
+        cls,
+      );
       if (cls.session) pin.dirty = true;
       return result;
     } catch (err) {

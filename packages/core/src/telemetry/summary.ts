@@ -1,0 +1,33 @@
+/**
+ * `db.query.summary` and `db.operation.name` for a statement: the operation and its first
+ * table, e.g. "SELECT orders". Low cardinality by design (it names spans and labels metrics),
+ * best effort, cached by text.
+ */
+export interface QuerySummary {
+  readonly operation: string;
+  readonly summary: string;
+}
+
+const CACHE_LIMIT = 2000;
+const cache = new Map<string, QuerySummary>();
+
+const IDENT = String.raw`((?:"[^"]+"|[A-Za-z_][\w$]*)(?:\s*\.\s*(?:"[^"]+"|[A-Za-z_][\w$]*))?)`;
+const TABLE_PATTERNS: Readonly<Record<string, RegExp>> = {
+  SELECT: new RegExp(String.raw`\bFROM\s+(?:ONLY\s+)?${IDENT}`, 'i'),
+  INSERT: new RegExp(String.raw`\bINTO\s+${IDENT}`, 'i'),
+  UPDATE: new RegExp(String.raw`^\s*UPDATE\s+(?:ONLY\s+)?${IDENT}`, 'i'),
+  DELETE: new RegExp(String.raw`\bFROM\s+(?:ONLY\s+)?${IDENT}`, 'i'),
+  MERGE: new RegExp(String.raw`\bINTO\s+${IDENT}`, 'i'),
+};
+
+export function summarize(text: string): QuerySummary {
+  const hit = cache.get(text);
+  if (hit) return hit;
+  const stripped = text.replace(/\/\*[\s\S]*?\*\/|--[^\n]*/g, ' ').trimStart();
+  const operation = (/^[A-Za-z]+/.exec(stripped)?.[0] ?? 'UNKNOWN').toUpperCase();
+  const table = TABLE_PATTERNS[operation]?.exec(stripped)?.[1]?.replace(/\s+/g, '');
+  const result = { operation, summary: table ? `${operation} ${table}` : operation };
+  if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+  cache.set(text, result);
+  return result;
+}

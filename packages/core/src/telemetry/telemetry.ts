@@ -1,0 +1,215 @@
+import {
+  type Attributes,
+  type Context,
+  type Counter,
+  context,
+  createContextKey,
+  type Histogram,
+  type MeterProvider,
+  metrics,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  type TracerProvider,
+  trace,
+} from '@opentelemetry/api';
+import { normalizeSync } from 'libpg-query';
+import type { StatementEvent, StatementOutcome } from '../routing/index.js';
+import type { ClusterNode } from '../topology/index.js';
+import { summarize } from './summary.js';
+
+export interface TelemetryOptions {
+  /** Default: the global tracer provider (whatever SDK the application registered). */
+  readonly tracerProvider?: TracerProvider;
+  /** Default: the global meter provider. */
+  readonly meterProvider?: MeterProvider;
+  /**
+   * With `@opentelemetry/instrumentation-pg` also installed, pgpulse's span is the one client
+   * span per statement and pg's own span under it is suppressed (`suppress`, the default), or
+   * kept as a child (`nest`).
+   */
+  readonly pgInstrumentation?: 'suppress' | 'nest';
+}
+
+// The SDK's suppression flag: a context key made with the same description is the same key.
+const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+const SCOPE = '@pgpulse/core';
+const TEXT_CACHE_LIMIT = 2000;
+const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+/**
+ * Spans and metrics for every routed statement, through @opentelemetry/api only: the user
+ * brings the SDK. Without one registered, every call here is a no-op of the API.
+ */
+export class Telemetry {
+  private readonly tracer: Tracer;
+  private readonly duration: Histogram;
+  private readonly decisions: Counter;
+  private readonly slow: Counter;
+  private readonly texts = new Map<string, string | null>();
+  private readonly staticAttributes = new Map<ClusterNode, Attributes>();
+
+  constructor(
+    private readonly nodes: readonly ClusterNode[],
+    private readonly options: TelemetryOptions = {},
+  ) {
+    this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
+    const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
+    this.duration = meter.createHistogram('db.client.operation.duration', {
+      unit: 's',
+      description: 'Duration of database client operations, per node and role',
+      advice: {
+        explicitBucketBoundaries: [
+          0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+        ],
+      },
+    });
+    this.decisions = meter.createCounter('pgpulse.routing.decisions', {
+      description: 'Statements routed, by routing reason and target role',
+    });
+    this.slow = meter.createCounter('pgpulse.slow_queries', {
+      description: 'Statements slower than slowQuery.thresholdMs',
+    });
+    const connections = meter.createObservableUpDownCounter('db.client.connection.count', {
+      description: 'Open connections per node pool, by state',
+    });
+    const pending = meter.createObservableUpDownCounter('db.client.connection.pending_requests', {
+      description: 'Acquires waiting for a connection, per node pool',
+    });
+    const lag = meter.createObservableGauge('pgpulse.replica.lag', {
+      unit: 'ms',
+      description: 'Replica lag behind the primary',
+    });
+    const lagBytes = meter.createObservableGauge('pgpulse.replica.lag_bytes', {
+      unit: 'By',
+      description: 'Replica WAL not yet replayed',
+    });
+    const breaker = meter.createObservableGauge('pgpulse.breaker.state', {
+      description: 'Circuit breaker per node: 0 closed, 1 half-open, 2 open',
+    });
+    meter.addBatchObservableCallback(
+      (result) => {
+        for (const node of this.nodes) {
+          const figures = node.pool.figures();
+          const pool = { 'db.client.connection.pool.name': node.name };
+          result.observe(connections, figures.idle, {
+            ...pool,
+            'db.client.connection.state': 'idle',
+          });
+          result.observe(connections, figures.inUse, {
+            ...pool,
+            'db.client.connection.state': 'used',
+          });
+          result.observe(pending, figures.waiting, pool);
+          const who = { 'pgpulse.node': node.name, 'pgpulse.role': node.role };
+          result.observe(breaker, BREAKER_VALUE[node.breaker.state], who);
+          if (node.role === 'replica' && node.health.lagMs !== undefined) {
+            result.observe(lag, node.health.lagMs, who);
+            result.observe(lagBytes, node.health.lagBytes ?? 0, who);
+          }
+        }
+      },
+      [connections, pending, lag, lagBytes, breaker],
+    );
+  }
+
+  /** Runs one statement's round trip inside its span. */
+  around<T>(event: StatementEvent, run: () => Promise<T>): Promise<T> {
+    const { operation, summary } = summarize(event.request.text);
+    const attributes = this.attributesFor(event, operation);
+    attributes['db.query.summary'] = summary;
+    const parent = context.active();
+    const span = this.tracer.startSpan(summary, { kind: SpanKind.CLIENT, attributes }, parent);
+    let ctx: Context = trace.setSpan(parent, span);
+    if (this.options.pgInstrumentation !== 'nest') ctx = ctx.setValue(SUPPRESS_TRACING, true);
+    return context.with(ctx, run).then(
+      (result) => {
+        span.end();
+        return result;
+      },
+      (err: unknown) => {
+        const code = sqlState(err);
+        span.setAttribute('error.type', code ?? errorName(err));
+        if (code) span.setAttribute('db.response.status_code', code);
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: err instanceof Error ? err.message : String(err),
+        });
+        span.end();
+        throw err;
+      },
+    );
+  }
+
+  finished(event: StatementEvent, outcome: StatementOutcome): void {
+    const node = event.node;
+    const attributes: Attributes = {
+      'db.system.name': 'postgresql',
+      'db.operation.name': summarize(event.request.text).operation,
+      'pgpulse.node': node.name,
+      'pgpulse.role': node.role,
+    };
+    if (outcome.error !== undefined)
+      attributes['error.type'] = sqlState(outcome.error) ?? errorName(outcome.error);
+    this.duration.record(outcome.durationMs / 1000, attributes);
+  }
+
+  routed(reason: string, role: string): void {
+    this.decisions.add(1, { 'pgpulse.route.reason': reason, 'pgpulse.role': role });
+  }
+
+  slowQuery(node: ClusterNode): void {
+    this.slow.add(1, { 'pgpulse.node': node.name, 'pgpulse.role': node.role });
+  }
+
+  private attributesFor(event: StatementEvent, operation: string): Attributes {
+    const node = event.node;
+    let base = this.staticAttributes.get(node);
+    if (!base) {
+      base = {
+        'db.system.name': 'postgresql',
+        'db.namespace': node.config.database,
+        'server.address': node.host,
+        'server.port': node.port,
+        'pgpulse.node': node.name,
+      };
+      this.staticAttributes.set(node, base);
+    }
+    const attributes: Attributes = {
+      ...base,
+      'db.operation.name': operation,
+      'pgpulse.role': node.role,
+      'pgpulse.route.reason': event.reason,
+      'pgpulse.retry': event.reason === 'retry',
+    };
+    const text = this.sanitized(event.request.text);
+    if (text !== null) attributes['db.query.text'] = text;
+    if (node.role === 'replica' && node.health.lagMs !== undefined)
+      attributes['pgpulse.replica.lag_ms'] = node.health.lagMs;
+    return attributes;
+  }
+
+  /** Literals replaced by placeholders (libpg-query's normalize); null when it cannot parse. */
+  private sanitized(text: string): string | null {
+    let hit = this.texts.get(text);
+    if (hit !== undefined) return hit;
+    try {
+      hit = normalizeSync(text);
+    } catch {
+      hit = null;
+    }
+    if (this.texts.size >= TEXT_CACHE_LIMIT)
+      this.texts.delete(this.texts.keys().next().value as string);
+    this.texts.set(text, hit);
+    return hit;
+  }
+}
+
+function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : 'Error';
+}
