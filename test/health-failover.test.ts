@@ -402,6 +402,18 @@ describe('read-your-writes', () => {
     expect(otherOnReplica).toBe(5);
   });
 
+  it('a write inside a top-level primary() scope still counts for the reads after it', async () => {
+    const { sandbox: s, cluster: c } = await setup();
+    await s.setApplyDelay('replica1', 1000);
+    await s.setApplyDelay('replica2', 1000);
+    await c.primary(() => c.pool.query("INSERT INTO events (note) VALUES ('scoped')"));
+    const { rows } = await c.pool.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE note = 'scoped'");
+    expect(rows[0]!.n).toBe('1');
+    await c.withConsistency('read-your-writes', () => c.pool.query("INSERT INTO events (note) VALUES ('again')"));
+    const again = await c.pool.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE note = 'again'");
+    expect(again.rows[0]!.n).toBe('1');
+  });
+
   it('a consistency token carries read-your-writes across contexts (e.g. HTTP requests)', async () => {
     const { sandbox: s, cluster: c } = await setup();
     await s.setApplyDelay('replica1', 400);

@@ -27,7 +27,8 @@ export interface RouteScope {
   readonly consistency: ConsistencyLevel | undefined;
   /** Per-scope replica lag budget in ms. */
   readonly maxLagMs: number | undefined;
-  readonly session: ConsistencySession;
+  /** Undefined outside `cluster.context()`: the process-wide session applies. */
+  readonly session: ConsistencySession | undefined;
 }
 
 const storage = new AsyncLocalStorage<RouteScope>();
@@ -57,7 +58,9 @@ export function runInScope<T>(changes: ScopeChanges, fn: () => T): T {
     target: changes.target ?? parent?.target ?? 'auto',
     consistency: changes.consistency ?? parent?.consistency,
     maxLagMs: changes.maxLagMs ?? parent?.maxLagMs,
-    session: changes.session ?? parent?.session ?? newSession(),
+    // Only context() and withConsistencyToken() start a session; primary(), replica() and the
+    // other overrides keep the one they run in, so their writes count for the reads after them.
+    session: changes.session ?? parent?.session,
   };
   return storage.run(scope, fn);
 }

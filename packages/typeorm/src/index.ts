@@ -1,0 +1,229 @@
+/**
+ * @pgpulse/typeorm: TypeORM 1.x's postgres driver over a pgpulse cluster.
+ *
+ * TypeORM's own `replication` option is kept as the seam: its master pool becomes a view of the
+ * cluster that runs every statement on the primary, its single slave pool the cluster's
+ * SQL-routed pool. No routing logic lives here; the cluster decides where each statement runs.
+ */
+import { EventEmitter } from 'node:events';
+import { type Cluster, ConfigError, type ConfigIssue } from '@pgpulse/core';
+import pg from 'pg';
+import {
+  DataSource,
+  type DataSourceOptions,
+  type ObjectLiteral,
+  type QueryRunner,
+  type ReplicationMode,
+} from 'typeorm';
+
+/** TypeORM's options for its `postgres` driver. */
+export type PostgresDataSourceOptions = Extract<DataSourceOptions, { type: 'postgres' }>;
+
+/**
+ * Settings that describe connections. The cluster owns connections (its nodes, pool sizes,
+ * timeouts, TLS, application_name), so these are refused rather than silently ignored.
+ */
+const CONNECTION_FIELDS = [
+  'url',
+  'host',
+  'port',
+  'username',
+  'password',
+  'database',
+  'ssl',
+  'applicationName',
+  'poolSize',
+  'connectTimeoutMS',
+  'extra',
+  'driver',
+  'nativeDriver',
+] as const;
+type ConnectionField = (typeof CONNECTION_FIELDS)[number];
+
+/**
+ * Your TypeORM postgres options without the connection settings (those come from the cluster).
+ * `replication` only keeps `defaultMode`: 'slave' (TypeORM's default) sends query builders and
+ * `find*` through the SQL-routed pool, 'master' sends them to the primary.
+ */
+export type PgPulseTypeOrmOptions = Omit<
+  PostgresDataSourceOptions,
+  ConnectionField | 'type' | 'replication'
+> & {
+  readonly type?: 'postgres';
+  readonly replication?: { readonly defaultMode?: ReplicationMode };
+};
+
+/** Host markers TypeORM hands back to `new Pool(...)`, telling the two views apart. */
+const PRIMARY_VIEW = 'pgpulse.primary';
+const ROUTED_VIEW = 'pgpulse.routed';
+
+type Release = (err?: Error | boolean) => void;
+type ConnectCallback = (
+  err: Error | undefined,
+  client: pg.PoolClient | undefined,
+  release: Release,
+) => void;
+
+/**
+ * What TypeORM's postgres driver uses of a pg Pool: `connect` (both forms), `on('error')` and
+ * `end`. `end` does not close the cluster: it belongs to whoever created it and may serve
+ * other code; close it with `cluster.close()`.
+ */
+class ClusterPoolView extends EventEmitter {
+  constructor(
+    readonly cluster: Cluster,
+    /** `primary`: every statement on the primary; `routed`: each statement routed by its SQL. */
+    readonly target: 'primary' | 'routed',
+  ) {
+    super();
+  }
+
+  connect(): Promise<pg.PoolClient>;
+  connect(callback: ConnectCallback): void;
+  connect(callback?: ConnectCallback): Promise<pg.PoolClient> | undefined {
+    const acquired = this.acquire();
+    if (!callback) return acquired;
+    acquired.then(
+      (client) => callback(undefined, client, (err) => client.release(err)),
+      (err: Error) => callback(err, undefined, () => {}),
+    );
+    return undefined;
+  }
+
+  end(callback?: (err?: Error) => void): Promise<void> {
+    callback?.();
+    return Promise.resolve();
+  }
+
+  private async acquire(): Promise<pg.PoolClient> {
+    const client = await this.cluster.pool.connect();
+    if (this.target === 'primary') runOnPrimary(this.cluster, client);
+    return client;
+  }
+}
+
+/**
+ * Makes every statement of this client run on the primary. Transactions and session state
+ * already pin the primary in core; this adds the reads a master query runner makes outside
+ * one (TypeORM's own pre-save lookups, schema and migration reads, your own).
+ */
+function runOnPrimary(cluster: Cluster, client: pg.PoolClient): void {
+  const query = client.query;
+  client.query = function (this: unknown, ...args: unknown[]) {
+    return cluster.primary(() => Reflect.apply(query, client, args));
+  } as pg.PoolClient['query'];
+}
+
+/** The part of the `pg` module TypeORM's postgres driver uses, as given by `options.driver`. */
+interface PgDriverModule {
+  readonly Pool: new (options: { readonly host?: string }) => ClusterPoolView;
+  readonly defaults: typeof pg.defaults;
+}
+
+function pgDriverFor(cluster: Cluster): PgDriverModule {
+  class Pool extends ClusterPoolView {
+    constructor(options: { readonly host?: string }) {
+      if (options.host !== PRIMARY_VIEW && options.host !== ROUTED_VIEW) {
+        throw new Error(
+          'pgpulse: this driver only serves the DataSource options built by pgpulseDataSourceOptions()',
+        );
+      }
+      super(cluster, options.host === PRIMARY_VIEW ? 'primary' : 'routed');
+    }
+  }
+  // TypeORM sets `parseInt8` through `defaults`; pg's own object keeps that behaviour.
+  return { Pool, defaults: pg.defaults };
+}
+
+function checkOptions(options: PgPulseTypeOrmOptions): void {
+  const given = options as Readonly<Record<string, unknown>>;
+  const issues: ConfigIssue[] = [];
+  for (const field of CONNECTION_FIELDS) {
+    if (given[field] !== undefined) {
+      issues.push({
+        field: `typeorm.${field}`,
+        message:
+          'connections come from the cluster (createCluster({ primary, replicas, pool })); remove it from the TypeORM options',
+      });
+    }
+  }
+  if (given.type !== undefined && given.type !== 'postgres') {
+    issues.push({ field: 'typeorm.type', message: "must be 'postgres' (or left out)" });
+  }
+  const replication = given.replication as Readonly<Record<string, unknown>> | undefined;
+  for (const field of ['master', 'slaves'] as const) {
+    if (replication?.[field] !== undefined) {
+      issues.push({
+        field: `typeorm.replication.${field}`,
+        message:
+          'the primary and replicas are the cluster’s nodes; keep only replication.defaultMode',
+      });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+}
+
+/**
+ * TypeORM DataSource options whose postgres driver runs on the cluster: query builders and
+ * `find*` go through the SQL-routed pool (reads to replicas), `save`/`insert`/`update`/`delete`,
+ * transactions and `createQueryRunner('master')` run on the primary,
+ * `createQueryRunner('slave')` is SQL-routed.
+ *
+ * With a plain `new DataSource(options)`, `dataSource.query(sql)` uses TypeORM's default master
+ * runner and so runs on the primary; `createPgPulseDataSource` routes it by its SQL instead.
+ */
+export function pgpulseDataSourceOptions(
+  cluster: Cluster,
+  options: PgPulseTypeOrmOptions,
+): PostgresDataSourceOptions {
+  checkOptions(options);
+  const defaultMode = options.replication?.defaultMode;
+  return {
+    ...options,
+    type: 'postgres',
+    driver: pgDriverFor(cluster),
+    replication: {
+      master: { host: PRIMARY_VIEW },
+      slaves: [{ host: ROUTED_VIEW }],
+      ...(defaultMode ? { defaultMode } : {}),
+    },
+  };
+}
+
+/**
+ * A TypeORM DataSource on the cluster. Everything is TypeORM's, except that `query(sql)`
+ * without a query runner is routed by its SQL (a SELECT to a replica, an UPDATE or a writable
+ * CTE to the primary) instead of always taking a master connection.
+ */
+export class PgPulseDataSource extends DataSource {
+  readonly cluster: Cluster;
+
+  constructor(cluster: Cluster, options: PgPulseTypeOrmOptions) {
+    super(pgpulseDataSourceOptions(cluster, options));
+    this.cluster = cluster;
+  }
+}
+
+// Keeps TypeORM's exact signature (and its `T = any` default) for users' code.
+PgPulseDataSource.prototype.query = async function query(
+  this: PgPulseDataSource,
+  sql: string,
+  parameters?: unknown[] | ObjectLiteral,
+  queryRunner?: QueryRunner,
+): Promise<unknown> {
+  if (queryRunner) return DataSource.prototype.query.call(this, sql, parameters, queryRunner);
+  const routed = this.createQueryRunner('slave');
+  try {
+    return await DataSource.prototype.query.call(this, sql, parameters, routed);
+  } finally {
+    await routed.release();
+  }
+} as DataSource['query'];
+
+/** The one call: a TypeORM DataSource (not yet initialized) whose driver uses the cluster. */
+export function createPgPulseDataSource(
+  cluster: Cluster,
+  options: PgPulseTypeOrmOptions,
+): PgPulseDataSource {
+  return new PgPulseDataSource(cluster, options);
+}
