@@ -81,7 +81,7 @@ describe('OpenTelemetry spans and metrics', () => {
         'db.query.summary': 'SELECT accounts',
         'server.address': '127.0.0.1',
         'pgpulse.route.reason': 'replica',
-        'pgpulse.retry': false,
+        'pgpulse.retry': undefined,
       });
       expect(span.attributes['db.query.text']).toBe(
         'SELECT inet_server_port() AS port, owner FROM accounts WHERE id = $1',

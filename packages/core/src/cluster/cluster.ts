@@ -156,7 +156,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.failover = this.failoverManager;
     this.addReadChecks();
     const telemetry = config.telemetry.enabled
-      ? new Telemetry(this.nodes, {
+      ? new Telemetry(this.nodes, () => this.reasons, {
           ...(config.telemetry.tracerProvider
             ? { tracerProvider: config.telemetry.tracerProvider }
             : {}),
@@ -171,10 +171,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.router,
       this.classifier,
       {
-        routed: (reason, node) => {
-          this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1);
-          telemetry?.routed(reason, node.role);
-        },
+        routed: (reason) => this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1),
         around: telemetry ? (event, run) => telemetry.around(event, run) : (_event, run) => run(),
         finished: (event, outcome) => {
           this.guard.executed(event.node, event.cls.kind === 'write', event.scope);

@@ -1,0 +1,62 @@
+// Throughput with OpenTelemetry spans + metrics (real SDK, batch span processor, in-memory
+// exporter) and slow-query capture on, against the same cluster set-up with both off, on the
+// same sandbox primary, interleaved. Goal: within 5 %. Run: pnpm bench:telemetry
+import { context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { createCluster } from '@pgpulse/core';
+import { startCluster } from '@pgpulse/sandbox';
+import { compare, type Workload } from './lib/measure.js';
+
+class QuietReader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
+const PAIRS = Number(process.env.PAIRS ?? 6);
+const SECONDS = Number(process.env.SECONDS ?? 2);
+const WORKERS = 8;
+
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+const exporter = new InMemorySpanExporter();
+const tracerProvider = new BasicTracerProvider({
+  spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 65_536, maxExportBatchSize: 4096, scheduledDelayMillis: 200 })],
+});
+const reader = new QuietReader();
+const meterProvider = new MeterProvider({ readers: [reader] });
+// The in-memory exporter keeps every span; empty it now and then so memory stays flat.
+const trim = setInterval(() => exporter.reset(), 1000);
+
+const sandbox = await startCluster({ replicas: 0 });
+try {
+  await sandbox.query(
+    'primary',
+    `CREATE TABLE bench_items (id int PRIMARY KEY, name text, score int);
+     INSERT INTO bench_items SELECT i, 'item ' || i, i % 100 FROM generate_series(1, 10000) i;`,
+  );
+  const base = { primary: sandbox.primary.url, pool: { maxSize: WORKERS } };
+  const off = createCluster({ ...base, telemetry: { enabled: false }, slowQuery: { thresholdMs: 1e9, explain: false } });
+  const on = createCluster({
+    ...base,
+    telemetry: { tracerProvider, meterProvider },
+    slowQuery: { thresholdMs: 50, explain: true },
+  });
+  await Promise.all([off.ready(), on.ready()]);
+  const select: Workload = (q, i) => q('SELECT id, name, score FROM bench_items WHERE id = $1', [(i % 10_000) + 1]);
+  await compare('warm-up', ['off', 'on'], (s, p) => off.pool.query(s, p), (s, p) => on.pool.query(s, p), select, {
+    pairs: 1,
+    seconds: 1,
+    workers: WORKERS,
+  });
+  await compare('select', ['telemetry off', 'telemetry on'], (s, p) => off.pool.query(s, p), (s, p) => on.pool.query(s, p), select, {
+    pairs: PAIRS,
+    seconds: SECONDS,
+    workers: WORKERS,
+  });
+  await Promise.all([off.close(), on.close()]);
+} finally {
+  clearInterval(trim);
+  await sandbox.stop();
+  await tracerProvider.shutdown();
+}
