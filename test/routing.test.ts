@@ -233,6 +233,19 @@ describe('routing through cluster.pool on a 1 + 2 sandbox', () => {
     expect(rows[0]!.port).toBe(sandbox.primary.port);
   });
 
+  it('starts a lazy thenable (an ORM query builder) inside the scope it was returned from', async () => {
+    const lazy = {
+      then<R>(resolve: (port: number) => R, reject: (err: unknown) => R) {
+        return cluster.pool
+          .query<{ port: number }>('SELECT inet_server_port() AS port')
+          .then((r) => resolve(r.rows[0]!.port), reject);
+      },
+    };
+    // Awaited only after primary() returned, as `await cluster.primary(() => db.select()...)` does.
+    const served = await cluster.primary(() => lazy);
+    expect(served).toBe(sandbox.primary.port);
+  });
+
   it("supports pg's callback and config-object call forms", async () => {
     const viaCallback = await new Promise<number>((resolve, reject) => {
       cluster.pool.query('SELECT $1::int AS n', [7], (err: Error | null, res) =>

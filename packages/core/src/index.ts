@@ -20,6 +20,7 @@ export type {
   ResolvedConfig,
 } from './config/index.js';
 export { parseConfig, redactUrl } from './config/index.js';
+export type { InScope } from './context/index.js';
 export {
   ClusterClosedError,
   ConfigError,

@@ -12,9 +12,13 @@ import {
   type Cluster,
   type ConsistencyLevel,
   createCluster,
+  type InScope,
   type PgPulseConfig,
   type RoutingPool,
 } from '@pgpulse/core';
+
+export type { InScope };
+
 import type { DrizzleConfig } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
@@ -53,9 +57,8 @@ export type PgPulseDatabase<TSchema extends AnySchema = Record<string, never>> =
   };
 
 /** What a scoped block returns: a thenable (such as a lazy query builder) becomes a started promise. */
-export type InScope<T> = T extends PromiseLike<unknown> ? Promise<Awaited<T>> : T;
 
-type Scope = <T>(fn: () => T) => T;
+type Scope = <T>(fn: () => T) => InScope<T>;
 
 /**
  * Builds a drizzle database (node-postgres driver) over a pgpulse cluster.
@@ -96,31 +99,10 @@ export function withPgPulse<TSchema extends AnySchema = Record<string, never>>(
     },
     $withConsistency: {
       value: <T>(level: ConsistencyLevel, fn: () => T): InScope<T> =>
-        target.withConsistency(level, () => startInScope(fn)),
+        target.withConsistency(level, fn),
     },
   } satisfies PropertyDescriptorMap;
   return Object.defineProperties(db, extras) as PgPulseDatabase<TSchema>;
-}
-
-/**
- * Calls `fn` and, when it returns a thenable, subscribes to it before leaving the scope. A drizzle
- * builder runs its SQL only when `then` is called; called by an `await` outside the scope, it
- * would run outside it.
- */
-function startInScope<T>(fn: () => T): InScope<T> {
-  const result = fn();
-  if (!isThenable(result)) return result as InScope<T>;
-  return new Promise((resolve, reject) => {
-    result.then(resolve, reject);
-  }) as InScope<T>;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }
 
 function isCluster(value: Cluster | PgPulseConfig): value is Cluster {

@@ -8,7 +8,7 @@ import {
   type ResolvedConfig,
 } from '../config/index.js';
 import { ConsistencyGuard } from '../consistency/index.js';
-import { currentScope, runInScope } from '../context/index.js';
+import { currentScope, type InScope, runInScope } from '../context/index.js';
 import {
   type FailoverCandidate,
   type FailoverCompleted,
@@ -206,17 +206,17 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** Runs `fn` with every statement it makes, reads included, on the primary. */
-  primary<T>(fn: () => T): T {
+  primary<T>(fn: () => T): InScope<T> {
     return runInScope({ target: 'primary' }, fn);
   }
 
   /** Runs `fn` with reads on replicas even right after its own writes (eventual consistency). */
-  replica<T>(fn: () => T): T {
+  replica<T>(fn: () => T): InScope<T> {
     return runInScope({ target: 'auto', consistency: 'eventual' }, fn);
   }
 
   /** Runs `fn` with the given consistency level for its reads. */
-  withConsistency<T>(level: ConsistencyLevel, fn: () => T): T {
+  withConsistency<T>(level: ConsistencyLevel, fn: () => T): InScope<T> {
     return runInScope({ consistency: level }, fn);
   }
 
@@ -225,12 +225,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * back in time, while other contexts keep reading from replicas. Statements outside any
    * context share one process-wide context.
    */
-  context<T>(fn: () => T): T {
+  context<T>(fn: () => T): InScope<T> {
     return runInScope({ session: this.guard.sessionFromToken('') }, fn);
   }
 
   /** Runs `fn` reading only from replicas at most `maxLagMs` behind (else the lag policy applies). */
-  withMaxLag<T>(maxLagMs: number, fn: () => T): T {
+  withMaxLag<T>(maxLagMs: number, fn: () => T): InScope<T> {
     return runInScope({ maxLagMs }, fn);
   }
 
@@ -250,7 +250,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** Runs `fn` as a context that has seen the writes behind `token` (from consistencyToken()). */
-  withConsistencyToken<T>(token: string, fn: () => T): T {
+  withConsistencyToken<T>(token: string, fn: () => T): InScope<T> {
     return runInScope({ session: this.guard.sessionFromToken(token) }, fn);
   }
 

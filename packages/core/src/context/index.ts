@@ -1,6 +1,7 @@
 export {
   type ConsistencySession,
   currentScope,
+  type InScope,
   newSession,
   type RouteScope,
   runInScope,

@@ -51,8 +51,29 @@ export type ScopeChanges = Partial<Omit<RouteScope, 'session'>> & {
   readonly session?: ConsistencySession;
 };
 
+/**
+ * What a scope function returns: a lazy thenable (a drizzle query builder, a PrismaPromise) is
+ * started inside the scope and handed back as a Promise, so `await cluster.primary(() =>
+ * db.select()...)` runs on the primary even though the builder only executes when awaited.
+ */
+export type InScope<T> =
+  T extends Promise<unknown> ? T : T extends PromiseLike<infer U> ? Promise<U> : T;
+
+function startInScope<T>(value: T): InScope<T> {
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    !(value instanceof Promise) &&
+    typeof (value as { then?: unknown }).then === 'function'
+  ) {
+    const thenable = value as unknown as PromiseLike<unknown>;
+    return new Promise((resolve, reject) => thenable.then(resolve, reject)) as InScope<T>;
+  }
+  return value as InScope<T>;
+}
+
 /** Runs `fn` in a scope derived from the current one with `changes` applied. */
-export function runInScope<T>(changes: ScopeChanges, fn: () => T): T {
+export function runInScope<T>(changes: ScopeChanges, fn: () => T): InScope<T> {
   const parent = storage.getStore();
   const scope: RouteScope = {
     target: changes.target ?? parent?.target ?? 'auto',
@@ -62,5 +83,5 @@ export function runInScope<T>(changes: ScopeChanges, fn: () => T): T {
     // other overrides keep the one they run in, so their writes count for the reads after them.
     session: changes.session ?? parent?.session,
   };
-  return storage.run(scope, fn);
+  return storage.run(scope, () => startInScope(fn()));
 }

@@ -1,0 +1,465 @@
+import { PgPulseError } from '../errors/index.js';
+import { type Classifier, loadParser } from '../routing/classifier.js';
+import {
+  fetchColumns,
+  fetchIndexLeadingColumns,
+  fetchRelations,
+  type QueryClient,
+  qualifiedName,
+  quoteIdent,
+  type RelationInfo,
+  serverVersion,
+} from './catalog.js';
+import {
+  ExplainError,
+  type ExplainMode,
+  type ExplainOutcome,
+  explainFailure,
+  explainStatement,
+  inReadOnlyTransaction,
+  underSavepoint,
+} from './explain-runner.js';
+import { type ExplainResult, flattenPlan, type PlanNode, planNumber, planString } from './plan.js';
+import { analyzePlan, type PlanAnalyzerOptions, type PlanFinding } from './plan-analyzer.js';
+import { redactPlan } from './redact-plan.js';
+import { applyRewrites, findNotInCandidates, type NotInCandidate } from './rewrite-not-in.js';
+import { inspectStatement, type StatementShape } from './statement.js';
+
+export type SuggestionKind = 'index' | 'rewrite' | 'statistics' | 'config';
+export type SuggestionPriority = 1 | 2 | 3 | 4 | 5;
+
+export interface QuerySuggestion {
+  readonly description: string;
+  /** 5 is the most valuable. */
+  readonly priority: SuggestionPriority;
+  readonly kind: SuggestionKind;
+  /** A statement that applies it, every identifier quoted and checked against the catalog. */
+  readonly sql?: string;
+  readonly relation?: string;
+  readonly columns?: readonly string[];
+}
+
+export interface QueryAnalysis {
+  readonly executionPlan: {
+    /** The root node's estimated total cost. */
+    readonly cost: number;
+    readonly plan: PlanNode;
+    readonly mode: ExplainMode;
+    readonly planningTimeMs?: number;
+    readonly executionTimeMs?: number;
+  };
+  readonly findings: readonly PlanFinding[];
+  /** The most valuable first. */
+  readonly suggestions: readonly QuerySuggestion[];
+  /** Present only when a rewrite keeps the meaning and EXPLAIN estimates it cheaper. */
+  readonly optimizedQuery?: string;
+  readonly optimizedCost?: number;
+}
+
+export interface AnalyzeQueryOptions {
+  /**
+   * EXPLAIN ANALYZE when the statement is provably read-only (it then runs, inside BEGIN READ
+   * ONLY ... ROLLBACK). Writes always get a plain EXPLAIN and are never executed. Default true.
+   */
+  readonly analyze?: boolean;
+  /** statement_timeout for the analysis, transaction-local. Default 30 000. */
+  readonly statementTimeoutMs?: number;
+  /** Mask literals in the returned plan (EXPLAIN prints parameter values). Default true. */
+  readonly redact?: boolean;
+  /** A rewrite is offered only below this share of the original cost. Default 0.9. */
+  readonly rewriteCostRatio?: number;
+  readonly classifier?: Classifier;
+  readonly analyzer?: Omit<PlanAnalyzerOptions, 'relationRows'>;
+}
+
+/** Tables with fewer changed rows since their last ANALYZE are not called stale. */
+const STALE_MIN_CHANGES = 1000;
+const STALE_FRACTION = 0.2;
+const MAX_INDEX_COLUMNS = 3;
+
+/**
+ * Explains one statement on `client` and turns the plan into findings and ranked suggestions:
+ * indexes (ready `CREATE INDEX CONCURRENTLY`, names checked in the catalog), statistics,
+ * configuration, and a semantics-preserving rewrite when EXPLAIN shows it cheaper.
+ *
+ * `client` must be one connection outside a transaction (a pg.Client or a checked-out
+ * PoolClient, not a Pool): everything runs inside BEGIN READ ONLY ... ROLLBACK on it.
+ */
+export async function analyzeQuery(
+  client: QueryClient,
+  sql: string,
+  params?: readonly unknown[],
+  options: AnalyzeQueryOptions = {},
+): Promise<QueryAnalysis> {
+  await loadParser();
+  const shape = inspectStatement(sql, options.classifier);
+  if (!shape.explainable) {
+    throw new ExplainError(
+      `Cannot analyze this statement: it is ${shape.reason ?? 'not explainable'}. Pass one ` +
+        'SELECT, INSERT, UPDATE, DELETE or MERGE.',
+    );
+  }
+  const hasParams = (params?.length ?? 0) > 0;
+  try {
+    await refuseOpenTransaction(client);
+    const version = await serverVersion(client);
+    const timeout = options.statementTimeoutMs ?? 30_000;
+    return await inReadOnlyTransaction(client, timeout, async (cleanups) => {
+      const outcome = await explainStatement(
+        client,
+        { sql, params, shape, analyze: options.analyze ?? true, serverVersion: version },
+        cleanups,
+      );
+      const relations =
+        (await underSavepoint(client, () =>
+          fetchRelations(client, planRelations(outcome.result)),
+        )) ?? new Map<string, RelationInfo>();
+      const findings = analyzePlan(outcome.result, {
+        ...options.analyzer,
+        relationRows: (relation, schema) => relations.get(qualifiedName(relation, schema))?.rows,
+      });
+      const suggestions = await suggest(client, findings, relations);
+      const rewrite = await tryRewrite(client, {
+        sql,
+        params,
+        shape,
+        version,
+        cleanups,
+        outcome,
+        options,
+      });
+      suggestions.push(...rewrite.suggestions);
+      return build(outcome, findings, suggestions, rewrite, options);
+    });
+  } catch (error) {
+    if (error instanceof PgPulseError) throw error;
+    throw explainFailure(error, hasParams);
+  }
+}
+
+async function refuseOpenTransaction(client: QueryClient): Promise<void> {
+  // Outside a transaction block every statement is its own transaction, so the two match.
+  const result = await client.query(
+    'SELECT pg_catalog.transaction_timestamp() <> pg_catalog.statement_timestamp() AS open',
+  );
+  const row = result.rows[0];
+  if (typeof row === 'object' && row !== null && (row as { open?: unknown }).open === true) {
+    throw new PgPulseError(
+      'PGPULSE_ANALYZE_IN_TRANSACTION',
+      'analyzeQuery needs a connection outside a transaction: it runs BEGIN READ ONLY ... ' +
+        'ROLLBACK itself, which would end yours. Pass an idle connection.',
+    );
+  }
+}
+
+function planRelations(result: ExplainResult): { relation: string; schema?: string }[] {
+  const seen = new Map<string, { relation: string; schema?: string }>();
+  for (const { node } of flattenPlan(result)) {
+    const relation = planString(node, 'Relation Name');
+    if (relation === undefined) continue;
+    const schema = planString(node, 'Schema');
+    seen.set(
+      qualifiedName(relation, schema),
+      schema === undefined ? { relation } : { relation, schema },
+    );
+  }
+  return [...seen.values()].slice(0, 32);
+}
+
+function build(
+  outcome: ExplainOutcome,
+  findings: readonly PlanFinding[],
+  suggestions: QuerySuggestion[],
+  rewrite: Rewrite,
+  options: AnalyzeQueryOptions,
+): QueryAnalysis {
+  const result = options.redact === false ? outcome.result : redactPlan(outcome.result);
+  const planning = planNumber(result, 'Planning Time');
+  const execution = planNumber(result, 'Execution Time');
+  const ranked = dedupe(suggestions).sort((a, b) => b.priority - a.priority);
+  return {
+    executionPlan: {
+      cost: planNumber(result.Plan, 'Total Cost') ?? 0,
+      plan: result.Plan,
+      mode: outcome.mode,
+      ...(planning === undefined ? {} : { planningTimeMs: planning }),
+      ...(execution === undefined ? {} : { executionTimeMs: execution }),
+    },
+    findings,
+    suggestions: ranked,
+    ...(rewrite.query === undefined
+      ? {}
+      : { optimizedQuery: rewrite.query, optimizedCost: rewrite.cost }),
+  };
+}
+
+function dedupe(suggestions: readonly QuerySuggestion[]): QuerySuggestion[] {
+  const best = new Map<string, QuerySuggestion>();
+  for (const s of suggestions) {
+    const key = `${s.kind}|${s.sql ?? s.description}`;
+    const previous = best.get(key);
+    if (previous === undefined || previous.priority < s.priority) best.set(key, s);
+  }
+  return [...best.values()];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Suggestions from findings
+
+function clampPriority(n: number): SuggestionPriority {
+  return Math.min(5, Math.max(1, Math.round(n))) as SuggestionPriority;
+}
+
+function displayName(info: RelationInfo): string {
+  return `${info.schema}.${info.name}`;
+}
+
+async function suggest(
+  client: QueryClient,
+  findings: readonly PlanFinding[],
+  relations: ReadonlyMap<string, RelationInfo>,
+): Promise<QuerySuggestion[]> {
+  const out: QuerySuggestion[] = [];
+  const infoOf = (f: PlanFinding): RelationInfo | undefined =>
+    f.relation === undefined ? undefined : relations.get(qualifiedName(f.relation, f.schema));
+  for (const finding of findings) {
+    const info = infoOf(finding);
+    switch (finding.kind) {
+      case 'seq-scan': {
+        if ((finding.metrics.removedFraction ?? 0) <= 0.9) break;
+        const priority = finding.severity === 'critical' ? 5 : 4;
+        const index = await indexSuggestion(client, info, finding.columns ?? [], priority, finding);
+        if (index !== undefined) out.push(index);
+        break;
+      }
+      case 'nested-loop':
+        if (finding.severity === 'critical') {
+          const index = await indexSuggestion(client, info, finding.columns ?? [], 4, finding);
+          if (index !== undefined) out.push(index);
+        }
+        break;
+      case 'sort-under-limit': {
+        const priority = finding.severity === 'critical' ? 4 : 3;
+        const index = await indexSuggestion(client, info, finding.columns ?? [], priority, finding);
+        if (index !== undefined) out.push(index);
+        break;
+      }
+      case 'rows-removed':
+        if (finding.severity !== 'info') {
+          out.push({ description: finding.suggestion, priority: 3, kind: 'index', ...named(info) });
+        }
+        break;
+      case 'row-estimate':
+        out.push(statisticsSuggestion(finding, info));
+        break;
+      case 'disk-sort':
+      case 'disk-hash':
+        out.push({ description: finding.suggestion, priority: 3, kind: 'config' });
+        break;
+      case 'lossy-bitmap':
+        out.push({ description: finding.suggestion, priority: 2, kind: 'config' });
+        break;
+      case 'heap-fetches':
+        if (finding.severity !== 'info' && info !== undefined) {
+          out.push({
+            description: finding.suggestion,
+            priority: 3,
+            kind: 'statistics',
+            sql: `VACUUM (ANALYZE) ${qualifiedName(info.name, info.schema)}`,
+            relation: displayName(info),
+          });
+        }
+        break;
+    }
+  }
+  for (const info of relations.values()) {
+    const stale = staleStatistics(info);
+    if (stale !== undefined) out.push(stale);
+  }
+  return out;
+}
+
+function named(info: RelationInfo | undefined): { relation?: string } {
+  return info === undefined ? {} : { relation: displayName(info) };
+}
+
+function statisticsSuggestion(
+  finding: PlanFinding,
+  info: RelationInfo | undefined,
+): QuerySuggestion {
+  const priority = finding.severity === 'critical' ? 4 : finding.severity === 'warning' ? 3 : 2;
+  if (info === undefined) {
+    return {
+      description: finding.suggestion,
+      priority: clampPriority(priority - 1),
+      kind: 'statistics',
+    };
+  }
+  return {
+    description: finding.suggestion,
+    priority: clampPriority(priority),
+    kind: 'statistics',
+    sql: `ANALYZE ${qualifiedName(info.name, info.schema)}`,
+    relation: displayName(info),
+    ...(finding.columns === undefined ? {} : { columns: finding.columns }),
+  };
+}
+
+function staleStatistics(info: RelationInfo): QuerySuggestion | undefined {
+  const rows = info.rows ?? 0;
+  const changed = info.modifiedSinceAnalyze ?? 0;
+  const never = info.lastAnalyzedAt === undefined;
+  const stale = changed >= Math.max(STALE_MIN_CHANGES, STALE_FRACTION * rows);
+  if (!stale && !(never && rows >= STALE_MIN_CHANGES)) return undefined;
+  const why = never
+    ? `${displayName(info)} has never been analyzed`
+    : `${Math.round(changed).toLocaleString('en-US')} rows of ${displayName(info)} changed since its ` +
+      `last ANALYZE (${new Date(info.lastAnalyzedAt ?? 0).toISOString()})`;
+  return {
+    description: `${why}: the planner works from stale row counts and value distributions.`,
+    priority: 3,
+    kind: 'statistics',
+    sql: `ANALYZE ${qualifiedName(info.name, info.schema)}`,
+    relation: displayName(info),
+  };
+}
+
+/**
+ * A CREATE INDEX CONCURRENTLY for the finding's columns, after checking that the relation is a
+ * table, that each column exists (names come from the catalog, not from the plan text), and
+ * that no valid index already leads with the first column.
+ */
+async function indexSuggestion(
+  client: QueryClient,
+  info: RelationInfo | undefined,
+  wanted: readonly string[],
+  priority: SuggestionPriority,
+  finding: PlanFinding,
+): Promise<QuerySuggestion | undefined> {
+  if (info === undefined || wanted.length === 0 || (info.kind !== 'r' && info.kind !== 'm')) {
+    return undefined;
+  }
+  const table = qualifiedName(info.name, info.schema);
+  const parsed = wanted
+    .slice(0, MAX_INDEX_COLUMNS)
+    .map((name, i) => ({ name, descending: finding.order?.[i] === 'desc' }));
+  const checked = await underSavepoint(client, async () => ({
+    columns: await fetchColumns(
+      client,
+      table,
+      parsed.map((c) => c.name),
+    ),
+    leading: await fetchIndexLeadingColumns(client, table),
+  }));
+  if (checked === undefined) return undefined;
+  const columns = parsed.filter((c) => checked.columns.has(c.name));
+  const first = columns[0];
+  if (first === undefined || checked.leading.has(first.name)) return undefined;
+  const list = columns.map((c) => `${quoteIdent(c.name)}${c.descending ? ' DESC' : ''}`).join(', ');
+  const names = columns.map((c) => c.name);
+  const rows = finding.metrics.rowsScanned ?? finding.metrics.rowsSorted ?? finding.metrics.loops;
+  const scale =
+    rows === undefined
+      ? ''
+      : ` (${finding.kind}: ${Math.round(rows).toLocaleString('en-US')} rows)`;
+  return {
+    description:
+      `Create an index on ${displayName(info)} (${names.join(', ')})${scale}. ` +
+      finding.suggestion,
+    priority,
+    kind: 'index',
+    sql: `CREATE INDEX CONCURRENTLY ON ${table} (${list})`,
+    relation: displayName(info),
+    columns: names,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rewrites
+
+interface Rewrite {
+  readonly query?: string;
+  readonly cost?: number;
+  readonly suggestions: QuerySuggestion[];
+}
+
+interface RewriteInput {
+  readonly sql: string;
+  readonly params: readonly unknown[] | undefined;
+  readonly shape: StatementShape;
+  readonly version: number;
+  readonly cleanups: string[];
+  readonly outcome: ExplainOutcome;
+  readonly options: AnalyzeQueryOptions;
+}
+
+async function notNull(client: QueryClient, target: NotInCandidate['outer']): Promise<boolean> {
+  const columns = await underSavepoint(client, () =>
+    fetchColumns(client, qualifiedName(target.relation, target.schema), [target.column]),
+  );
+  return columns?.get(target.column)?.notNull === true;
+}
+
+/**
+ * NOT IN (subquery) -> NOT EXISTS, only when both compared columns are NOT NULL in the catalog
+ * (otherwise the results differ) and EXPLAIN estimates the new text cheaper.
+ */
+async function tryRewrite(client: QueryClient, input: RewriteInput): Promise<Rewrite> {
+  const candidates = findNotInCandidates(input.sql);
+  if (candidates.length === 0) return { suggestions: [] };
+  const safe: NotInCandidate[] = [];
+  const suggestions: QuerySuggestion[] = [];
+  for (const c of candidates) {
+    const outerOk = await notNull(client, c.outer);
+    const innerOk = await notNull(client, c.inner);
+    if (outerOk && innerOk) {
+      safe.push(c);
+      continue;
+    }
+    const nullable = [!outerOk ? c.outer : undefined, !innerOk ? c.inner : undefined]
+      .filter((t) => t !== undefined)
+      .map((t) => `${t.relation}.${t.column}`);
+    suggestions.push({
+      description:
+        `NOT IN (subquery) compares ${nullable.join(' and ')}, which may be NULL, so it cannot ` +
+        'become the usually faster NOT EXISTS without changing the result (a NULL makes NOT IN ' +
+        'return no rows). If NULLs cannot occur, declare the column NOT NULL.',
+      priority: 2,
+      kind: 'rewrite',
+    });
+  }
+  if (safe.length === 0) return { suggestions };
+  const rewritten = applyRewrites(input.sql, safe);
+  const shape = inspectStatement(rewritten, input.options.classifier);
+  // The rewrite must stay one statement of the same kind using the same parameters.
+  if (
+    !shape.explainable ||
+    shape.kind !== input.shape.kind ||
+    shape.paramCount !== input.shape.paramCount
+  ) {
+    return { suggestions };
+  }
+  const explained = await underSavepoint(client, () =>
+    explainStatement(
+      client,
+      { sql: rewritten, params: input.params, shape, analyze: false, serverVersion: input.version },
+      input.cleanups,
+    ),
+  );
+  const original = planNumber(input.outcome.result.Plan, 'Total Cost');
+  const cost =
+    explained === undefined ? undefined : planNumber(explained.result.Plan, 'Total Cost');
+  const ratio = input.options.rewriteCostRatio ?? 0.9;
+  if (original === undefined || cost === undefined || cost >= original * ratio) {
+    return { suggestions };
+  }
+  suggestions.push({
+    description:
+      `Rewrite NOT IN (subquery) as NOT EXISTS: the compared columns are NOT NULL, so the ` +
+      `result is the same, and the estimated cost drops from ${Math.round(original).toLocaleString('en-US')} ` +
+      `to ${Math.round(cost).toLocaleString('en-US')}.`,
+    priority: cost < original / 10 ? 5 : 4,
+    kind: 'rewrite',
+  });
+  return { query: rewritten, cost, suggestions };
+}

@@ -1,0 +1,381 @@
+import { ConfigError } from '../errors/index.js';
+import type { Classifier } from '../routing/classifier.js';
+import { fetchRelations, type QueryClient, qualifiedName, serverVersion } from './catalog.js';
+import {
+  type ExplainError,
+  type ExplainMode,
+  explainFailure,
+  explainStatement,
+  inReadOnlyTransaction,
+  underSavepoint,
+} from './explain-runner.js';
+import { type ExplainResult, flattenPlan, planString } from './plan.js';
+import { analyzePlan, type PlanAnalyzerOptions, type PlanFinding } from './plan-analyzer.js';
+import { redactPlan } from './redact-plan.js';
+import { inspectStatement } from './statement.js';
+
+/** A connection on one node, borrowed for one EXPLAIN. */
+export interface ConnectionLease {
+  readonly client: QueryClient;
+  /** `destroy` is true after a failure: the session may hold state and must not be reused. */
+  release(destroy?: boolean): void;
+}
+
+export type ConnectionProvider = (nodeName: string) => Promise<ConnectionLease>;
+
+export interface ExplainJob<Context = unknown> {
+  /** The statement as it ran (its literals are never stored or delivered). */
+  readonly sql: string;
+  readonly params?: readonly unknown[];
+  /** The node that ran it; the plan is taken there. */
+  readonly node: string;
+  readonly fingerprint: string;
+  /**
+   * The router's classification, if known. ANALYZE needs both this (when given) and the
+   * capture's own classifier to say 'read'.
+   */
+  readonly kind?: 'read' | 'write';
+  /** Passed back untouched to the callbacks, e.g. a span to link the plan to. */
+  readonly context?: Context;
+}
+
+/** What the callbacks see of a job: no parameter values. */
+export interface ExplainJobInfo<Context = unknown> {
+  readonly sql: string;
+  readonly node: string;
+  readonly fingerprint: string;
+  readonly kind?: 'read' | 'write';
+  readonly paramCount: number;
+  readonly context?: Context;
+}
+
+export interface CapturedPlan {
+  readonly fingerprint: string;
+  readonly node: string;
+  readonly mode: ExplainMode;
+  /** Epoch ms. */
+  readonly capturedAt: number;
+  /** Time the EXPLAIN round trips took, ms. */
+  readonly durationMs: number;
+  /** Literals masked unless `redact: false` (see redactPlan). */
+  readonly plan: ExplainResult;
+  readonly findings: readonly PlanFinding[];
+}
+
+export type EnqueueOutcome = 'queued' | 'rate-limited' | 'dropped' | 'closed';
+
+export interface ExplainCaptureStats {
+  /** Jobs waiting now. */
+  readonly queued: number;
+  readonly accepted: number;
+  /** Refused because the queue was full (invariant 8). */
+  readonly dropped: number;
+  /** Refused because the fingerprint was captured less than `minIntervalMs` ago. */
+  readonly rateLimited: number;
+  readonly completed: number;
+  readonly failed: number;
+  /** Completed with EXPLAIN ANALYZE. */
+  readonly analyzed: number;
+  /** Not explainable (DDL, utility, multi-statement, unparseable). */
+  readonly skipped: number;
+  /** Queued jobs abandoned by close(). */
+  readonly cancelled: number;
+}
+
+export interface ExplainCaptureOptions<Context = unknown> {
+  readonly connect: ConnectionProvider;
+  /** Jobs waiting at most; more are dropped and counted. Default 100. */
+  readonly queueSize?: number;
+  /** One capture per fingerprint per this many ms. Default 60 000. */
+  readonly minIntervalMs?: number;
+  /**
+   * Use EXPLAIN ANALYZE for provably read-only statements (classifier and catalog agree), run
+   * inside BEGIN READ ONLY ... ROLLBACK. Writes always get a plain EXPLAIN. Default false.
+   */
+  readonly analyze?: boolean;
+  /** statement_timeout for each EXPLAIN, set transaction-locally. Default 5000. */
+  readonly statementTimeoutMs?: number;
+  /** Latest plans kept, one per fingerprint. Default 100. */
+  readonly maxResults?: number;
+  /** Mask literals in stored and delivered plans. Default true; false only with captureParams. */
+  readonly redact?: boolean;
+  readonly classifier?: Classifier;
+  readonly analyzer?: Omit<PlanAnalyzerOptions, 'relationRows'>;
+  readonly onPlan?: (
+    job: ExplainJobInfo<Context>,
+    plan: CapturedPlan,
+    findings: readonly PlanFinding[],
+  ) => void | Promise<void>;
+  readonly onError?: (job: ExplainJobInfo<Context>, error: ExplainError) => void;
+  /** Fingerprints whose last capture time is remembered. Default 10 000. */
+  readonly maxTrackedFingerprints?: number;
+  readonly now?: () => number;
+}
+
+function option(field: string, value: number | undefined, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value < min) {
+    throw new ConfigError([
+      { field, message: `must be a number >= ${min} (got ${String(value)})` },
+    ]);
+  }
+  return value;
+}
+
+const RELATIONS_PER_PLAN = 32;
+
+function scannedRelations(result: ExplainResult): { relation: string; schema?: string }[] {
+  const seen = new Map<string, { relation: string; schema?: string }>();
+  for (const { node } of flattenPlan(result)) {
+    const relation = planString(node, 'Relation Name');
+    if (relation === undefined || seen.size >= RELATIONS_PER_PLAN) continue;
+    const schema = planString(node, 'Schema');
+    seen.set(
+      qualifiedName(relation, schema),
+      schema === undefined ? { relation } : { relation, schema },
+    );
+  }
+  return [...seen.values()];
+}
+
+/**
+ * Captures EXPLAIN (FORMAT JSON) plans of slow statements off the query path (invariant 8):
+ * `enqueue` is synchronous and O(1), the queue is bounded and counts what it drops, each
+ * fingerprint is captured at most once per `minIntervalMs`, and jobs run one at a time on a
+ * connection from `connect(node)`. Every EXPLAIN runs inside BEGIN READ ONLY ... ROLLBACK with
+ * a transaction-local statement_timeout; ANALYZE only as invariant 5 allows. Nothing it does
+ * throws into the caller: failures are counted and reported to `onError`.
+ */
+export class ExplainCapture<Context = unknown> {
+  readonly #options: ExplainCaptureOptions<Context>;
+  readonly #queueSize: number;
+  readonly #minIntervalMs: number;
+  readonly #statementTimeoutMs: number;
+  readonly #maxResults: number;
+  readonly #maxTracked: number;
+  readonly #now: () => number;
+  readonly #queue: ExplainJob<Context>[] = [];
+  readonly #lastAccepted = new Map<string, number>();
+  readonly #results = new Map<string, CapturedPlan>();
+  readonly #versions = new Map<string, number>();
+  #running: Promise<void> | undefined;
+  #closed = false;
+  #stats = {
+    accepted: 0,
+    dropped: 0,
+    rateLimited: 0,
+    completed: 0,
+    failed: 0,
+    analyzed: 0,
+    skipped: 0,
+    cancelled: 0,
+  };
+
+  constructor(options: ExplainCaptureOptions<Context>) {
+    if (typeof options?.connect !== 'function') {
+      throw new ConfigError([
+        {
+          field: 'connect',
+          message: 'must be a function (nodeName) => Promise<{ client, release }>',
+        },
+      ]);
+    }
+    this.#options = options;
+    this.#queueSize = Math.floor(option('queueSize', options.queueSize, 100, 1));
+    this.#minIntervalMs = option('minIntervalMs', options.minIntervalMs, 60_000, 0);
+    this.#statementTimeoutMs = option('statementTimeoutMs', options.statementTimeoutMs, 5000, 1);
+    this.#maxResults = Math.floor(option('maxResults', options.maxResults, 100, 1));
+    this.#maxTracked = Math.floor(
+      option('maxTrackedFingerprints', options.maxTrackedFingerprints, 10_000, 1),
+    );
+    this.#now = options.now ?? Date.now;
+  }
+
+  stats(): ExplainCaptureStats {
+    return { queued: this.#queue.length, ...this.#stats };
+  }
+
+  /** Latest plan per fingerprint, the most recent first. */
+  results(): CapturedPlan[] {
+    return [...this.#results.values()].reverse();
+  }
+
+  get(fingerprint: string): CapturedPlan | undefined {
+    return this.#results.get(fingerprint);
+  }
+
+  /** Queues a capture; returns at once with what happened to the job. Never throws. */
+  enqueue(job: ExplainJob<Context>): EnqueueOutcome {
+    try {
+      if (this.#closed) return 'closed';
+      const now = this.#now();
+      const last = this.#lastAccepted.get(job.fingerprint);
+      if (last !== undefined && now - last < this.#minIntervalMs) {
+        this.#stats.rateLimited++;
+        return 'rate-limited';
+      }
+      if (this.#queue.length >= this.#queueSize) {
+        this.#stats.dropped++;
+        return 'dropped';
+      }
+      this.#lastAccepted.delete(job.fingerprint);
+      this.#lastAccepted.set(job.fingerprint, now);
+      if (this.#lastAccepted.size > this.#maxTracked) {
+        const oldest = this.#lastAccepted.keys().next();
+        if (oldest.done !== true) this.#lastAccepted.delete(oldest.value);
+      }
+      // A copy: the caller may reuse its params array once the query returned.
+      this.#queue.push({
+        ...job,
+        ...(Array.isArray(job.params) ? { params: [...job.params] } : {}),
+      });
+      this.#stats.accepted++;
+      this.#start();
+      return 'queued';
+    } catch {
+      this.#stats.dropped++;
+      return 'dropped';
+    }
+  }
+
+  /** Resolves once the queue is empty and no job runs. */
+  async drain(): Promise<void> {
+    while (this.#running !== undefined) await this.#running;
+  }
+
+  /** Stops accepting jobs, abandons queued ones (counted as cancelled), waits for the running one. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stats.cancelled += this.#queue.length;
+    this.#queue.length = 0;
+    await this.drain();
+  }
+
+  #start(): void {
+    if (this.#running !== undefined) return;
+    // setImmediate: the first job starts after the caller's own continuation, not inside it.
+    this.#running = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#loop())
+      .finally(() => {
+        this.#running = undefined;
+      });
+  }
+
+  async #loop(): Promise<void> {
+    for (let job = this.#queue.shift(); job !== undefined; job = this.#queue.shift()) {
+      try {
+        await this.#process(job);
+      } catch {
+        // #process reports its own failures; this only guards the loop.
+        this.#stats.failed++;
+      }
+    }
+  }
+
+  #info(job: ExplainJob<Context>): ExplainJobInfo<Context> {
+    return {
+      sql: job.sql,
+      node: job.node,
+      fingerprint: job.fingerprint,
+      paramCount: job.params?.length ?? 0,
+      ...(job.kind === undefined ? {} : { kind: job.kind }),
+      ...(job.context === undefined ? {} : { context: job.context }),
+    };
+  }
+
+  #fail(job: ExplainJob<Context>, error: unknown): void {
+    this.#stats.failed++;
+    const failure = explainFailure(error, (job.params?.length ?? 0) > 0);
+    try {
+      this.#options.onError?.(this.#info(job), failure);
+    } catch {
+      // A throwing callback must not stop the queue.
+    }
+  }
+
+  async #process(job: ExplainJob<Context>): Promise<void> {
+    const shape = inspectStatement(job.sql, this.#options.classifier);
+    if (!shape.explainable) {
+      this.#stats.skipped++;
+      return;
+    }
+    let lease: ConnectionLease;
+    try {
+      lease = await this.#options.connect(job.node);
+    } catch (error) {
+      this.#fail(job, error);
+      return;
+    }
+    const started = performance.now();
+    let destroy = false;
+    let captured: CapturedPlan;
+    try {
+      const client = lease.client;
+      let version = this.#versions.get(job.node);
+      if (version === undefined) {
+        version = await serverVersion(client);
+        this.#versions.set(job.node, version);
+      }
+      const serverVersionNum = version;
+      const { outcome, relations } = await inReadOnlyTransaction(
+        client,
+        this.#statementTimeoutMs,
+        async (cleanups) => {
+          const outcome = await explainStatement(
+            client,
+            {
+              sql: job.sql,
+              params: job.params,
+              shape,
+              analyze: this.#options.analyze === true && job.kind !== 'write',
+              serverVersion: serverVersionNum,
+            },
+            cleanups,
+          );
+          const relations = await underSavepoint(client, () =>
+            fetchRelations(client, scannedRelations(outcome.result)),
+          );
+          return { outcome, relations };
+        },
+      );
+      const findings = analyzePlan(outcome.result, {
+        ...this.#options.analyzer,
+        relationRows: (relation, schema) => relations?.get(qualifiedName(relation, schema))?.rows,
+      });
+      captured = {
+        fingerprint: job.fingerprint,
+        node: job.node,
+        mode: outcome.mode,
+        capturedAt: this.#now(),
+        durationMs: performance.now() - started,
+        plan: this.#options.redact === false ? outcome.result : redactPlan(outcome.result),
+        findings,
+      };
+    } catch (error) {
+      destroy = true;
+      this.#fail(job, error);
+      return;
+    } finally {
+      lease.release(destroy);
+    }
+    this.#store(captured);
+    this.#stats.completed++;
+    if (captured.mode === 'analyze') this.#stats.analyzed++;
+    try {
+      // Not awaited: a slow or hanging callback must not hold up the queue.
+      const delivered = this.#options.onPlan?.(this.#info(job), captured, captured.findings);
+      if (delivered instanceof Promise) delivered.catch(() => {});
+    } catch {
+      // A throwing callback must not stop the queue.
+    }
+  }
+
+  #store(captured: CapturedPlan): void {
+    this.#results.delete(captured.fingerprint);
+    this.#results.set(captured.fingerprint, captured);
+    if (this.#results.size > this.#maxResults) {
+      const oldest = this.#results.keys().next();
+      if (oldest.done !== true) this.#results.delete(oldest.value);
+    }
+  }
+}

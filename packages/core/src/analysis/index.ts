@@ -1,0 +1,63 @@
+/**
+ * Slow-query capture and plan analysis: fingerprints and statistics per statement, EXPLAIN
+ * plans captured off the query path, pev2-style findings, and query advice.
+ */
+export {
+  type AnalyzeQueryOptions,
+  analyzeQuery,
+  type QueryAnalysis,
+  type QuerySuggestion,
+  type SuggestionKind,
+  type SuggestionPriority,
+} from './analyze-query.js';
+export { type QueryClient, quoteIdent } from './catalog.js';
+export {
+  type CapturedPlan,
+  type ConnectionLease,
+  type ConnectionProvider,
+  type EnqueueOutcome,
+  ExplainCapture,
+  type ExplainCaptureOptions,
+  type ExplainCaptureStats,
+  type ExplainJob,
+  type ExplainJobInfo,
+} from './explain-capture.js';
+export { ExplainError, type ExplainMode } from './explain-runner.js';
+export {
+  type FingerprintSource,
+  fingerprintQuery,
+  type QueryFingerprint,
+} from './fingerprint.js';
+export { LatencyHistogram } from './latency-histogram.js';
+export {
+  type ExplainResult,
+  flattenPlan,
+  type PlanNode,
+  type PlanVisit,
+  parseExplainJson,
+  walkPlan,
+} from './plan.js';
+export {
+  analyzePlan,
+  type FindingSeverity,
+  type PlanAnalyzerOptions,
+  type PlanFinding,
+  type PlanFindingKind,
+  worstSeverity,
+} from './plan-analyzer.js';
+export {
+  type ExpressionColumn,
+  expressionColumns,
+  filterColumns,
+  redactExpression,
+} from './plan-expression.js';
+export { redactPlan } from './redact-plan.js';
+export {
+  type SlowQueryEntry,
+  type SlowQueryInput,
+  SlowQueryLog,
+  type SlowQueryLogOptions,
+  type SlowQueryLogSnapshot,
+  type SlowQueryRecord,
+  type SlowQuerySample,
+} from './slow-query-log.js';
