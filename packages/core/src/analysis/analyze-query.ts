@@ -2,11 +2,9 @@ import { PgPulseError } from '../errors/index.js';
 import { type Classifier, loadParser } from '../routing/classifier.js';
 import {
   fetchColumns,
-  fetchIndexLeadingColumns,
   fetchRelations,
   type QueryClient,
   qualifiedName,
-  quoteIdent,
   type RelationInfo,
   serverVersion,
 } from './catalog.js';
@@ -19,25 +17,14 @@ import {
   inReadOnlyTransaction,
   underSavepoint,
 } from './explain-runner.js';
-import { type ExplainResult, flattenPlan, type PlanNode, planNumber, planString } from './plan.js';
+import { type PlanNode, planNumber, planRelations } from './plan.js';
 import { analyzePlan, type PlanAnalyzerOptions, type PlanFinding } from './plan-analyzer.js';
 import { redactPlan } from './redact-plan.js';
 import { applyRewrites, findNotInCandidates, type NotInCandidate } from './rewrite-not-in.js';
 import { inspectStatement, type StatementShape } from './statement.js';
+import { dedupe, type QuerySuggestion, suggest } from './suggestions.js';
 
-export type SuggestionKind = 'index' | 'rewrite' | 'statistics' | 'config';
-export type SuggestionPriority = 1 | 2 | 3 | 4 | 5;
-
-export interface QuerySuggestion {
-  readonly description: string;
-  /** 5 is the most valuable. */
-  readonly priority: SuggestionPriority;
-  readonly kind: SuggestionKind;
-  /** A statement that applies it, every identifier quoted and checked against the catalog. */
-  readonly sql?: string;
-  readonly relation?: string;
-  readonly columns?: readonly string[];
-}
+export type { QuerySuggestion, SuggestionKind, SuggestionPriority } from './suggestions.js';
 
 export interface QueryAnalysis {
   readonly executionPlan: {
@@ -71,11 +58,6 @@ export interface AnalyzeQueryOptions {
   readonly classifier?: Classifier;
   readonly analyzer?: Omit<PlanAnalyzerOptions, 'relationRows'>;
 }
-
-/** Tables with fewer changed rows since their last ANALYZE are not called stale. */
-const STALE_MIN_CHANGES = 1000;
-const STALE_FRACTION = 0.2;
-const MAX_INDEX_COLUMNS = 3;
 
 /**
  * Explains one statement on `client` and turns the plan into findings and ranked suggestions:
@@ -152,20 +134,6 @@ async function refuseOpenTransaction(client: QueryClient): Promise<void> {
   }
 }
 
-function planRelations(result: ExplainResult): { relation: string; schema?: string }[] {
-  const seen = new Map<string, { relation: string; schema?: string }>();
-  for (const { node } of flattenPlan(result)) {
-    const relation = planString(node, 'Relation Name');
-    if (relation === undefined) continue;
-    const schema = planString(node, 'Schema');
-    seen.set(
-      qualifiedName(relation, schema),
-      schema === undefined ? { relation } : { relation, schema },
-    );
-  }
-  return [...seen.values()].slice(0, 32);
-}
-
 function build(
   outcome: ExplainOutcome,
   findings: readonly PlanFinding[],
@@ -190,187 +158,6 @@ function build(
     ...(rewrite.query === undefined
       ? {}
       : { optimizedQuery: rewrite.query, optimizedCost: rewrite.cost }),
-  };
-}
-
-function dedupe(suggestions: readonly QuerySuggestion[]): QuerySuggestion[] {
-  const best = new Map<string, QuerySuggestion>();
-  for (const s of suggestions) {
-    const key = `${s.kind}|${s.sql ?? s.description}`;
-    const previous = best.get(key);
-    if (previous === undefined || previous.priority < s.priority) best.set(key, s);
-  }
-  return [...best.values()];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Suggestions from findings
-
-function clampPriority(n: number): SuggestionPriority {
-  return Math.min(5, Math.max(1, Math.round(n))) as SuggestionPriority;
-}
-
-function displayName(info: RelationInfo): string {
-  return `${info.schema}.${info.name}`;
-}
-
-async function suggest(
-  client: QueryClient,
-  findings: readonly PlanFinding[],
-  relations: ReadonlyMap<string, RelationInfo>,
-): Promise<QuerySuggestion[]> {
-  const out: QuerySuggestion[] = [];
-  const infoOf = (f: PlanFinding): RelationInfo | undefined =>
-    f.relation === undefined ? undefined : relations.get(qualifiedName(f.relation, f.schema));
-  for (const finding of findings) {
-    const info = infoOf(finding);
-    switch (finding.kind) {
-      case 'seq-scan': {
-        if ((finding.metrics.removedFraction ?? 0) <= 0.9) break;
-        const priority = finding.severity === 'critical' ? 5 : 4;
-        const index = await indexSuggestion(client, info, finding.columns ?? [], priority, finding);
-        if (index !== undefined) out.push(index);
-        break;
-      }
-      case 'nested-loop':
-        if (finding.severity === 'critical') {
-          const index = await indexSuggestion(client, info, finding.columns ?? [], 4, finding);
-          if (index !== undefined) out.push(index);
-        }
-        break;
-      case 'sort-under-limit': {
-        const priority = finding.severity === 'critical' ? 4 : 3;
-        const index = await indexSuggestion(client, info, finding.columns ?? [], priority, finding);
-        if (index !== undefined) out.push(index);
-        break;
-      }
-      case 'rows-removed':
-        if (finding.severity !== 'info') {
-          out.push({ description: finding.suggestion, priority: 3, kind: 'index', ...named(info) });
-        }
-        break;
-      case 'row-estimate':
-        out.push(statisticsSuggestion(finding, info));
-        break;
-      case 'disk-sort':
-      case 'disk-hash':
-        out.push({ description: finding.suggestion, priority: 3, kind: 'config' });
-        break;
-      case 'lossy-bitmap':
-        out.push({ description: finding.suggestion, priority: 2, kind: 'config' });
-        break;
-      case 'heap-fetches':
-        if (finding.severity !== 'info' && info !== undefined) {
-          out.push({
-            description: finding.suggestion,
-            priority: 3,
-            kind: 'statistics',
-            sql: `VACUUM (ANALYZE) ${qualifiedName(info.name, info.schema)}`,
-            relation: displayName(info),
-          });
-        }
-        break;
-    }
-  }
-  for (const info of relations.values()) {
-    const stale = staleStatistics(info);
-    if (stale !== undefined) out.push(stale);
-  }
-  return out;
-}
-
-function named(info: RelationInfo | undefined): { relation?: string } {
-  return info === undefined ? {} : { relation: displayName(info) };
-}
-
-function statisticsSuggestion(
-  finding: PlanFinding,
-  info: RelationInfo | undefined,
-): QuerySuggestion {
-  const priority = finding.severity === 'critical' ? 4 : finding.severity === 'warning' ? 3 : 2;
-  if (info === undefined) {
-    return {
-      description: finding.suggestion,
-      priority: clampPriority(priority - 1),
-      kind: 'statistics',
-    };
-  }
-  return {
-    description: finding.suggestion,
-    priority: clampPriority(priority),
-    kind: 'statistics',
-    sql: `ANALYZE ${qualifiedName(info.name, info.schema)}`,
-    relation: displayName(info),
-    ...(finding.columns === undefined ? {} : { columns: finding.columns }),
-  };
-}
-
-function staleStatistics(info: RelationInfo): QuerySuggestion | undefined {
-  const rows = info.rows ?? 0;
-  const changed = info.modifiedSinceAnalyze ?? 0;
-  const never = info.lastAnalyzedAt === undefined;
-  const stale = changed >= Math.max(STALE_MIN_CHANGES, STALE_FRACTION * rows);
-  if (!stale && !(never && rows >= STALE_MIN_CHANGES)) return undefined;
-  const why = never
-    ? `${displayName(info)} has never been analyzed`
-    : `${Math.round(changed).toLocaleString('en-US')} rows of ${displayName(info)} changed since its ` +
-      `last ANALYZE (${new Date(info.lastAnalyzedAt ?? 0).toISOString()})`;
-  return {
-    description: `${why}: the planner works from stale row counts and value distributions.`,
-    priority: 3,
-    kind: 'statistics',
-    sql: `ANALYZE ${qualifiedName(info.name, info.schema)}`,
-    relation: displayName(info),
-  };
-}
-
-/**
- * A CREATE INDEX CONCURRENTLY for the finding's columns, after checking that the relation is a
- * table, that each column exists (names come from the catalog, not from the plan text), and
- * that no valid index already leads with the first column.
- */
-async function indexSuggestion(
-  client: QueryClient,
-  info: RelationInfo | undefined,
-  wanted: readonly string[],
-  priority: SuggestionPriority,
-  finding: PlanFinding,
-): Promise<QuerySuggestion | undefined> {
-  if (info === undefined || wanted.length === 0 || (info.kind !== 'r' && info.kind !== 'm')) {
-    return undefined;
-  }
-  const table = qualifiedName(info.name, info.schema);
-  const parsed = wanted
-    .slice(0, MAX_INDEX_COLUMNS)
-    .map((name, i) => ({ name, descending: finding.order?.[i] === 'desc' }));
-  const checked = await underSavepoint(client, async () => ({
-    columns: await fetchColumns(
-      client,
-      table,
-      parsed.map((c) => c.name),
-    ),
-    leading: await fetchIndexLeadingColumns(client, table),
-  }));
-  if (checked === undefined) return undefined;
-  const columns = parsed.filter((c) => checked.columns.has(c.name));
-  const first = columns[0];
-  if (first === undefined || checked.leading.has(first.name)) return undefined;
-  const list = columns.map((c) => `${quoteIdent(c.name)}${c.descending ? ' DESC' : ''}`).join(', ');
-  const names = columns.map((c) => c.name);
-  const rows = finding.metrics.rowsScanned ?? finding.metrics.rowsSorted ?? finding.metrics.loops;
-  const scale =
-    rows === undefined
-      ? ''
-      : ` (${finding.kind}: ${Math.round(rows).toLocaleString('en-US')} rows)`;
-  return {
-    description:
-      `Create an index on ${displayName(info)} (${names.join(', ')})${scale}. ` +
-      finding.suggestion,
-    priority,
-    kind: 'index',
-    sql: `CREATE INDEX CONCURRENTLY ON ${table} (${list})`,
-    relation: displayName(info),
-    columns: names,
   };
 }
 

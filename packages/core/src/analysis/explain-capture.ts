@@ -9,7 +9,7 @@ import {
   inReadOnlyTransaction,
   underSavepoint,
 } from './explain-runner.js';
-import { type ExplainResult, flattenPlan, planString } from './plan.js';
+import { type ExplainResult, planRelations } from './plan.js';
 import { analyzePlan, type PlanAnalyzerOptions, type PlanFinding } from './plan-analyzer.js';
 import { redactPlan } from './redact-plan.js';
 import { inspectStatement } from './statement.js';
@@ -41,6 +41,7 @@ export interface ExplainJob<Context = unknown> {
 
 /** What the callbacks see of a job: no parameter values. */
 export interface ExplainJobInfo<Context = unknown> {
+  /** The raw text, literals included: telemetry should show the slow-query log's normalized text. */
   readonly sql: string;
   readonly node: string;
   readonly fingerprint: string;
@@ -120,22 +121,6 @@ function option(field: string, value: number | undefined, fallback: number, min:
     ]);
   }
   return value;
-}
-
-const RELATIONS_PER_PLAN = 32;
-
-function scannedRelations(result: ExplainResult): { relation: string; schema?: string }[] {
-  const seen = new Map<string, { relation: string; schema?: string }>();
-  for (const { node } of flattenPlan(result)) {
-    const relation = planString(node, 'Relation Name');
-    if (relation === undefined || seen.size >= RELATIONS_PER_PLAN) continue;
-    const schema = planString(node, 'Schema');
-    seen.set(
-      qualifiedName(relation, schema),
-      schema === undefined ? { relation } : { relation, schema },
-    );
-  }
-  return [...seen.values()];
 }
 
 /**
@@ -333,7 +318,7 @@ export class ExplainCapture<Context = unknown> {
             cleanups,
           );
           const relations = await underSavepoint(client, () =>
-            fetchRelations(client, scannedRelations(outcome.result)),
+            fetchRelations(client, planRelations(outcome.result)),
           );
           return { outcome, relations };
         },

@@ -26,9 +26,11 @@ export class ExplainError extends PgPulseError {
 }
 
 /**
- * Wraps an error from the server. pg messages can quote a bound value ("invalid input syntax
- * for type integer: ..."), so with parameters only the SQLSTATE is kept and the original
- * error is not attached.
+ * Wraps an error from the server. Data exceptions (SQLSTATE class 22) quote the offending
+ * value ("invalid input syntax for type integer: ..."), which may be a bound parameter or a
+ * literal, so for them, and whenever parameters were bound, only the SQLSTATE is kept and the
+ * original error is not attached (invariant 6). Other messages (a missing table, a syntax
+ * error) name objects, not values, and are kept.
  */
 export function explainFailure(error: unknown, hasParams: boolean): ExplainError {
   if (error instanceof ExplainError) return error;
@@ -36,15 +38,16 @@ export function explainFailure(error: unknown, hasParams: boolean): ExplainError
     typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
       ? error.code
       : undefined;
+  const quotesValues = hasParams || code === undefined || code.startsWith('22');
+  if (quotesValues) {
+    const what = code === undefined ? 'the server or connection failed' : `SQLSTATE ${code}`;
+    return new ExplainError(
+      `EXPLAIN failed: ${what} (message withheld: it may quote a value).`,
+      code,
+    );
+  }
   const text = error instanceof Error ? error.message : String(error);
-  const detail = hasParams
-    ? `SQLSTATE ${code ?? 'unknown'}`
-    : `${text}${code ? ` (SQLSTATE ${code})` : ''}`;
-  return new ExplainError(
-    `EXPLAIN failed: ${detail}.`,
-    code,
-    hasParams ? undefined : { cause: error },
-  );
+  return new ExplainError(`EXPLAIN failed: ${text} (SQLSTATE ${code}).`, code, { cause: error });
 }
 
 /**

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { ExplainResult } from './plan.js';
 import {
   expressionColumns,
   filterColumns,
@@ -7,6 +8,7 @@ import {
   sortKeyColumn,
   tokenizeExpression,
 } from './plan-expression.js';
+import { redactPlan } from './redact-plan.js';
 
 describe('filterColumns', () => {
   it.each<[string, string | undefined, string[]]>([
@@ -105,5 +107,44 @@ describe('sortKeyColumn', () => {
     ['(a + b)', undefined],
   ])('%s', (key, expected) => {
     expect(sortKeyColumn(key)).toEqual(expected);
+  });
+});
+
+describe('redactPlan', () => {
+  it('masks literals in every expression and keeps names, numbers and structure', () => {
+    const plan = {
+      Plan: {
+        'Node Type': 'Index Scan',
+        'Relation Name': 'users',
+        Alias: 'u',
+        'Index Name': 'users_email_idx',
+        'Index Cond': "((email)::text = 'alice@example.com'::text)",
+        Filter: "(api_key = 'k-123')",
+        Output: ['id', "(token || 'salt-xyz'::text)"],
+        'Total Cost': 8.3,
+        'Query Text': "SELECT * FROM users WHERE api_key = 'k-123'",
+        Plans: [{ 'Node Type': 'Function Scan', 'Function Call': 'generate_series(1, 424242)' }],
+      },
+      Settings: { work_mem: '64kB' },
+      Triggers: [{ 'Trigger Name': 'audit_1', Relation: 'users', Calls: 2 }],
+    } as unknown as ExplainResult;
+    const redacted = redactPlan(plan);
+    const text = JSON.stringify(redacted);
+    for (const secret of ['alice@example.com', 'k-123', 'salt-xyz', '424242']) {
+      expect(text).not.toContain(secret);
+    }
+    expect(redacted.Plan).toMatchObject({
+      'Node Type': 'Index Scan',
+      'Relation Name': 'users',
+      'Index Name': 'users_email_idx',
+      'Index Cond': "((email)::text = '?'::text)",
+      Output: ['id', "(token || '?'::text)"],
+      'Total Cost': 8.3,
+    });
+    expect(redacted.Plan).not.toHaveProperty('Query Text');
+    expect(redacted.Settings).toEqual({ work_mem: '64kB' });
+    expect(redacted.Triggers).toEqual([{ 'Trigger Name': 'audit_1', Relation: 'users', Calls: 2 }]);
+    // The original is left untouched.
+    expect(plan.Plan.Filter).toBe("(api_key = 'k-123')");
   });
 });

@@ -217,3 +217,25 @@ export function flattenPlan(root: PlanNode | ExplainResult): PlanVisit[] {
   walkPlan(root, (v) => visits.push(v));
   return visits;
 }
+
+export interface PlanRelation {
+  readonly relation: string;
+  /** Only when the plan names it (EXPLAIN VERBOSE). */
+  readonly schema?: string;
+}
+
+/** The distinct relations a plan reads, at most `max` of them, in plan order. */
+export function planRelations(root: PlanNode | ExplainResult, max = 32): PlanRelation[] {
+  const seen = new Map<string, PlanRelation>();
+  for (const { node } of flattenPlan(root)) {
+    if (seen.size >= max) break;
+    const relation = planString(node, 'Relation Name');
+    if (relation === undefined) continue;
+    const schema = planString(node, 'Schema');
+    seen.set(
+      JSON.stringify([schema, relation]),
+      schema === undefined ? { relation } : { relation, schema },
+    );
+  }
+  return [...seen.values()];
+}
