@@ -1,17 +1,14 @@
 /**
  * Regenerates the plan fixtures in ./fixtures from a real sandbox cluster:
  *
- *   PGPULSE_CAPTURE_PLAN_FIXTURES=1 npx vitest run packages/core/src/analysis/fixtures.capture
+ *   pnpm tsx scripts/capture-plan-fixtures.ts
  *
- * Skipped otherwise: the unit tests read the saved JSON so they stay fast and deterministic.
+ * The unit tests read the saved JSON so they stay fast and deterministic.
  * Buffer and I/O timing keys are dropped to keep the files small; nothing else is edited.
  */
 import { writeFile } from 'node:fs/promises';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, it } from 'vitest';
-
-const enabled = process.env.PGPULSE_CAPTURE_PLAN_FIXTURES === '1';
 
 interface Case {
   readonly name: string;
@@ -160,44 +157,35 @@ function strip(value: unknown): unknown {
   return out;
 }
 
-describe.skipIf(!enabled)('plan fixtures (capture)', () => {
-  let sandbox: SandboxCluster;
-  let client: pg.Client;
-
-  beforeAll(async () => {
-    sandbox = await startCluster({ replicas: 0 });
-    client = new pg.Client({ connectionString: sandbox.primary.url });
-    await client.connect();
-    for (const statement of SETUP) await client.query(statement);
-  }, 120_000);
-
-  afterAll(async () => {
-    await client?.end();
-    await sandbox?.stop();
-  });
-
-  it('captures every case', async () => {
-    const relationRows: Record<string, number> = {};
-    const sizes = await client.query<{ relname: string; reltuples: number }>(
-      "SELECT relname, reltuples::float8 AS reltuples FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace",
+const sandbox: SandboxCluster = await startCluster({ replicas: 0 });
+const client = new pg.Client({ connectionString: sandbox.primary.url });
+try {
+  await client.connect();
+  for (const statement of SETUP) await client.query(statement);
+  const relationRows: Record<string, number> = {};
+  const sizes = await client.query<{ relname: string; reltuples: number }>(
+    "SELECT relname, reltuples::float8 AS reltuples FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace",
+  );
+  for (const row of sizes.rows) relationRows[row.relname] = row.reltuples;
+  for (const c of CASES) {
+    await client.query('RESET ALL');
+    for (const setting of c.settings ?? []) await client.query(setting);
+    const result = await client.query(c.sql, c.params as unknown[] | undefined);
+    const fixture = {
+      description: c.description,
+      server: (await client.query('SHOW server_version')).rows[0].server_version,
+      settings: c.settings ?? [],
+      sql: c.sql,
+      relationRows,
+      rows: strip(result.rows),
+    };
+    await writeFile(
+      new URL(`../packages/core/src/analysis/fixtures/${c.name}.json`, import.meta.url),
+      `${JSON.stringify(fixture, null, 2)}\n`,
     );
-    for (const row of sizes.rows) relationRows[row.relname] = row.reltuples;
-    for (const c of CASES) {
-      await client.query('RESET ALL');
-      for (const setting of c.settings ?? []) await client.query(setting);
-      const result = await client.query(c.sql, c.params as unknown[] | undefined);
-      const fixture = {
-        description: c.description,
-        server: (await client.query('SHOW server_version')).rows[0].server_version,
-        settings: c.settings ?? [],
-        sql: c.sql,
-        relationRows,
-        rows: strip(result.rows),
-      };
-      await writeFile(
-        new URL(`./fixtures/${c.name}.json`, import.meta.url),
-        `${JSON.stringify(fixture, null, 2)}\n`,
-      );
-    }
-  }, 120_000);
-});
+    console.log(`wrote ${c.name}.json`);
+  }
+} finally {
+  await client.end().catch(() => {});
+  await sandbox.stop();
+}
