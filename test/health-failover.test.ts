@@ -407,10 +407,16 @@ describe('read-your-writes', () => {
     await s.setApplyDelay('replica1', 1000);
     await s.setApplyDelay('replica2', 1000);
     await c.primary(() => c.pool.query("INSERT INTO events (note) VALUES ('scoped')"));
-    const { rows } = await c.pool.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE note = 'scoped'");
+    const { rows } = await c.pool.query<{ n: string }>(
+      "SELECT count(*) AS n FROM events WHERE note = 'scoped'",
+    );
     expect(rows[0]!.n).toBe('1');
-    await c.withConsistency('read-your-writes', () => c.pool.query("INSERT INTO events (note) VALUES ('again')"));
-    const again = await c.pool.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE note = 'again'");
+    await c.withConsistency('read-your-writes', () =>
+      c.pool.query("INSERT INTO events (note) VALUES ('again')"),
+    );
+    const again = await c.pool.query<{ n: string }>(
+      "SELECT count(*) AS n FROM events WHERE note = 'again'",
+    );
     expect(again.rows[0]!.n).toBe('1');
   });
 

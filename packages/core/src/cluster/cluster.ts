@@ -1,4 +1,14 @@
 import { EventEmitter } from 'node:events';
+import type { SpanContext } from '@opentelemetry/api';
+import {
+  analyzeQuery,
+  type CapturedPlan,
+  ExplainCapture,
+  type ExplainCaptureStats,
+  type QueryAnalysis,
+  type SlowQueryEntry,
+  SlowQueryLog,
+} from '../analysis/index.js';
 import { createBalancer } from '../balancing/index.js';
 import {
   type ConsistencyLevel,
@@ -34,9 +44,11 @@ import {
   Router,
   RoutingPool,
   type RoutingReason,
+  type StatementEvent,
+  type StatementOutcome,
   StatementPolicy,
 } from '../routing/index.js';
-import { Telemetry } from '../telemetry/index.js';
+import { type SlowStatement, Telemetry } from '../telemetry/index.js';
 import { ClusterNode, type NodeStats, trackTransactionStatus } from '../topology/index.js';
 
 export interface ClusterStats {
@@ -46,6 +58,15 @@ export interface ClusterStats {
   readonly classifierCacheSize: number;
   /** Health rounds completed. */
   readonly probeRounds: number;
+}
+
+export interface SlowQueryReport {
+  readonly thresholdMs: number;
+  readonly queries: readonly (SlowQueryEntry & { readonly plan: CapturedPlan | undefined })[];
+  /** Fingerprints dropped from the bounded log. */
+  readonly evictions: number;
+  /** The EXPLAIN queue: accepted, dropped (queue full), rate-limited, completed, failed. */
+  readonly explain: ExplainCaptureStats | undefined;
 }
 
 export interface RouteExplanation {
@@ -89,6 +110,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly probers: Map<ClusterNode, NodeProber>;
   private readonly reasons = new Map<RoutingReason, number>();
   private readonly telemetry: Telemetry | undefined;
+  private readonly slowLog: SlowQueryLog;
+  private readonly capture:
+    | ExplainCapture<{ spanContext: SpanContext | undefined; slow: SlowStatement }>
+    | undefined;
   private readiness: Promise<void> | undefined;
   private isReady = false;
   private catalogTimer: NodeJS.Timeout | undefined;
@@ -167,6 +192,24 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         })
       : undefined;
     this.telemetry = telemetry;
+    this.slowLog = new SlowQueryLog({ captureParams: config.slowQuery.captureParams });
+    this.capture = config.slowQuery.explain
+      ? new ExplainCapture<{ spanContext: SpanContext | undefined; slow: SlowStatement }>({
+          connect: async (name) => {
+            const node = this.nodes.find((n) => n.name === name);
+            if (!node) throw new Error(`no node named ${name}`);
+            return node.pool.acquire();
+          },
+          queueSize: config.slowQuery.queueSize,
+          minIntervalMs: config.slowQuery.minExplainIntervalMs,
+          analyze: config.slowQuery.explainAnalyze,
+          classifier: this.classifier,
+          onPlan: (job, plan) => {
+            if (job.context)
+              telemetry?.planCaptured(job.context.spanContext, { ...job.context.slow, plan });
+          },
+        })
+      : undefined;
     const executor = new Executor(
       this.router,
       this.classifier,
@@ -175,7 +218,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         around: telemetry ? (event, run) => telemetry.around(event, run) : (_event, run) => run(),
         finished: (event, outcome) => {
           this.guard.executed(event.node, event.cls.kind === 'write', event.scope);
-          telemetry?.finished(event, outcome);
+          if (outcome.durationMs >= config.slowQuery.thresholdMs) this.onSlow(event, outcome);
+          else telemetry?.finished(event, outcome);
         },
       },
       () => (this.isReady ? undefined : this.ready()),
@@ -271,11 +315,55 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     };
   }
 
+  /**
+   * Statements slower than `slowQuery.thresholdMs`, by fingerprint (normalized text, calls,
+   * total/mean/p95/max time, rows, redacted samples), most total time first, each with its
+   * captured EXPLAIN plan and findings when there is one.
+   */
+  slowQueries(): SlowQueryReport {
+    const plans = new Map((this.capture?.results() ?? []).map((p) => [p.fingerprint, p]));
+    return {
+      thresholdMs: this.config.slowQuery.thresholdMs,
+      queries: this.slowLog
+        .entries()
+        .map((entry) => ({ ...entry, plan: plans.get(entry.fingerprint) })),
+      evictions: this.slowLog.evictions,
+      explain: this.capture?.stats(),
+    };
+  }
+
+  /**
+   * EXPLAIN a statement with findings and suggestions (indexes, statistics, safe rewrites).
+   * A provably read-only statement is analysed with EXPLAIN ANALYZE inside BEGIN READ ONLY on a
+   * replica when one is eligible; anything else gets a plain EXPLAIN on the primary and is never
+   * executed.
+   */
+  async analyzeQuery(sql: string, params?: readonly unknown[]): Promise<QueryAnalysis> {
+    await this.ready();
+    const cls = this.classifier.classify(sql);
+    const node =
+      cls.kind === 'read'
+        ? this.replica(() => this.router.readNode(currentScope()).node)
+        : this.router.writeNode();
+    const connection = await node.pool.acquire();
+    try {
+      const analysis = await analyzeQuery(connection.client, sql, params, {
+        classifier: this.classifier,
+      });
+      connection.release();
+      return analysis;
+    } catch (err) {
+      connection.release(true);
+      throw err;
+    }
+  }
+
   /** Ends probes and every pool; statements after this fail with ClusterClosedError. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.catalogTimer);
       this.monitor.stop();
+      await this.capture?.close();
       if (!this.pool.isClosed) void this.pool.end();
       await Promise.all(this.nodes.map((n) => n.pool.end()));
     })();
@@ -330,6 +418,34 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       },
       { soft: true },
     );
+  }
+
+  private onSlow(event: StatementEvent, outcome: StatementOutcome): void {
+    const { node, request } = event;
+    const values = request.config.values as readonly unknown[] | undefined;
+    const recorded = this.slowLog.record({
+      sql: request.text,
+      ...(values ? { params: values } : {}),
+      durationMs: outcome.durationMs,
+      rows: outcome.rowCount ?? null,
+      node: node.name,
+      role: node.role,
+    });
+    const slow: SlowStatement = {
+      fingerprint: recorded.fingerprint,
+      query: recorded.normalized,
+      thresholdMs: this.config.slowQuery.thresholdMs,
+      plan: this.capture?.get(recorded.fingerprint),
+    };
+    const spanContext = this.telemetry?.finished(event, outcome, slow);
+    this.capture?.enqueue({
+      sql: request.text,
+      ...(values ? { params: values } : {}),
+      node: node.name,
+      fingerprint: recorded.fingerprint,
+      kind: event.cls.kind,
+      context: { spanContext, slow },
+    });
   }
 
   private async promoteNode(node: ClusterNode): Promise<void> {

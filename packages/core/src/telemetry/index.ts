@@ -1,2 +1,2 @@
 export { type QuerySummary, summarize } from './summary.js';
-export { Telemetry, type TelemetryOptions } from './telemetry.js';
+export { type SlowStatement, Telemetry, type TelemetryOptions } from './telemetry.js';

@@ -6,6 +6,7 @@ import {
   type Histogram,
   type MeterProvider,
   metrics,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   type Tracer,
@@ -14,6 +15,7 @@ import {
 } from '@opentelemetry/api';
 import { normalizeSync } from 'libpg-query';
 import pg from 'pg';
+import type { CapturedPlan } from '../analysis/index.js';
 import type { StatementEvent, StatementOutcome } from '../routing/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import { summarize } from './summary.js';
@@ -131,8 +133,11 @@ export class Telemetry {
     return context.with(ctx.setValue(SUPPRESS_TRACING, true), run);
   }
 
-  /** Records the statement's span and its duration. */
-  finished(event: StatementEvent, outcome: StatementOutcome): void {
+  /**
+   * Records the statement's span and its duration. A slow statement's span gets a
+   * `pgpulse.slow_query` event, with the plan's findings when a plan of its fingerprint is known.
+   */
+  finished(event: StatementEvent, outcome: StatementOutcome, slow?: SlowStatement): SpanContext {
     const node = event.node;
     const { operation, summary } = summarize(event.request.text);
     const endTime = performance.timeOrigin + performance.now();
@@ -157,15 +162,37 @@ export class Telemetry {
         message: error instanceof Error ? error.message : String(error),
       });
     }
+    if (slow) {
+      span.addEvent('pgpulse.slow_query', slowAttributes(slow), endTime);
+      this.slow.add(1, { 'pgpulse.node': node.name, 'pgpulse.role': node.role });
+    }
     span.end(endTime);
     this.duration.record(
       outcome.durationMs / 1000,
       this.metricAttributes(node, operation, errorType),
     );
+    return span.spanContext();
   }
 
-  slowQuery(node: ClusterNode): void {
-    this.slow.add(1, { 'pgpulse.node': node.name, 'pgpulse.role': node.role });
+  /**
+   * A plan captured after its statement's span ended: recorded as a short `pgpulse.explain` span
+   * linked to that statement's span, with the plan and findings as an event.
+   */
+  planCaptured(
+    statement: SpanContext | undefined,
+    slow: SlowStatement & { plan: CapturedPlan },
+  ): void {
+    const span = this.tracer.startSpan('pgpulse.explain', {
+      kind: SpanKind.INTERNAL,
+      attributes: {
+        'pgpulse.fingerprint': slow.fingerprint,
+        'pgpulse.node': slow.plan.node,
+        'pgpulse.explain.mode': slow.plan.mode,
+      },
+      ...(statement ? { links: [{ context: statement }] } : {}),
+    });
+    span.addEvent('pgpulse.plan', slowAttributes(slow));
+    span.end();
   }
 
   private spanAttributes(event: StatementEvent, operation: string, summary: string): Attributes {
@@ -181,7 +208,9 @@ export class Telemetry {
       'pgpulse.role': node.role,
       'pgpulse.route.reason': event.reason,
     };
-    const text = this.sanitized(event.request.text);
+    // libpg-query's normalize returns (not throws) an error quoting the literal for text it
+    // cannot scan, so only text that parsed is sanitized; the rest gets no db.query.text.
+    const text = event.cls.reason === 'unparseable' ? null : this.sanitized(event.request.text);
     if (text !== null) attributes['db.query.text'] = text;
     if (event.reason === 'retry') attributes['pgpulse.retry'] = true;
     if (node.role === 'replica' && node.health.lagMs !== undefined)
@@ -224,6 +253,32 @@ export class Telemetry {
     this.texts.set(text, hit);
     return hit;
   }
+}
+
+export interface SlowStatement {
+  readonly fingerprint: string;
+  /** Normalized text (literals as $n). */
+  readonly query: string;
+  readonly thresholdMs: number;
+  readonly plan?: CapturedPlan | undefined;
+}
+
+const PLAN_ATTRIBUTE_LIMIT = 16_384;
+
+function slowAttributes(slow: SlowStatement): Attributes {
+  const attributes: Attributes = {
+    'pgpulse.fingerprint': slow.fingerprint,
+    'pgpulse.slow.threshold_ms': slow.thresholdMs,
+    'db.query.text': slow.query,
+  };
+  if (slow.plan) {
+    attributes['pgpulse.plan.findings'] = slow.plan.findings.map(
+      (f) => `${f.severity} ${f.kind}: ${f.message}`,
+    );
+    // The plan is redacted (literals masked) by the capture; bounded so a span stays small.
+    attributes['pgpulse.plan.json'] = JSON.stringify(slow.plan.plan).slice(0, PLAN_ATTRIBUTE_LIMIT);
+  }
+  return attributes;
 }
 
 /** instrumentation-pg wraps pg.Client.prototype.query with shimmer, which marks the wrapper. */
