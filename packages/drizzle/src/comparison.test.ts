@@ -1,7 +1,7 @@
 /**
  * The scenario list of drizzle.test.ts, run against drizzle's own `withReplicas(primary,
  * [replica, ...])` over plain pg pools, asserting what it actually does. Results side by side
- * with pgpulse: docs/comparison-drizzle.md.
+ * with pgpulse: docs/comparison.md.
  */
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import { eq, inArray, sql } from 'drizzle-orm';

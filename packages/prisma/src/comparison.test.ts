@@ -1,7 +1,7 @@
 /**
  * The scenario list of issue 5 run against Prisma's own `@prisma/extension-read-replicas`
  * (0.5, one PrismaClient + PrismaPg per node), asserting what it actually does. The side-by-side
- * table with pgpulse is docs/comparison-prisma.md. Where a statement ran is observed from
+ * table with pgpulse is docs/comparison.md. Where a statement ran is observed from
  * PostgreSQL (pg_stat_statements, `inet_server_port()`).
  */
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';

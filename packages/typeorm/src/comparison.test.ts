@@ -6,7 +6,7 @@ import { observe } from './test-support/observe.js';
 
 /**
  * The scenario list of issue 5 run against TypeORM's own `replication: { master, slaves }`, to
- * record what it actually does (docs/comparison-typeorm.md puts it next to pgpulse). Which node
+ * record what it actually does (docs/comparison.md puts it next to pgpulse). Which node
  * ran a statement is read from pg_stat_statements on every node.
  */
 
