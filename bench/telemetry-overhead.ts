@@ -4,7 +4,11 @@
 import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  InMemorySpanExporter,
+} from '@opentelemetry/sdk-trace-base';
 import { createCluster } from '@pgpulse/core';
 import { startCluster } from '@pgpulse/sandbox';
 import { compare, type Workload } from './lib/measure.js';
@@ -21,7 +25,13 @@ const WORKERS = 8;
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const exporter = new InMemorySpanExporter();
 const tracerProvider = new BasicTracerProvider({
-  spanProcessors: [new BatchSpanProcessor(exporter, { maxQueueSize: 65_536, maxExportBatchSize: 4096, scheduledDelayMillis: 200 })],
+  spanProcessors: [
+    new BatchSpanProcessor(exporter, {
+      maxQueueSize: 65_536,
+      maxExportBatchSize: 4096,
+      scheduledDelayMillis: 200,
+    }),
+  ],
 });
 const reader = new QuietReader();
 const meterProvider = new MeterProvider({ readers: [reader] });
@@ -36,24 +46,43 @@ try {
      INSERT INTO bench_items SELECT i, 'item ' || i, i % 100 FROM generate_series(1, 10000) i;`,
   );
   const base = { primary: sandbox.primary.url, pool: { maxSize: WORKERS } };
-  const off = createCluster({ ...base, telemetry: { enabled: false }, slowQuery: { thresholdMs: 1e9, explain: false } });
+  const off = createCluster({
+    ...base,
+    telemetry: { enabled: false },
+    slowQuery: { thresholdMs: 1e9, explain: false },
+  });
   const on = createCluster({
     ...base,
     telemetry: { tracerProvider, meterProvider },
     slowQuery: { thresholdMs: 50, explain: true },
   });
   await Promise.all([off.ready(), on.ready()]);
-  const select: Workload = (q, i) => q('SELECT id, name, score FROM bench_items WHERE id = $1', [(i % 10_000) + 1]);
-  await compare('warm-up', ['off', 'on'], (s, p) => off.pool.query(s, p), (s, p) => on.pool.query(s, p), select, {
-    pairs: 1,
-    seconds: 1,
-    workers: WORKERS,
-  });
-  await compare('select', ['telemetry off', 'telemetry on'], (s, p) => off.pool.query(s, p), (s, p) => on.pool.query(s, p), select, {
-    pairs: PAIRS,
-    seconds: SECONDS,
-    workers: WORKERS,
-  });
+  const select: Workload = (q, i) =>
+    q('SELECT id, name, score FROM bench_items WHERE id = $1', [(i % 10_000) + 1]);
+  await compare(
+    'warm-up',
+    ['off', 'on'],
+    (s, p) => off.pool.query(s, p),
+    (s, p) => on.pool.query(s, p),
+    select,
+    {
+      pairs: 1,
+      seconds: 1,
+      workers: WORKERS,
+    },
+  );
+  await compare(
+    'select',
+    ['telemetry off', 'telemetry on'],
+    (s, p) => off.pool.query(s, p),
+    (s, p) => on.pool.query(s, p),
+    select,
+    {
+      pairs: PAIRS,
+      seconds: SECONDS,
+      workers: WORKERS,
+    },
+  );
   await Promise.all([off.close(), on.close()]);
 } finally {
   clearInterval(trim);

@@ -235,6 +235,7 @@ describe('routing through cluster.pool on a 1 + 2 sandbox', () => {
 
   it('starts a lazy thenable (an ORM query builder) inside the scope it was returned from', async () => {
     const lazy = {
+      // biome-ignore lint/suspicious/noThenProperty: a lazy thenable is exactly what this test needs.
       then<R>(resolve: (port: number) => R, reject: (err: unknown) => R) {
         return cluster.pool
           .query<{ port: number }>('SELECT inet_server_port() AS port')

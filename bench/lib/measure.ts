@@ -10,7 +10,12 @@ export interface Sample {
   readonly cpuUsPerQuery: number;
 }
 
-export async function measure(query: Query, workload: Workload, seconds: number, workers: number): Promise<Sample> {
+export async function measure(
+  query: Query,
+  workload: Workload,
+  seconds: number,
+  workers: number,
+): Promise<Sample> {
   const latencies: number[] = [];
   const deadline = performance.now() + seconds * 1000;
   const cpu0 = process.cpuUsage();
@@ -36,7 +41,8 @@ export async function measure(query: Query, workload: Workload, seconds: number,
   };
 }
 
-export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+export const median = (xs: readonly number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 
 /** Runs baseline (A) and candidate (B) alternately, A B B A ..., and prints medians and ratios. */
 export async function compare(
@@ -51,7 +57,8 @@ export async function compare(
   const bs: Sample[] = [];
   for (let i = 0; i < options.pairs; i++) {
     const order = i % 2 === 0 ? ([a, b] as const) : ([b, a] as const);
-    for (const q of order) (q === a ? as : bs).push(await measure(q, workload, options.seconds, options.workers));
+    for (const q of order)
+      (q === a ? as : bs).push(await measure(q, workload, options.seconds, options.workers));
   }
   const m = (xs: Sample[], f: (s: Sample) => number) => median(xs.map(f));
   const line = (name: string, xs: Sample[]) =>
