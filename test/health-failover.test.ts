@@ -150,12 +150,13 @@ describe('failover', () => {
       }
     })();
     await sleep(300);
-    const completed = new Promise<{ to: string; durationMs?: number }>((resolve) =>
+    const completed = new Promise<{ to: string; durationMs?: number; promotedBy: string }>((resolve) =>
       c.once('failover-completed', resolve),
     );
     const killedAt = performance.now();
     await s.kill('primary');
     const event = await completed;
+    expect(event.promotedBy).toBe('pgpulse');
     const promoted = event.to === 'replica-1' ? 'replica1' : 'replica2';
     const other = promoted === 'replica1' ? 'replica2' : 'replica1';
     // The HA part pgpulse does not do: re-point the other standby so synchronous commits can finish.
@@ -400,6 +401,20 @@ describe('read-your-writes', () => {
     );
     expect(laterOnReplica / later).toBeGreaterThan(0.9);
     expect(otherOnReplica).toBe(5);
+  });
+
+  it("with replicaLag.policy 'error', a read after the context's own write goes to the primary, not to an error", async () => {
+    const { sandbox: s, cluster: c } = await setup({}, { replicaLag: { policy: 'error' } });
+    await s.setApplyDelay('replica1', 1000);
+    await s.setApplyDelay('replica2', 1000);
+    await c.context(async () => {
+      await c.pool.query("INSERT INTO events (note) VALUES ('strict')");
+      const { rows } = await c.pool.query<{ n: string; port: number }>(
+        "SELECT count(*) AS n, inet_server_port() AS port FROM events WHERE note = 'strict'",
+      );
+      expect(rows[0]).toEqual({ n: '1', port: s.primary.port });
+    });
+    expect(c.stats().routing['read-your-writes']).toBeGreaterThanOrEqual(1);
   });
 
   it('a write inside a top-level primary() scope still counts for the reads after it', async () => {

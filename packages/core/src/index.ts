@@ -2,12 +2,21 @@
  * @pgpulse/core: read/write splitting, replica-aware routing, per-node pools and circuit
  * breakers for PostgreSQL, behind one pg.Pool-compatible facade.
  */
+export type {
+  CapturedPlan,
+  ExplainCaptureStats,
+  PlanFinding,
+  QueryAnalysis,
+  QuerySuggestion,
+  SlowQueryEntry,
+} from './analysis/index.js';
 export {
   Cluster,
   type ClusterEvents,
   type ClusterStats,
   createCluster,
   type RouteExplanation,
+  type SlowQueryReport,
 } from './cluster/index.js';
 export type {
   ConsistencyLevel,
@@ -32,6 +41,12 @@ export {
   PoolTimeoutError,
   PrimaryUnavailableError,
 } from './errors/index.js';
+export type {
+  FailoverCandidate,
+  FailoverCompleted,
+  FailoverStarted,
+  LostWindow,
+} from './failover/index.js';
 export { type BreakerState, isAvailabilityError } from './health/index.js';
 export {
   type Classification,

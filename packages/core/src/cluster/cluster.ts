@@ -159,7 +159,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           this.emit('lag', {
             node: node.name,
             over,
-            lagMs: node.health.lagMs,
+            lagMs: roundMs(node.health.lagMs),
             lagBytes: node.health.lagBytes,
           }),
         round: () => this.failoverManager.onRound(),
@@ -400,24 +400,19 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.router.addReadCheck((node) =>
       node.health.lastProbe?.inRecovery === false ? 'writable: not a standby' : undefined,
     );
-    this.router.addReadCheck(this.guard.check);
+    this.router.addReadCheck(this.guard.check, 'consistency');
     this.router.addReadCheck(
       (node) => (node.health.lagging ? `lagging (${node.health.lagMs ?? '?'} ms)` : undefined),
-      {
-        soft: true,
-      },
+      'lag',
     );
-    this.router.addReadCheck(
-      (node, scope) => {
-        const budget = scope?.maxLagMs;
-        if (budget === undefined) return undefined;
-        const lag = node.health.lagMs;
-        return lag !== undefined && lag <= budget
-          ? undefined
-          : `lag ${lag ?? 'unknown'} ms over this scope's ${budget} ms`;
-      },
-      { soft: true },
-    );
+    this.router.addReadCheck((node, scope) => {
+      const budget = scope?.maxLagMs;
+      if (budget === undefined) return undefined;
+      const lag = node.health.lagMs;
+      return lag !== undefined && lag <= budget
+        ? undefined
+        : `lag ${lag ?? 'unknown'} ms over this scope's ${budget} ms`;
+    }, 'lag');
   }
 
   private onSlow(event: StatementEvent, outcome: StatementOutcome): void {
@@ -485,6 +480,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.catalogTimer.unref();
     }
   }
+}
+
+function roundMs(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : Math.round(ms);
 }
 
 /** Validates `config` (throwing a ConfigError that names each bad field) and builds a cluster. */

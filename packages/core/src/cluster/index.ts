@@ -4,4 +4,5 @@ export {
   type ClusterStats,
   createCluster,
   type RouteExplanation,
+  type SlowQueryReport,
 } from './cluster.js';

@@ -91,6 +91,8 @@ export class FailoverManager {
 
   /** Called after every health round. */
   onRound(): void {
+    // A promotion pgpulse started elects its node itself (and says so); do not race it.
+    if (this.promoting) return;
     const primary = this.primary;
     const probe = primary?.health.lastProbe;
     if (primary?.health.up && probe && !probe.inRecovery && probe.currentLsn !== undefined) {

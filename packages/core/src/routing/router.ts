@@ -20,6 +20,7 @@ export type RoutingReason =
   | 'force-primary-pattern'
   | 'no-eligible-replica'
   | 'least-lagged'
+  | 'read-your-writes'
   | 'retry'
   | 'pinned';
 
@@ -32,10 +33,16 @@ export type ReadEligibility = (
   scope: RouteScope | undefined,
 ) => string | undefined;
 
-/** Lag checks are soft: the `least-lagged` policy may still pick a replica that fails them. */
+/**
+ * `lag` checks are soft: the `least-lagged` policy may still pick a replica that fails them.
+ * `consistency` checks protect read-your-writes: when they are what keeps every replica out, the
+ * read goes to the primary whatever the lag policy says (it is not a replica health problem).
+ */
+export type ReadCheckKind = 'hard' | 'lag' | 'consistency';
+
 export interface ReadCheck {
   readonly check: ReadEligibility;
-  readonly soft: boolean;
+  readonly kind: ReadCheckKind;
 }
 
 export interface RouterOptions {
@@ -60,8 +67,8 @@ export class Router {
     this.addReadCheck((node) => (node.breaker.canRequest() ? undefined : 'circuit breaker open'));
   }
 
-  addReadCheck(check: ReadEligibility, options: { soft?: boolean } = {}): void {
-    this.checks.push({ check, soft: options.soft ?? false });
+  addReadCheck(check: ReadEligibility, kind: ReadCheckKind = 'hard'): void {
+    this.checks.push({ check, kind });
   }
 
   /** The node that takes writes now. */
@@ -115,13 +122,15 @@ export class Router {
   readNode(scope: RouteScope | undefined, exclude?: ClusterNode): ReadChoice {
     const eligible: ClusterNode[] = [];
     let reasons: Record<string, string> | undefined;
+    let consistencyBlocked = false;
     for (const node of this.nodes) {
       if (node.role !== 'replica' || node === exclude) continue;
-      const why = this.whyNot(node, scope, true);
-      if (why === undefined) eligible.push(node);
+      const failed = this.failedCheck(node, scope, true);
+      if (failed === undefined) eligible.push(node);
       else {
         reasons ??= {};
-        reasons[node.name] = why;
+        reasons[node.name] = failed.why;
+        if (failed.kind === 'consistency') consistencyBlocked = true;
       }
     }
     // Half-open breakers admit one trial: take the slot only for the node actually chosen.
@@ -131,6 +140,7 @@ export class Router {
       if (picked.breaker.tryAcquire()) return { node: picked, reason: 'replica' };
       eligible.splice(eligible.indexOf(picked), 1);
     }
+    if (consistencyBlocked) return { node: this.writeNode(), reason: 'read-your-writes' };
     if (this.options.lagPolicy === 'least-lagged') {
       const least = this.leastLagged(scope, exclude);
       if (least) return { node: least, reason: 'least-lagged' };
@@ -149,7 +159,7 @@ export class Router {
       if (
         node.role !== 'replica' ||
         node === exclude ||
-        this.whyNot(node, scope, false) !== undefined
+        this.failedCheck(node, scope, false) !== undefined
       )
         continue;
       if (
@@ -163,15 +173,15 @@ export class Router {
     return best?.breaker.tryAcquire() ? best : undefined;
   }
 
-  private whyNot(
+  private failedCheck(
     node: ClusterNode,
     scope: RouteScope | undefined,
-    includeSoft: boolean,
-  ): string | undefined {
-    for (const { check, soft } of this.checks) {
-      if (soft && !includeSoft) continue;
+    includeLag: boolean,
+  ): { why: string; kind: ReadCheckKind } | undefined {
+    for (const { check, kind } of this.checks) {
+      if (kind === 'lag' && !includeLag) continue;
       const why = check(node, scope);
-      if (why !== undefined) return why;
+      if (why !== undefined) return { why, kind };
     }
     return undefined;
   }

@@ -1,0 +1,61 @@
+import { PgPulseError } from '../errors/index.js';
+
+/** What went wrong, as a stable code (the `code` property carries the `PGPULSE_` form). */
+export type PartitioningErrorKind =
+  /** The parent table does not exist. */
+  | 'table-not-found'
+  /** The parent exists but is a regular (or other non-partitioned) relation. */
+  | 'not-partitioned'
+  /** The table's partitioning (method, key column, key type) does not match the strategy. */
+  | 'strategy-mismatch'
+  /** The session is connected to a standby; maintenance must run on the primary. */
+  | 'read-only'
+  /** A lock was not granted within `lockTimeoutMs` after every retry. */
+  | 'lock-timeout'
+  /** Wanted bounds overlap a partition the strategy did not make. */
+  | 'overlap'
+  /** The DEFAULT partition holds rows that belong in a partition about to be created. */
+  | 'default-has-rows'
+  /** Any other failure of a catalog query or a DDL statement (see `cause`). */
+  | 'ddl-failed'
+  /** No connection could be acquired for a maintenance run. */
+  | 'connect-failed';
+
+const CODES: Record<PartitioningErrorKind, string> = {
+  'table-not-found': 'PGPULSE_PARTITION_TABLE_NOT_FOUND',
+  'not-partitioned': 'PGPULSE_PARTITION_NOT_PARTITIONED',
+  'strategy-mismatch': 'PGPULSE_PARTITION_STRATEGY_MISMATCH',
+  'read-only': 'PGPULSE_PARTITION_READ_ONLY',
+  'lock-timeout': 'PGPULSE_PARTITION_LOCK_TIMEOUT',
+  overlap: 'PGPULSE_PARTITION_OVERLAP',
+  'default-has-rows': 'PGPULSE_PARTITION_DEFAULT_HAS_ROWS',
+  'ddl-failed': 'PGPULSE_PARTITION_DDL_FAILED',
+  'connect-failed': 'PGPULSE_PARTITION_CONNECT_FAILED',
+};
+
+const RETRIABLE: ReadonlySet<PartitioningErrorKind> = new Set([
+  'lock-timeout',
+  'connect-failed',
+  'read-only',
+]);
+
+/** A partition set could not be verified, created or trimmed; the message says how to fix it. */
+export class PartitioningError extends PgPulseError {
+  readonly kind: PartitioningErrorKind;
+  /** `"schema"."table"` of the partitioned parent concerned. */
+  readonly table: string;
+  /** The partition concerned, when the failure is about one. */
+  readonly partition: string | undefined;
+
+  constructor(
+    kind: PartitioningErrorKind,
+    table: string,
+    message: string,
+    options?: { cause?: unknown; partition?: string },
+  ) {
+    super(CODES[kind], message, { cause: options?.cause, retriable: RETRIABLE.has(kind) });
+    this.kind = kind;
+    this.table = table;
+    this.partition = options?.partition;
+  }
+}
