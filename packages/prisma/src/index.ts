@@ -163,8 +163,23 @@ export function pgpulseExtension(cluster: Cluster): PgPulseExtension {
     },
   };
 
+  // Plain requests too: a findUnique right after this context's own write must not be merged
+  // into another request's batch (which runs in that request's context and may read a replica
+  // that lacks the write). Such a read is sent on its own, on the primary, one turn later.
+  const readYourWrites = scopeHook((fn) => cluster.primary(fn), true);
+
   return Prisma.defineExtension((client) =>
-    client.$extends({ name: 'pgpulse', client: methods }),
+    client
+      .$extends({
+        name: 'pgpulse:read-your-writes',
+        query: {
+          $allOperations: ({ operation, args, query }) =>
+            MERGED_BY_PRISMA.has(operation) && cluster.hasUnreplicatedWrites()
+              ? readYourWrites({ operation, args, query: (a) => query(a as typeof args) })
+              : query(args),
+        },
+      })
+      .$extends({ name: 'pgpulse', client: methods }),
   ) as PgPulseExtension;
 }
 

@@ -298,6 +298,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return runInScope({ session: this.guard.sessionFromToken(token) }, fn);
   }
 
+  /**
+   * True when the current context wrote something some replica has not provably replayed yet.
+   * Adapters use it where an ORM may merge this context's read with another's (Prisma batches
+   * `findUnique` calls across requests), to keep such a read to itself.
+   */
+  hasUnreplicatedWrites(): boolean {
+    return this.guard.hasUnreplicatedWrites(currentScope());
+  }
+
   /** Where a statement would go now and why, without running it. Needs `ready()` first. */
   explainRoute(sql: string): RouteExplanation {
     if (!isParserLoaded()) throw new Error('pgpulse: await cluster.ready() before explainRoute()');

@@ -73,6 +73,26 @@ export class ConsistencyGuard {
     }
   }
 
+  /**
+   * True when this scope wrote something that some reachable replica has not provably replayed
+   * (or, in time-window mode, wrote within the window): a read for it cannot go just anywhere.
+   */
+  hasUnreplicatedWrites(scope: RouteScope | undefined): boolean {
+    if (this.level(scope) !== 'read-your-writes') return false;
+    const session = this.session(scope);
+    if (this.config.mode === 'time-window') {
+      const at = session.lastWriteAt;
+      return at !== undefined && performance.now() - at < this.config.windowMs;
+    }
+    this.resolve(session);
+    if (session.pendingWriteAt !== undefined) return true;
+    const lsn = session.lsn;
+    if (lsn === undefined) return false;
+    return this.nodes.some(
+      (n) => n.role === 'replica' && n.health.up && (n.health.lastProbe?.replayLsn ?? -1n) < lsn,
+    );
+  }
+
   /** True when this session has something a replica would have to prove it has seen. */
   hasWrites(scope: RouteScope | undefined): boolean {
     const session = this.session(scope);
