@@ -150,8 +150,8 @@ describe('failover', () => {
       }
     })();
     await sleep(300);
-    const completed = new Promise<{ to: string; durationMs?: number; promotedBy: string }>((resolve) =>
-      c.once('failover-completed', resolve),
+    const completed = new Promise<{ to: string; durationMs?: number; promotedBy: string }>(
+      (resolve) => c.once('failover-completed', resolve),
     );
     const killedAt = performance.now();
     await s.kill('primary');
