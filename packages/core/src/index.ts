@@ -2,6 +2,16 @@
  * @pgpulse/core: read/write splitting, replica-aware routing, per-node pools and circuit
  * breakers for PostgreSQL, behind one pg.Pool-compatible facade.
  */
+
+export type {
+  ApplyResult,
+  BloatedIndex,
+  DuplicateIndex,
+  IndexRecommendation,
+  IndexReport,
+  InvalidIndex,
+  UnusedIndex,
+} from './advisors/index.js';
 export type {
   CapturedPlan,
   ExplainCaptureStats,
@@ -49,6 +59,14 @@ export type {
 } from './failover/index.js';
 export { type BreakerState, isAvailabilityError } from './health/index.js';
 export {
+  type MaintenanceReport,
+  PartitioningError,
+  PartitionManager,
+  type PartitionReport,
+  type PartitionStrategy,
+  partitionReport,
+} from './partitioning/index.js';
+export {
   type Classification,
   type Classifier,
   classify,
@@ -59,4 +77,11 @@ export {
   RoutingPool,
   type RoutingReason,
 } from './routing/index.js';
+export {
+  type DatabaseHealthReport,
+  DatabaseOptimizationService,
+  type DatabaseOptimizationServiceOptions,
+  type IndexOptimization,
+  type OptimizeIndexesOptions,
+} from './service/index.js';
 export type { NodeStats } from './topology/index.js';

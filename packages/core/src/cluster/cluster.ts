@@ -32,7 +32,7 @@ import {
   NodeProber,
   parseLsn,
 } from '../health/index.js';
-import { NodePool } from '../pool/index.js';
+import { NodePool, type PooledConnection } from '../pool/index.js';
 import {
   CATALOG_VOLATILE_SQL,
   type Classification,
@@ -305,6 +305,22 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    */
   hasUnreplicatedWrites(): boolean {
     return this.guard.hasUnreplicatedWrites(currentScope());
+  }
+
+  /**
+   * A connection of its own on the primary (or on the node of that name), for work that needs
+   * one session: maintenance DDL, advisory locks, `CREATE INDEX CONCURRENTLY`. Release it when
+   * done; `release(true)` destroys it (after an error, or when its session state changed).
+   */
+  async acquire(target = 'primary'): Promise<PooledConnection> {
+    await this.ready();
+    const node =
+      target === 'primary' ? this.router.writeNode() : this.nodes.find((n) => n.name === target);
+    if (!node)
+      throw new Error(
+        `pgpulse: no node named "${target}"; nodes are ${this.nodes.map((n) => n.name).join(', ')}`,
+      );
+    return node.pool.acquire();
   }
 
   /** Where a statement would go now and why, without running it. Needs `ready()` first. */

@@ -1,0 +1,42 @@
+/**
+ * Index advice and maintenance: missing indexes from slow-query plans and foreign keys,
+ * duplicate / unused / invalid / bloated indexes, and applying the advice with
+ * CREATE INDEX CONCURRENTLY under an advisory lock (invariants 7 and 8).
+ */
+export type { BloatedIndex, BloatMethod } from './bloat.js';
+export type { DuplicateIndex } from './duplicates.js';
+export {
+  type AdviseIndexesOptions,
+  adviseIndexes,
+  type IndexReport,
+  type InvalidIndex,
+  type InvalidIndexAction,
+  type UnusedIndex,
+} from './index-advisor.js';
+export {
+  type ApplyOptions,
+  type ApplyResult,
+  type ApplyStatus,
+  applyRecommendations,
+  type DropResult,
+  type DropStatus,
+  dropIndex,
+  type MaintenanceOptions,
+  type RebuildResult,
+  type RebuildStatus,
+  rebuildIndex,
+} from './index-manager.js';
+export type {
+  ForeignKeyGap,
+  IndexPriority,
+  IndexRecommendation,
+  RecommendationSource,
+  SlowQueryIndexInput,
+} from './recommendations.js';
+export { IndexSessionError } from './session.js';
+export {
+  IndexMaintenanceError,
+  indexLockKey,
+  type PartialPredicate,
+  type SortDirection,
+} from './sql.js';

@@ -1,0 +1,558 @@
+import {
+  fetchColumns,
+  fetchRelations,
+  type QueryClient,
+  qualifiedName,
+} from '../analysis/catalog.js';
+import type { PlanFinding } from '../analysis/finding.js';
+import { fingerprintQuery } from '../analysis/fingerprint.js';
+import { type ExplainResult, flattenPlan, planString } from '../analysis/plan.js';
+import { loadParser } from '../routing/classifier.js';
+import type { ForeignKeyInfo, IndexInfo, Scope } from './catalog.js';
+import { coveringIndex, coversForeignKey } from './coverage.js';
+import { choosePredicate, constantEqualities } from './partial.js';
+import {
+  asRow,
+  bool,
+  createIndexSql,
+  type IndexShape,
+  indexNames,
+  num,
+  type PartialPredicate,
+  predicateSql,
+  qualified,
+  type SortDirection,
+  str,
+} from './sql.js';
+
+export type IndexPriority = 1 | 2 | 3 | 4 | 5;
+export type RecommendationSource = 'slow-query' | 'foreign-key';
+
+/** A missing index, ready to review or to hand to applyRecommendations. */
+export interface IndexRecommendation {
+  readonly schema: string;
+  readonly table: string;
+  /** Plain columns, from WHERE / JOIN conditions (or ORDER BY under a LIMIT) of the plans. */
+  readonly columns: readonly string[];
+  /** Per column, parallel to `columns`, when a sort finding gave directions. */
+  readonly order?: readonly SortDirection[];
+  /**
+   * The predicate of a partial index, as SQL: `"status" = 'open'`. Only proposed from an
+   * unredacted plan whose Filter has `column = constant` on a low-cardinality column (see
+   * partial.ts). `predicate` holds the same in structured form; applyRecommendations builds
+   * the DDL from `predicate` and refuses a `where` that does not match it.
+   */
+  readonly where?: string;
+  readonly predicate?: PartialPredicate;
+  /** The index name the statement uses. */
+  readonly name: string;
+  readonly reason: string;
+  /** 5 is the most valuable; applyRecommendations builds those at or above its threshold. */
+  readonly priority: IndexPriority;
+  readonly estimatedBenefit?: string;
+  /**
+   * `CREATE INDEX CONCURRENTLY IF NOT EXISTS "name" ON "schema"."table" USING btree (...)`;
+   * for a partitioned table the `ON ONLY` statement for the parent (the partitions are built
+   * concurrently and attached by applyRecommendations).
+   */
+  readonly sql: string;
+  readonly source: RecommendationSource;
+  /** The table is partitioned (see `sql`). */
+  readonly partitioned?: boolean;
+  /** The slow statements behind it, normalized (literals as `$n`; at most three). */
+  readonly queries?: readonly string[];
+}
+
+/** A foreign key whose referencing columns no index leads with. */
+export interface ForeignKeyGap {
+  readonly schema: string;
+  readonly table: string;
+  readonly constraint: string;
+  readonly columns: readonly string[];
+  readonly referencedSchema: string;
+  readonly referencedTable: string;
+  /** The recommendation that closes the gap, also listed in `recommendations`. */
+  readonly sql: string;
+}
+
+/** A slow statement with its captured plan: a SlowQueryEntry joined with a CapturedPlan. */
+export interface SlowQueryIndexInput {
+  readonly query: string;
+  readonly calls: number;
+  readonly totalMs: number;
+  readonly plan?:
+    | {
+        readonly findings: readonly PlanFinding[];
+        /** The plan itself; needed only for partial-index predicates (unredacted plans). */
+        readonly plan?: ExplainResult | undefined;
+      }
+    | undefined;
+}
+
+/** At most this many columns from a finding: wider indexes rarely pay for their upkeep. */
+const MAX_INDEX_COLUMNS = 3;
+
+export function clampPriority(n: number): IndexPriority {
+  return Math.min(5, Math.max(1, Math.round(n))) as IndexPriority;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+export interface RelationState {
+  readonly oid: number;
+  readonly kind: string;
+  /** For an index: its table. */
+  readonly tableOid: number | undefined;
+  readonly valid: boolean;
+  readonly building: boolean;
+}
+
+/** What each `"schema"."name"` names now (names absent from the map are free). */
+export async function lookupNames(
+  client: QueryClient,
+  schema: string,
+  names: readonly string[],
+): Promise<Map<string, RelationState>> {
+  const found = new Map<string, RelationState>();
+  if (names.length === 0) return found;
+  const result = await client.query(
+    `SELECT r.name, c.oid::int8 AS oid, c.relkind::text AS kind, i.indrelid::int8 AS table_oid,
+            COALESCE(i.indisvalid, false) AS valid,
+            EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index p
+                     WHERE p.index_relid = c.oid) AS building
+       FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS r(qualified, name)
+       JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(r.qualified)
+       LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid`,
+    [names.map((n) => qualified(schema, n)), [...names]],
+  );
+  for (const raw of result.rows) {
+    const r = asRow(raw);
+    const name = str(r.name);
+    const oid = num(r.oid);
+    if (name === undefined || oid === undefined) continue;
+    found.set(name, {
+      oid,
+      kind: str(r.kind) ?? '',
+      tableOid: num(r.table_oid),
+      valid: bool(r.valid),
+      building: bool(r.building),
+    });
+  }
+  return found;
+}
+
+/**
+ * The name to create `shape` under: the plain name, else the hashed one, when free or held by
+ * an invalid, idle index on the same table (a failed build pgpulse replaces or completes).
+ */
+export function pickName(
+  shape: IndexShape,
+  tableOid: number,
+  taken: ReadonlyMap<string, RelationState>,
+): string | undefined {
+  const { plain, hashed } = indexNames(shape);
+  for (const name of [plain, hashed]) {
+    const state = taken.get(name);
+    if (state === undefined) return name;
+    // 'I': a partitioned index a failed run left; building again under its name resumes it.
+    const index = state.kind === 'i' || state.kind === 'I';
+    if (index && state.tableOid === tableOid && !state.valid && !state.building) {
+      return name;
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// From slow queries
+
+interface Draft {
+  readonly relation: string;
+  readonly schema: string | undefined;
+  readonly columns: readonly string[];
+  readonly order: readonly SortDirection[] | undefined;
+  readonly finding: PlanFinding;
+  readonly entry: SlowQueryIndexInput;
+  readonly plan: ExplainResult | undefined;
+}
+
+interface Candidate {
+  readonly shape: IndexShape;
+  readonly tableOid: number;
+  readonly partitioned: boolean;
+  severityPoints: number;
+  calls: number;
+  totalMs: number;
+  readonly entries: Set<SlowQueryIndexInput>;
+  readonly findings: PlanFinding[];
+  readonly predicateFraction: number | undefined;
+}
+
+const SEVERITY_POINTS = { info: 1, warning: 2, critical: 3 } as const;
+
+function finite(n: unknown): number {
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/** Findings that name a relation and the columns an index on it would lead with. */
+function drafts(entry: SlowQueryIndexInput): Draft[] {
+  const out: Draft[] = [];
+  const findings = Array.isArray(entry.plan?.findings) ? entry.plan.findings : [];
+  for (const finding of findings) {
+    if (finding.relation === undefined || finding.columns === undefined) continue;
+    if (finding.severity === 'info' || finding.columns.length === 0) continue;
+    let order: readonly SortDirection[] | undefined;
+    if (finding.kind === 'seq-scan') {
+      // Only a scan discarding most rows is worth an index (as in analysis/suggestions.ts).
+      if ((finding.metrics.removedFraction ?? 0) <= 0.9) continue;
+    } else if (finding.kind === 'sort-under-limit') {
+      order = finding.order?.slice(0, MAX_INDEX_COLUMNS);
+    } else if (finding.kind !== 'nested-loop') {
+      continue;
+    }
+    out.push({
+      relation: finding.relation,
+      schema: finding.schema,
+      columns: finding.columns.slice(0, MAX_INDEX_COLUMNS),
+      order: order?.some((d) => d === 'desc') ? order : undefined,
+      finding,
+      entry,
+      plan: entry.plan?.plan,
+    });
+  }
+  return out;
+}
+
+/** The Filter and alias of the scan a finding was made on, from an unredacted plan. */
+function scanFilter(
+  draft: Draft,
+): { readonly filter: string; readonly alias: string | undefined } | undefined {
+  if (draft.plan === undefined || draft.finding.kind !== 'seq-scan') return undefined;
+  try {
+    const visit = flattenPlan(draft.plan).find((v) => v.path === draft.finding.path);
+    if (visit === undefined || planString(visit.node, 'Relation Name') !== draft.relation) {
+      return undefined;
+    }
+    const filter = planString(visit.node, 'Filter');
+    return filter === undefined ? undefined : { filter, alias: planString(visit.node, 'Alias') };
+  } catch {
+    return undefined;
+  }
+}
+
+function inScope(scope: Scope, schema: string, table: string): boolean {
+  if (scope.schema !== undefined && scope.schema !== schema) return false;
+  return scope.tables === undefined || scope.tables.includes(table);
+}
+
+async function tableOids(
+  client: QueryClient,
+  tables: readonly { readonly schema: string; readonly name: string }[],
+): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (tables.length === 0) return out;
+  const keys = tables.map((t) => qualified(t.schema, t.name));
+  const result = await client.query(
+    `SELECT r.q, pg_catalog.to_regclass(r.q)::oid::int8 AS oid
+       FROM pg_catalog.unnest($1::text[]) AS r(q)`,
+    [keys],
+  );
+  for (const raw of result.rows) {
+    const r = asRow(raw);
+    const oid = num(r.oid);
+    if (typeof r.q === 'string' && oid !== undefined) out.set(r.q, oid);
+  }
+  return out;
+}
+
+function count(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function benefit(c: Candidate, share: number): string {
+  const scans = c.findings.filter((f) => f.kind === 'seq-scan');
+  const scanned = Math.max(0, ...scans.map((f) => f.metrics.rowsScanned ?? 0));
+  const kept = Math.max(0, ...scans.map((f) => f.metrics.rowsKept ?? 0));
+  const load =
+    `${count(c.calls)} calls, ${count(c.totalMs)} ms in the slow-query log` +
+    ` (${Math.round(share * 100)}% of its time)`;
+  if (scanned > 0) {
+    return (
+      `Reads about ${count(Math.max(1, kept))} rows through the index instead of scanning ` +
+      `${count(scanned)}; ${load}.`
+    );
+  }
+  return `Lets PostgreSQL read rows in index order instead of sorting; ${load}.`;
+}
+
+function describeShape(shape: IndexShape): string {
+  const cols = shape.columns
+    .map((c, i) => `${c}${shape.order?.[i] === 'desc' ? ' DESC' : ''}`)
+    .join(', ');
+  const where = shape.predicate === undefined ? '' : ` WHERE ${predicateSql(shape.predicate)}`;
+  return `${shape.schema}.${shape.table} (${cols})${where}`;
+}
+
+/** Whether an index on `long` serves every search an index on `short` serves (btree prefix). */
+function servesPrefix(long: Candidate, short: Candidate): boolean {
+  if (long === short || long.tableOid !== short.tableOid) return false;
+  if (
+    JSON.stringify(long.shape.predicate ?? null) !== JSON.stringify(short.shape.predicate ?? null)
+  ) {
+    return false;
+  }
+  const n = short.shape.columns.length;
+  if (long.shape.columns.length <= n) return false;
+  return short.shape.columns.every(
+    (c, i) =>
+      long.shape.columns[i] === c &&
+      (long.shape.order?.[i] ?? 'asc') === (short.shape.order?.[i] ?? 'asc'),
+  );
+}
+
+/**
+ * Folds a candidate into a longer one that leads with its columns: one index on (a, b) serves
+ * the statements that wanted (a) too, and recommending both would create a duplicate.
+ */
+function foldPrefixes(candidates: Candidate[]): Candidate[] {
+  const byLength = [...candidates].sort((x, y) => y.shape.columns.length - x.shape.columns.length);
+  const kept: Candidate[] = [];
+  for (const c of byLength) {
+    const into = kept.find((k) => servesPrefix(k, c));
+    if (into === undefined) {
+      kept.push(c);
+      continue;
+    }
+    into.severityPoints = Math.max(into.severityPoints, c.severityPoints);
+    for (const entry of c.entries) {
+      if (into.entries.has(entry)) continue;
+      into.entries.add(entry);
+      into.calls += finite(entry.calls);
+      into.totalMs += finite(entry.totalMs);
+    }
+    into.findings.push(...c.findings);
+  }
+  return kept;
+}
+
+/**
+ * Index recommendations from slow statements' plan findings: sequential scans discarding
+ * most rows (WHERE columns), nested loops scanning their inner side (JOIN columns) and sorts
+ * under a LIMIT (ORDER BY columns, directions kept). Relations and columns are checked in
+ * the catalog; a recommendation an existing valid index already leads with is left out, and
+ * one whose columns lead another recommendation's is folded into it.
+ *
+ * Priority = severity points (critical 3, warning 2) + load points (2 when these statements
+ * take at least 25 % of the slow-query time given, 1 from 5 %), between 1 and 5.
+ */
+export async function slowQueryRecommendations(
+  client: QueryClient,
+  queries: readonly SlowQueryIndexInput[],
+  scope: Scope,
+  indexes: readonly IndexInfo[],
+): Promise<IndexRecommendation[]> {
+  const all = queries.flatMap(drafts);
+  if (all.length === 0) return [];
+  // To show the statements normalized ($n for literals) whatever text the caller passed.
+  await loadParser();
+  const relations = await fetchRelations(
+    client,
+    all.map((d) => ({ relation: d.relation, schema: d.schema ?? scope.schema })),
+  );
+  const resolved = all.flatMap((d) => {
+    const info = relations.get(qualifiedName(d.relation, d.schema ?? scope.schema));
+    if (info === undefined || !['r', 'm', 'p'].includes(info.kind)) return [];
+    if (!inScope(scope, info.schema, info.name)) return [];
+    return [{ draft: d, schema: info.schema, table: info.name }];
+  });
+  const oids = await tableOids(
+    client,
+    resolved.map((r) => ({ schema: r.schema, name: r.table })),
+  );
+  const kinds = new Map([...relations.values()].map((i) => [qualified(i.schema, i.name), i.kind]));
+  const candidates = new Map<string, Candidate>();
+  for (const { draft, schema, table } of resolved) {
+    const key = qualified(schema, table);
+    const tableOid = oids.get(key);
+    if (tableOid === undefined) continue;
+    const existing = await fetchColumns(client, key, draft.columns);
+    const keep = draft.columns.map((c, i) => ({ c, i })).filter(({ c }) => existing.has(c));
+    if (keep.length === 0) continue;
+    let columns = keep.map(({ c }) => c);
+    const order = draft.order === undefined ? undefined : keep.map(({ i }) => draft.order![i]!);
+    let predicate: (PartialPredicate & { readonly fraction: number }) | undefined;
+    const scan = scanFilter(draft);
+    if (scan !== undefined) {
+      const equalities = constantEqualities(scan.filter, scan.alias).filter((e) =>
+        existing.has(e.column),
+      );
+      predicate = await choosePredicate(client, schema, table, equalities);
+      if (predicate !== undefined) {
+        const rest = columns.filter((c) => c !== predicate!.column);
+        columns = rest.length > 0 ? rest : [predicate.column];
+      }
+    }
+    const shape: IndexShape = {
+      schema,
+      table,
+      columns,
+      ...(order === undefined ? {} : { order }),
+      ...(predicate === undefined
+        ? {}
+        : { predicate: { column: predicate.column, value: predicate.value } }),
+    };
+    const id = JSON.stringify([schema, table, columns, order ?? [], predicate ?? null]);
+    let candidate = candidates.get(id);
+    if (candidate === undefined) {
+      candidate = {
+        shape,
+        tableOid,
+        partitioned: kinds.get(key) === 'p',
+        severityPoints: 0,
+        calls: 0,
+        totalMs: 0,
+        entries: new Set(),
+        findings: [],
+        predicateFraction: predicate?.fraction,
+      };
+      candidates.set(id, candidate);
+    }
+    candidate.severityPoints = Math.max(
+      candidate.severityPoints,
+      SEVERITY_POINTS[draft.finding.severity],
+    );
+    if (!candidate.entries.has(draft.entry)) {
+      candidate.entries.add(draft.entry);
+      candidate.calls += finite(draft.entry.calls);
+      candidate.totalMs += finite(draft.entry.totalMs);
+    }
+    candidate.findings.push(draft.finding);
+  }
+  const merged = foldPrefixes([...candidates.values()]);
+  const totalMs = queries.reduce((sum, q) => sum + finite(q.totalMs), 0);
+  const totalCalls = queries.reduce((sum, q) => sum + finite(q.calls), 0);
+  const out: IndexRecommendation[] = [];
+  for (const c of merged) {
+    const { plain, hashed } = indexNames(c.shape);
+    if (coveringIndex(indexes, c.tableOid, c.shape, [plain, hashed]) !== undefined) continue;
+    const taken = await lookupNames(client, c.shape.schema, [plain, hashed]);
+    const name = pickName(c.shape, c.tableOid, taken);
+    if (name === undefined) continue;
+    const share = totalMs > 0 ? c.totalMs / totalMs : totalCalls > 0 ? c.calls / totalCalls : 0;
+    const loadPoints = share >= 0.25 ? 2 : share >= 0.05 ? 1 : 0;
+    const first = c.findings[0]!;
+    const why = first.message.charAt(0).toLowerCase() + first.message.slice(1);
+    const partial =
+      c.shape.predicate === undefined
+        ? ''
+        : ` Partial: ${c.shape.predicate.column} has few distinct values and this one covers ` +
+          `about ${Math.max(1, Math.round((c.predicateFraction ?? 0) * 100))}% of the rows; ` +
+          'only statements with this same constant in their text can use the index.';
+    out.push({
+      schema: c.shape.schema,
+      table: c.shape.table,
+      columns: c.shape.columns,
+      ...(c.shape.order === undefined ? {} : { order: c.shape.order }),
+      ...(c.shape.predicate === undefined
+        ? {}
+        : { where: predicateSql(c.shape.predicate), predicate: c.shape.predicate }),
+      name,
+      reason:
+        `Index ${describeShape(c.shape)}: ${why} (${c.entries.size} slow ` +
+        `statement${c.entries.size === 1 ? '' : 's'}).${partial}` +
+        (c.partitioned
+          ? ' The table is partitioned: each partition gets a concurrent build, attached to ' +
+            'the parent index.'
+          : ''),
+      priority: clampPriority(c.severityPoints + loadPoints),
+      estimatedBenefit: benefit(c, share),
+      sql: createIndexSql(c.shape, name, c.partitioned ? 'only' : 'concurrently'),
+      source: 'slow-query',
+      ...(c.partitioned ? { partitioned: true } : {}),
+      queries: [...c.entries]
+        .slice(0, 3)
+        .map((e) => fingerprintQuery(String(e.query), 500).normalized),
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// From foreign keys
+
+/**
+ * Foreign keys no index serves, each with a recommendation on its columns (constraint
+ * order). Without one, every DELETE or key UPDATE on the referenced table scans the
+ * referencing table, and joins along the key cannot use an index. Priority 2, +1 from 10 000
+ * referencing rows, +1 from 1 000 000, +1 when the referenced table sees deletes or updates.
+ */
+export async function foreignKeyRecommendations(
+  client: QueryClient,
+  foreignKeys: readonly ForeignKeyInfo[],
+  indexes: readonly IndexInfo[],
+): Promise<{ gaps: ForeignKeyGap[]; recommendations: IndexRecommendation[] }> {
+  const gaps: ForeignKeyGap[] = [];
+  const recommendations: IndexRecommendation[] = [];
+  const seen = new Set<string>();
+  const open = foreignKeys.filter((fk) => !coversForeignKey(indexes, fk));
+  // One catalog look-up per schema for every candidate name.
+  const wanted = new Map<string, string[]>();
+  for (const fk of open) {
+    const { plain, hashed } = indexNames({
+      schema: fk.schema,
+      table: fk.table,
+      columns: fk.columns,
+    });
+    wanted.set(fk.schema, [...(wanted.get(fk.schema) ?? []), plain, hashed]);
+  }
+  const takenBySchema = new Map<string, Map<string, RelationState>>();
+  for (const [schema, names] of wanted) {
+    takenBySchema.set(schema, await lookupNames(client, schema, [...new Set(names)]));
+  }
+  for (const fk of open) {
+    const shape: IndexShape = { schema: fk.schema, table: fk.table, columns: fk.columns };
+    const name = pickName(shape, fk.tableOid, takenBySchema.get(fk.schema) ?? new Map());
+    if (name === undefined) continue;
+    const partitioned = fk.tableKind === 'p';
+    const sql = createIndexSql(shape, name, partitioned ? 'only' : 'concurrently');
+    gaps.push({
+      schema: fk.schema,
+      table: fk.table,
+      constraint: fk.constraint,
+      columns: fk.columns,
+      referencedSchema: fk.referencedSchema,
+      referencedTable: fk.referencedTable,
+      sql,
+    });
+    const id = JSON.stringify([fk.tableOid, fk.columns]);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const priority =
+      2 +
+      (fk.rows >= 10_000 ? 1 : 0) +
+      (fk.rows >= 1_000_000 ? 1 : 0) +
+      (fk.referencedChanges > 0 ? 1 : 0);
+    recommendations.push({
+      schema: fk.schema,
+      table: fk.table,
+      columns: fk.columns,
+      name,
+      reason:
+        `Foreign key ${fk.constraint} on ${fk.schema}.${fk.table} (${fk.columns.join(', ')}) ` +
+        `references ${fk.referencedSchema}.${fk.referencedTable} but no index leads with its ` +
+        'columns: each DELETE or key UPDATE there scans this table, and joins along the key ' +
+        'cannot use an index.',
+      priority: clampPriority(priority),
+      estimatedBenefit:
+        `${count(fk.rows)} referencing rows are scanned per referenced-row delete today` +
+        (fk.referencedChanges > 0
+          ? `; ${count(fk.referencedChanges)} deletes/updates hit the referenced table so far.`
+          : '.'),
+      sql,
+      source: 'foreign-key',
+      ...(partitioned ? { partitioned: true } : {}),
+    });
+  }
+  return { gaps, recommendations };
+}

@@ -1,0 +1,203 @@
+import type pg from 'pg';
+import {
+  type AdviseIndexesOptions,
+  type ApplyResult,
+  adviseIndexes,
+  applyRecommendations,
+  type IndexReport,
+} from '../advisors/index.js';
+import type { QueryAnalysis } from '../analysis/index.js';
+import {
+  Cluster,
+  type ClusterStats,
+  createCluster,
+  type SlowQueryReport,
+} from '../cluster/index.js';
+import type { PgPulseConfig } from '../config/index.js';
+import type { InScope } from '../context/index.js';
+import {
+  type MaintenanceReport,
+  PartitionManager,
+  type PartitionReport,
+  type PartitionStrategy,
+  partitionReport,
+  type SetupResult,
+} from '../partitioning/index.js';
+
+export interface OptimizeIndexesOptions extends Pick<AdviseIndexesOptions, 'tables' | 'schema'> {
+  /** Build the recommendations at or above `priorityThreshold` (CREATE INDEX CONCURRENTLY). */
+  readonly apply?: boolean;
+  /** Default 4: only priority 4-5 recommendations are built. */
+  readonly priorityThreshold?: number;
+}
+
+export interface IndexOptimization extends IndexReport {
+  /** What `apply` did, recommendation by recommendation (empty without `apply`). */
+  readonly applied: readonly ApplyResult[];
+}
+
+export interface DatabaseHealthReport {
+  readonly generatedAt: string;
+  readonly nodes: ClusterStats['nodes'];
+  readonly routing: ClusterStats['routing'];
+  readonly replication: readonly {
+    readonly node: string;
+    readonly up: boolean;
+    readonly lagMs: number | undefined;
+    readonly lagBytes: number | undefined;
+    readonly lagging: boolean;
+  }[];
+  readonly slowQueries: SlowQueryReport;
+  readonly indexes: IndexReport | undefined;
+  readonly partitions: readonly PartitionReport[];
+}
+
+export interface DatabaseOptimizationServiceOptions {
+  /** Time-partitioned tables to keep premade and trimmed (maintenance runs once initialized). */
+  readonly partitioning?: readonly PartitionStrategy[];
+  /** Maintenance interval, ms (default one hour). */
+  readonly partitionMaintenanceIntervalMs?: number;
+}
+
+/**
+ * One object for the whole feature set: routed sessions, query analysis, slow-query report,
+ * index advice (and building it), time partitioning with retention, and a health report.
+ * Everything here is a thin composition of the cluster and the core modules.
+ */
+export class DatabaseOptimizationService {
+  readonly cluster: Cluster;
+  private readonly ownsCluster: boolean;
+  private readonly partitionManager: PartitionManager;
+  private readonly partitioned: { schema: string; table: string }[] = [];
+
+  constructor(cluster: Cluster | PgPulseConfig, options: DatabaseOptimizationServiceOptions = {}) {
+    this.ownsCluster = !(cluster instanceof Cluster);
+    this.cluster = cluster instanceof Cluster ? cluster : createCluster(cluster);
+    this.partitionManager = new PartitionManager(
+      () => this.cluster.acquire('primary'),
+      options.partitioning ?? [],
+      options.partitionMaintenanceIntervalMs === undefined
+        ? {}
+        : { intervalMs: options.partitionMaintenanceIntervalMs },
+    );
+    for (const s of this.partitionManager.strategies)
+      this.partitioned.push({ schema: s.schema, table: s.table });
+  }
+
+  /** Probes the nodes, loads the parser and catalog, and starts partition maintenance. */
+  async initialize(): Promise<void> {
+    await this.cluster.ready();
+    if (this.partitioned.length > 0) this.partitionManager.start();
+  }
+
+  /** Runs `fn` with reads on replicas (eventual consistency); writes inside still go to the primary. */
+  read<T>(fn: (db: pg.Pool) => T): InScope<T> {
+    return this.cluster.replica(() => fn(this.cluster.pool));
+  }
+
+  /** Runs `fn` with every statement on the primary. */
+  write<T>(fn: (db: pg.Pool) => T): InScope<T> {
+    return this.cluster.primary(() => fn(this.cluster.pool));
+  }
+
+  analyzeQuery(sql: string, params?: readonly unknown[]): Promise<QueryAnalysis> {
+    return this.cluster.analyzeQuery(sql, params);
+  }
+
+  slowQueryReport(): SlowQueryReport {
+    return this.cluster.slowQueries();
+  }
+
+  /**
+   * Index advice from the catalog and the captured slow-query plans (missing, duplicate,
+   * unused, invalid, bloated indexes, foreign keys without one), read on the primary; with
+   * `apply`, builds the high-priority ones concurrently under an advisory lock.
+   */
+  async optimizeIndexes(options: OptimizeIndexesOptions = {}): Promise<IndexOptimization> {
+    await this.cluster.ready();
+    const lease = await this.cluster.acquire('primary');
+    try {
+      const report = await adviseIndexes(lease.client, {
+        ...(options.tables ? { tables: options.tables } : {}),
+        ...(options.schema ? { schema: options.schema } : {}),
+        slowQueries: this.cluster.slowQueries().queries,
+      });
+      const applied = options.apply
+        ? await applyRecommendations(lease.client, report.recommendations, {
+            priorityThreshold: options.priorityThreshold ?? 4,
+          })
+        : [];
+      lease.release();
+      return { ...report, applied };
+    } catch (err) {
+      lease.release(true);
+      throw err;
+    }
+  }
+
+  /** Checks a partitioned table against `strategy`, premakes its partitions and keeps it maintained. */
+  async setupPartitioning(strategy: PartitionStrategy): Promise<SetupResult> {
+    await this.cluster.ready();
+    const result = await this.partitionManager.setup(strategy);
+    this.partitioned.push({ schema: result.schema, table: result.table });
+    this.partitionManager.start();
+    return result;
+  }
+
+  /** One maintenance pass now (premake and retention), under the advisory lock. */
+  maintainPartitions(): Promise<MaintenanceReport> {
+    return this.partitionManager.maintain();
+  }
+
+  /** Nodes, routing, replication, slow queries, index advice and partitions in one report. */
+  async analyzeDatabaseHealth(
+    options: { readonly indexes?: boolean } = {},
+  ): Promise<DatabaseHealthReport> {
+    await this.cluster.ready();
+    const stats = this.cluster.stats();
+    const lease = await this.cluster.acquire('primary');
+    try {
+      const partitions: PartitionReport[] = [];
+      for (const { schema, table } of uniqueTables(this.partitioned)) {
+        partitions.push(await partitionReport(lease.client, schema, table));
+      }
+      const indexes =
+        options.indexes === false
+          ? undefined
+          : await adviseIndexes(lease.client, { slowQueries: this.cluster.slowQueries().queries });
+      lease.release();
+      return {
+        generatedAt: new Date().toISOString(),
+        nodes: stats.nodes,
+        routing: stats.routing,
+        replication: stats.nodes
+          .filter((n) => n.role === 'replica')
+          .map((n) => ({
+            node: n.name,
+            up: n.up,
+            lagMs: n.lagMs,
+            lagBytes: n.lagBytes,
+            lagging: n.lagging,
+          })),
+        slowQueries: this.cluster.slowQueries(),
+        indexes,
+        partitions,
+      };
+    } catch (err) {
+      lease.release(true);
+      throw err;
+    }
+  }
+
+  /** Stops maintenance; closes the cluster when this service created it. */
+  async close(): Promise<void> {
+    await this.partitionManager.stop();
+    if (this.ownsCluster) await this.cluster.close();
+  }
+}
+
+function uniqueTables(tables: readonly { schema: string; table: string }[]) {
+  const seen = new Map<string, { schema: string; table: string }>();
+  for (const t of tables) seen.set(`${t.schema}\0${t.table}`, t);
+  return [...seen.values()];
+}
