@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
+import { registerOptimize } from './commands/optimize.js';
 import { registerSandbox } from './commands/sandbox.js';
 
 const program = new Command('pgpulse')
@@ -14,5 +15,6 @@ const program = new Command('pgpulse')
 registerDemo(program);
 registerSandbox(program);
 registerDoctor(program);
+registerOptimize(program);
 
 await program.parseAsync(process.argv);

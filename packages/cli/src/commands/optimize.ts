@@ -1,0 +1,199 @@
+/**
+ * `pgpulse analyze`, `pgpulse indexes` and `pgpulse partitions`: the DatabaseOptimizationService
+ * from the command line. The first URL is the primary, any others are replicas. Exit code 0 on
+ * success, 1 when the database said no, 2 on bad input.
+ */
+import {
+  DatabaseOptimizationService,
+  type PgPulseConfig,
+  PgPulseError,
+  type DatabaseOptimizationService as Service,
+} from '@pgpulse/core';
+import type { Command } from 'commander';
+
+export interface Output {
+  write(text: string): void;
+}
+
+interface CommonFlags {
+  json: boolean;
+}
+
+function service(urls: readonly string[]): Service {
+  const [primary, ...replicas] = urls;
+  if (!primary)
+    throw new PgPulseError('PGPULSE_USAGE', 'give the primary URL first, then any replicas');
+  const config: PgPulseConfig = {
+    primary,
+    replicas,
+    applicationName: 'pgpulse-cli',
+    telemetry: { enabled: false },
+    slowQuery: { explain: false },
+  };
+  return new DatabaseOptimizationService(config);
+}
+
+async function run(
+  out: Output,
+  urls: readonly string[],
+  work: (s: Service) => Promise<string>,
+): Promise<number> {
+  let svc: Service;
+  try {
+    svc = service(urls);
+  } catch (error) {
+    out.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
+  try {
+    await svc.initialize();
+    out.write(await work(svc));
+    return 0;
+  } catch (error) {
+    out.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  } finally {
+    await svc.close();
+  }
+}
+
+export function analyzeCommand(
+  out: Output,
+  urls: readonly string[],
+  sql: string,
+  flags: CommonFlags,
+): Promise<number> {
+  return run(out, urls, async (svc) => {
+    const analysis = await svc.analyzeQuery(sql);
+    if (flags.json) return `${JSON.stringify(analysis, null, 2)}\n`;
+    const lines = [`plan cost ${analysis.executionPlan.cost} (${analysis.executionPlan.mode})`];
+    for (const f of analysis.findings) lines.push(`  ${f.severity.padEnd(8)} ${f.message}`);
+    for (const s of analysis.suggestions) {
+      lines.push(
+        `  priority ${s.priority} ${s.kind}: ${s.description}${s.sql ? `\n    ${s.sql}` : ''}`,
+      );
+    }
+    if (analysis.optimizedQuery) lines.push(`  rewrite: ${analysis.optimizedQuery}`);
+    return `${lines.join('\n')}\n`;
+  });
+}
+
+export function indexesCommand(
+  out: Output,
+  urls: readonly string[],
+  flags: CommonFlags & { tables?: string; apply: boolean; priority: string },
+): Promise<number> {
+  return run(out, urls, async (svc) => {
+    const tables = flags.tables
+      ?.split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
+    const report = await svc.optimizeIndexes({
+      ...(tables?.length ? { tables } : {}),
+      apply: flags.apply,
+      priorityThreshold: Number(flags.priority),
+    });
+    if (flags.json) return `${JSON.stringify(report, null, 2)}\n`;
+    const lines = [`${report.recommendations.length} recommendation(s)`];
+    for (const r of report.recommendations)
+      lines.push(`  priority ${r.priority} ${r.sql}\n    ${r.reason}`);
+    for (const d of report.duplicates) lines.push(`  duplicate: ${d.sql}`);
+    for (const u of report.unused) lines.push(`  unused: ${u.schema}.${u.name}`);
+    for (const i of report.invalid) lines.push(`  invalid: ${i.schema}.${i.name}`);
+    for (const b of report.bloated)
+      lines.push(`  bloated: ${b.schema}.${b.name} ${b.bloatPercent.toFixed(0)} %`);
+    for (const a of report.applied)
+      lines.push(`  applied: ${a.status} ${a.indexName ?? ''} ${a.reason ?? ''}`.trimEnd());
+    lines.push(`  (${report.note})`);
+    return `${lines.join('\n')}\n`;
+  });
+}
+
+export function partitionsCommand(
+  out: Output,
+  urls: readonly string[],
+  flags: CommonFlags & {
+    table: string;
+    column: string;
+    interval: string;
+    premake: string;
+    retentionDays?: string;
+  },
+): Promise<number> {
+  return run(out, urls, async (svc) => {
+    const result = await svc.setupPartitioning({
+      table: flags.table,
+      column: flags.column,
+      type: 'range',
+      interval: flags.interval as 'daily',
+      premake: Number(flags.premake),
+      ...(flags.retentionDays
+        ? { retention: { olderThan: Number(flags.retentionDays), unit: 'days' as const } }
+        : {}),
+    });
+    const maintenance = await svc.maintainPartitions();
+    if (flags.json) return `${JSON.stringify({ setup: result, maintenance }, null, 2)}\n`;
+    const lines = [`${result.schema}.${result.table}: ${result.status}`];
+    for (const c of result.created) lines.push(`  created ${c.name} ${c.bound}`);
+    for (const t of maintenance.tables) {
+      for (const d of t.detached) lines.push(`  retired ${d.name} ${d.bound} (${d.method})`);
+    }
+    return `${lines.join('\n')}\n`;
+  });
+}
+
+const stdout: Output = { write: (text) => process.stdout.write(text) };
+
+export function registerOptimize(program: Command): void {
+  program
+    .command('analyze')
+    .description('EXPLAIN a statement: findings, suggestions, a safe rewrite when one is cheaper')
+    .argument('<sql>', 'the statement')
+    .argument('<url...>', 'postgres:// URLs: the primary first, then the replicas')
+    .option('--json', 'print JSON', false)
+    .action(async (sql: string, urls: string[], flags: CommonFlags) => {
+      process.exitCode = await analyzeCommand(stdout, urls, sql, flags);
+    });
+  program
+    .command('indexes')
+    .description(
+      'index advice: missing, duplicate, unused, invalid, bloated; --apply builds priority 4-5',
+    )
+    .argument('<url...>', 'postgres:// URLs: the primary first, then the replicas')
+    .option('--tables <list>', 'comma-separated table names')
+    .option('--apply', 'build the recommendations (CREATE INDEX CONCURRENTLY)', false)
+    .option('--priority <n>', 'lowest priority to build with --apply', '4')
+    .option('--json', 'print JSON', false)
+    .action(
+      async (
+        urls: string[],
+        flags: CommonFlags & { tables?: string; apply: boolean; priority: string },
+      ) => {
+        process.exitCode = await indexesCommand(stdout, urls, flags);
+      },
+    );
+  program
+    .command('partitions')
+    .description('premake range partitions of a partitioned table and retire old ones')
+    .argument('<url...>', 'postgres:// URLs: the primary first, then the replicas')
+    .requiredOption('--table <name>', 'the partitioned table (PARTITION BY RANGE)')
+    .requiredOption('--column <name>', 'its partition key column')
+    .option('--interval <interval>', 'hourly | daily | weekly | monthly | yearly', 'daily')
+    .option('--premake <n>', 'partitions to create ahead', '4')
+    .option('--retention-days <n>', 'detach and drop partitions older than this')
+    .option('--json', 'print JSON', false)
+    .action(
+      async (
+        urls: string[],
+        flags: CommonFlags & {
+          table: string;
+          column: string;
+          interval: string;
+          premake: string;
+          retentionDays?: string;
+        },
+      ) => {
+        process.exitCode = await partitionsCommand(stdout, urls, flags);
+      },
+    );
+}
