@@ -1,61 +1,31 @@
 import { createHash } from 'node:crypto';
-import { quoteIdent } from '../analysis/catalog.js';
 import { PgPulseError } from '../errors/index.js';
+import {
+  advisoryLockKey,
+  MAX_IDENTIFIER_BYTES,
+  qualified,
+  quoteIdent,
+  quoteLiteral,
+  truncateBytes,
+} from '../sql/index.js';
 
 /**
  * Building blocks of the index DDL pgpulse generates (invariant 7): identifiers are always
  * quoted, literals always escaped, and names come from the catalog or are computed here.
  */
 
-/** PostgreSQL silently truncates longer identifiers (NAMEDATALEN - 1). */
-export const MAX_IDENTIFIER_BYTES = 63;
+export { MAX_IDENTIFIER_BYTES, qualified, quoteLiteral, truncateBytes };
 
 export type SortDirection = 'asc' | 'desc';
-
-/** `"schema"."name"`. */
-export function qualified(schema: string, name: string): string {
-  return `${quoteIdent(schema)}.${quoteIdent(name)}`;
-}
-
-/**
- * A string literal that means `value` whatever `standard_conforming_strings` says, built as
- * the server's quote_literal() builds it: quotes doubled, backslashes doubled under E''.
- */
-export function quoteLiteral(value: string): string {
-  if (value.includes('\0')) throw new RangeError('a SQL literal cannot contain a NUL character');
-  const quoted = value.replaceAll("'", "''");
-  return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
-}
-
-/** The longest prefix of `text` that fits in `bytes` UTF-8 bytes, never cut mid-character. */
-export function truncateBytes(text: string, bytes: number): string {
-  let out = '';
-  let used = 0;
-  for (const ch of text) {
-    const size = Buffer.byteLength(ch);
-    if (used + size > bytes) break;
-    out += ch;
-    used += size;
-  }
-  return out;
-}
 
 /** A short stable digest of any JSON-able value, for names that must not collide. */
 export function shortHash(value: unknown, length = 8): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, length);
 }
 
-/**
- * The advisory-lock key of one table's index maintenance: the first 64 bits of
- * md5('pgpulse:index:' + JSON [schema, table]) as a signed bigint. Every pgpulse instance
- * derives the same key, so `pg_try_advisory_lock` lets exactly one of them build an index on
- * that table at a time. Pass the names as the catalog spells them.
- */
+/** The advisory-lock key of one table's index maintenance (see advisoryLockKey). */
 export function indexLockKey(schema: string, table: string): bigint {
-  return createHash('md5')
-    .update(`pgpulse:index:${JSON.stringify([schema, table])}`)
-    .digest()
-    .readBigInt64BE(0);
+  return advisoryLockKey('index', schema, table);
 }
 
 /** A partial-index predicate: `column = 'value'`, the only shape pgpulse generates. */

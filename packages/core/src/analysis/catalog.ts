@@ -8,10 +8,9 @@ export interface QueryClient {
   query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
 }
 
-/** Always quotes, so a generated statement never depends on the identifier's spelling. */
-export function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
+import { quoteIdent } from '../sql/index.js';
+
+export { quoteIdent };
 
 /** `"schema"."name"`, or `"name"` when the schema is unknown (search_path resolves it). */
 export function qualifiedName(name: string, schema?: string): string {

@@ -1,0 +1,8 @@
+export {
+  advisoryLockKey,
+  MAX_IDENTIFIER_BYTES,
+  qualified,
+  quoteIdent,
+  quoteLiteral,
+  truncateBytes,
+} from './identifiers.js';
