@@ -47,8 +47,17 @@ describe('DatabaseOptimizationService: the facade over the whole feature set', (
 
   it('optimizeIndexes: a slow filtered scan becomes a recommendation, and apply builds a valid index', async () => {
     await service.read((db) => db.query('SELECT * FROM trades WHERE symbol = $1', ['S42']));
-    for (let i = 0; i < 200 && !service.slowQueryReport().queries.some((q) => q.plan); i++)
-      await sleep(25);
+    // Wait for this statement's own captured plan (another statement's may arrive first).
+    const planned = () =>
+      service
+        .slowQueryReport()
+        .queries.some(
+          (q) =>
+            q.query.includes('FROM trades WHERE symbol') &&
+            q.plan?.findings.some((f) => f.kind === 'seq-scan'),
+        );
+    for (let i = 0; i < 200 && !planned(); i++) await sleep(25);
+    expect(planned()).toBe(true);
     const result = await service.optimizeIndexes({ tables: ['trades'], apply: true });
     const rec = result.recommendations.find(
       (r) => r.table === 'trades' && r.columns.includes('symbol'),

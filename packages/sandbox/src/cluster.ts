@@ -216,11 +216,24 @@ export class SandboxCluster implements Disposable {
 
   /** Makes a standby apply each commit only `ms` after the primary made it. */
   async setApplyDelay(name: string, ms: number): Promise<void> {
-    await this.query(
-      name,
-      `ALTER SYSTEM SET recovery_min_apply_delay = '${Math.max(0, Math.floor(ms))}ms'`,
-    );
+    const value = `${Math.max(0, Math.floor(ms))}ms`;
+    await this.query(name, `ALTER SYSTEM SET recovery_min_apply_delay = '${value}'`);
     await this.query(name, 'SELECT pg_reload_conf()');
+    // pg_reload_conf() only signals the server: wait until a new session sees the value, then
+    // give the startup process (which applies WAL) a moment to take the same signal.
+    const expected = ms <= 0 ? '0' : value;
+    await this.poll(
+      5_000,
+      async () => {
+        const [row] = await this.query<{ v: string }>(
+          name,
+          "SELECT current_setting('recovery_min_apply_delay') AS v",
+        );
+        return row?.v === expected || (expected !== '0' && row?.v === formatDelay(ms));
+      },
+      () => `${name} did not take recovery_min_apply_delay = ${value}`,
+    );
+    await sleep(50);
   }
 
   /** Re-points a standby at another primary (after a failover) and waits until it streams from it. */
@@ -563,6 +576,14 @@ async function freePorts(count: number): Promise<number[]> {
   });
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   return ports;
+}
+
+/** How SHOW prints a delay: PostgreSQL picks the largest whole unit (500ms, 2s, 1min). */
+function formatDelay(ms: number): string {
+  const whole = Math.floor(ms);
+  if (whole % 60_000 === 0) return `${whole / 60_000}min`;
+  if (whole % 1_000 === 0) return `${whole / 1_000}s`;
+  return `${whole}ms`;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -185,17 +185,26 @@ export interface NodeConfig extends NodeLabel {
 }
 
 export interface ResolvedPoolConfig {
+  /** Kept open and warm: idle connections are not closed below this. */
   readonly minSize: number;
+  /** Steady-state maximum of open connections per node. */
   readonly maxSize: number;
+  /** Extra connections allowed under burst; closed as soon as they go idle. */
   readonly overflow: number;
+  /** Total time an acquire may wait (queueing + connecting + pre-ping) before PoolTimeoutError. */
   readonly acquireTimeoutMs: number;
+  /** Limit of one TCP + start-up attempt (pg's connectionTimeoutMillis). */
   readonly connectTimeoutMs: number;
+  /** Idle connections above minSize are closed after this; 0 = never. */
   readonly idleTimeoutMs: number;
+  /** Round-trip check of a connection that sat idle longer than prePingAfterIdleMs. */
   readonly prePing: boolean;
   readonly prePingAfterIdleMs: number;
-  /** null = never recycle. */
+  /** Connections older than this (± jitter) are closed instead of reused; null = never. */
   readonly recycleSeconds: number | null;
+  /** 0..1: each connection lives recycleSeconds * (1 ± recycleJitter * random). */
   readonly recycleJitter: number;
+  /** How `pool.connect()` clients hold connections: per transaction (default), session, statement. */
   readonly pooling: PoolingMode;
 }
 

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
+import type { ResolvedPoolConfig } from '../config/index.js';
 import {
   ConfigError,
   type ConfigIssue,
@@ -9,30 +10,15 @@ import {
 } from '../errors/index.js';
 import { ConnectTimeoutError, PoolClosedError } from './errors.js';
 
-export interface NodePoolOptions {
-  /** Kept open and warm: idle connections are not closed below this. */
-  readonly minSize: number;
-  /** Steady-state maximum of open connections. */
-  readonly maxSize: number;
-  /** Extra connections allowed under burst; closed as soon as they go idle. */
-  readonly overflow: number;
-  /** Total time acquire() may wait (queueing + connecting + pre-ping) before it rejects. */
-  readonly acquireTimeoutMs: number;
-  /** Limit of one TCP + start-up attempt (pg's connectionTimeoutMillis); must be > 0. */
-  readonly connectTimeoutMs: number;
-  /** Idle connections above minSize are closed after this; 0 = never. */
-  readonly idleTimeoutMs: number;
-  /** Round-trip check of a connection that sat idle longer than prePingAfterIdleMs. */
-  readonly prePing: boolean;
-  readonly prePingAfterIdleMs: number;
-  /** Connections older than this (± jitter) are closed instead of reused; null or 0 = never. */
-  readonly recycleSeconds: number | null;
-  /** 0..1: each connection lives recycleSeconds * (1 ± recycleJitter * random). */
-  readonly recycleJitter: number;
+/**
+ * The pool settings of the config (see ResolvedPoolConfig for what each means), minus the
+ * pooling mode, which is the routing pool's business, plus what only the pool needs.
+ */
+export type NodePoolOptions = Omit<ResolvedPoolConfig, 'pooling'> & {
   readonly applicationName?: string;
   /** Source of randomness in [0, 1) for the recycle jitter (tests). */
   readonly random?: () => number;
-}
+};
 
 export interface ConnectionConfig {
   readonly host: string;

@@ -178,7 +178,11 @@ export class Executor {
     let error: unknown;
     let result: pg.QueryResult | undefined;
     try {
-      result = await this.observer.around(event, () => connection.client.query(request.config));
+      result = await this.observer.around(event, () =>
+        request.plain
+          ? connection.client.query(request.text, request.config.values)
+          : connection.client.query(request.config),
+      );
       node.recordLatency(performance.now() - started);
       node.breaker.recordSuccess();
       return result;

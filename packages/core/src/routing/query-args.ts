@@ -7,6 +7,11 @@ export interface QueryRequest {
   readonly text: string;
   /** What is passed to the physical client: pg's own config object (rowMode, types, name...). */
   readonly config: pg.QueryConfig & { rowMode?: 'array' };
+  /**
+   * True when the caller passed SQL text (and values), not a config object: the statement is
+   * then sent as (text, values), which spares pg the copy it makes of every config object.
+   */
+  readonly plain: boolean;
   readonly callback: QueryCallback | undefined;
 }
 
@@ -35,6 +40,7 @@ export function normalizeQueryArgs(
     if (typeof third === 'function') callback = third as QueryCallback;
   }
   let config: pg.QueryConfig;
+  const plain = typeof first === 'string';
   if (typeof first === 'string') {
     config = values === undefined ? { text: first } : { text: first, values: values as unknown[] };
   } else if (
@@ -49,5 +55,5 @@ export function normalizeQueryArgs(
   } else {
     throw new TypeError('pgpulse: query() needs SQL text or a { text, values? } config object');
   }
-  return { text: config.text, config, callback };
+  return { text: config.text, config, plain, callback };
 }

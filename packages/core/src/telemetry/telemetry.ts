@@ -143,13 +143,11 @@ export class Telemetry {
     const endTime = performance.timeOrigin + performance.now();
     const span = this.tracer.startSpan(
       summary,
-      {
-        kind: SpanKind.CLIENT,
-        startTime: endTime - outcome.durationMs,
-        attributes: this.spanAttributes(event, operation, summary),
-      },
+      { kind: SpanKind.CLIENT, startTime: endTime - outcome.durationMs },
       context.active(),
     );
+    // Without an SDK (or when the sampler drops it) the span records nothing: build no attributes.
+    if (span.isRecording()) span.setAttributes(this.spanAttributes(event, operation, summary));
     const error = outcome.error;
     let errorType: string | undefined;
     if (error !== undefined) {
