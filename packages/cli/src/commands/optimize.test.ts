@@ -4,7 +4,10 @@ import { analyzeCommand, indexesCommand, partitionsCommand } from './optimize.js
 
 function capture() {
   let text = '';
-  return { out: { write: (t: string) => void (text += t) }, text: () => text };
+  const write = (t: string) => {
+    text += t;
+  };
+  return { out: { write }, text: () => text };
 }
 
 describe('pgpulse analyze / indexes / partitions', () => {

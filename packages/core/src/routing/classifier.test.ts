@@ -581,7 +581,9 @@ describe('properties', () => {
           // The `;` keeps the prefix a statement of its own: glued text can re-parse it (found
           // by this property: `SELECT nextval('s') $0` is a cast of $0 to a type named nextval,
           // which reads nothing and is rightly a read).
-          const sql = before ? `${hint} ${prefix}; ${hint} ${noise}` : `${prefix} ${hint}; ${noise}`;
+          const sql = before
+            ? `${hint} ${prefix}; ${hint} ${noise}`
+            : `${prefix} ${hint}; ${noise}`;
           return classify(sql).kind === 'write';
         },
       ),
