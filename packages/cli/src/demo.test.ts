@@ -1,5 +1,5 @@
 /**
- * `pgpulse demo --duration 8 --json` as a user (or CI) runs it: a subprocess on a real
+ * `pgpulse demo --duration 12 --json` as a user (or CI) runs it: a subprocess on a real
  * primary + 2 synchronous replicas. Its stdout must be one JSON object whose invariants held,
  * with a failover during which writes resumed, and reads served by replicas; and it must leave
  * no PostgreSQL process behind.
@@ -52,7 +52,7 @@ function processesUsing(dir: string): string[] {
 
 describe('pgpulse demo --json', () => {
   it('runs a workload through three ORMs across a failover with 0 stale reads and 0 lost writes', async () => {
-    const run = await runCli(['demo', '--duration', '8', '--json']);
+    const run = await runCli(['demo', '--duration', '12', '--json']);
     if (run.code !== 0) console.error(run.stderr);
     expect(run.code).toBe(0);
 

@@ -21,10 +21,12 @@ export interface FaultStep {
 export function faultPlan(durationMs: number): FaultStep[] {
   const at = (fraction: number) => Math.round(durationMs * fraction);
   return [
-    { atMs: at(0.12), action: 'pause-replay' },
-    { atMs: at(0.34), action: 'resume-replay' },
-    { atMs: at(0.42), action: 'slow-query' },
-    { atMs: at(0.5), action: 'kill-primary' },
+    { atMs: at(0.1), action: 'pause-replay' },
+    { atMs: at(0.28), action: 'resume-replay' },
+    { atMs: at(0.45), action: 'slow-query' },
+    // Late enough that the resumed replica has caught up and rejoined before the kill, even
+    // on a loaded machine; early enough to see writes resume.
+    { atMs: at(0.55), action: 'kill-primary' },
   ];
 }
 
