@@ -80,6 +80,9 @@ describe('failover', () => {
     const completed: unknown[] = [];
     c.on('failover-completed', (e) => completed.push(e));
     await c.pool.query("INSERT INTO events (note) VALUES ('before')");
+    // Replication is asynchronous here: without this, a crash right after the insert may lose it
+    // on the promoted node (the failover-completed event reports that window).
+    await s.waitForReplay();
     const reader = readLoop(c);
 
     const killedAt = performance.now();
