@@ -248,13 +248,14 @@ describe('replica lag', () => {
       10,
     );
     try {
-      await sleep(150 + 2 * INTERVAL + 100);
+      // The issue's bar is 2 probe intervals past the limit; the margin absorbs a loaded CI box.
+      await sleep(150 + 2 * INTERVAL + 300);
       const ports = new Set<number>();
       for (let i = 0; i < 40; i++) ports.add(await port(c));
       expect(ports.has(s.node('replica1').port)).toBe(false);
       expect(ports.has(s.node('replica2').port)).toBe(true);
       await s.resumeReplay('replica1');
-      await sleep(4 * INTERVAL);
+      await sleep(8 * INTERVAL);
       const after = new Set<number>();
       for (let i = 0; i < 40; i++) after.add(await port(c));
       expect(after.has(s.node('replica1').port)).toBe(true);
@@ -284,7 +285,7 @@ describe('replica lag', () => {
         10,
       );
       try {
-        await sleep(100 + 3 * INTERVAL);
+        await sleep(100 + 6 * INTERVAL);
         const primaryPort = s.primary.port;
         const results = { primary: 0, replica: 0, errors: 0 };
         for (let i = 0; i < 30; i++) {
@@ -392,7 +393,7 @@ describe('read-your-writes', () => {
         // Another request, running meanwhile, keeps reading from replicas.
         const other = await c.context(() => port(c));
         if (replicaPorts.has(other)) otherOnReplica++;
-        await sleep(3 * INTERVAL);
+        await sleep(6 * INTERVAL);
         for (let i = 0; i < 20; i++) {
           later++;
           if (replicaPorts.has(await port(c))) laterOnReplica++;
@@ -400,7 +401,7 @@ describe('read-your-writes', () => {
       }
     });
     console.log(
-      `reads made ${3 * INTERVAL} ms after a write: ${laterOnReplica}/${later} on replicas; other contexts on replicas ${otherOnReplica}/5`,
+      `reads made ${6 * INTERVAL} ms after a write: ${laterOnReplica}/${later} on replicas; other contexts on replicas ${otherOnReplica}/5`,
     );
     expect(laterOnReplica / later).toBeGreaterThan(0.9);
     expect(otherOnReplica).toBe(5);
