@@ -1,14 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { SpanContext } from '@opentelemetry/api';
-import {
-  analyzeQuery,
-  type CapturedPlan,
-  ExplainCapture,
-  type ExplainCaptureStats,
-  type QueryAnalysis,
-  type SlowQueryEntry,
-  SlowQueryLog,
-} from '../analysis/index.js';
+import { analyzeQuery, type QueryAnalysis } from '../analysis/index.js';
 import { createBalancer } from '../balancing/index.js';
 import {
   type ConsistencyLevel,
@@ -44,12 +35,13 @@ import {
   Router,
   RoutingPool,
   type RoutingReason,
-  type StatementEvent,
-  type StatementOutcome,
   StatementPolicy,
 } from '../routing/index.js';
-import { type SlowStatement, Telemetry } from '../telemetry/index.js';
+import { Telemetry } from '../telemetry/index.js';
 import { ClusterNode, type NodeStats, trackTransactionStatus } from '../topology/index.js';
+import { SlowQueries, type SlowQueryReport } from './slow-queries.js';
+
+export type { SlowQueryReport };
 
 export interface ClusterStats {
   readonly nodes: readonly NodeStats[];
@@ -58,15 +50,6 @@ export interface ClusterStats {
   readonly classifierCacheSize: number;
   /** Health rounds completed. */
   readonly probeRounds: number;
-}
-
-export interface SlowQueryReport {
-  readonly thresholdMs: number;
-  readonly queries: readonly (SlowQueryEntry & { readonly plan: CapturedPlan | undefined })[];
-  /** Fingerprints dropped from the bounded log. */
-  readonly evictions: number;
-  /** The EXPLAIN queue: accepted, dropped (queue full), rate-limited, completed, failed. */
-  readonly explain: ExplainCaptureStats | undefined;
 }
 
 export interface RouteExplanation {
@@ -110,10 +93,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly probers: Map<ClusterNode, NodeProber>;
   private readonly reasons = new Map<RoutingReason, number>();
   private readonly telemetry: Telemetry | undefined;
-  private readonly slowLog: SlowQueryLog;
-  private readonly capture:
-    | ExplainCapture<{ spanContext: SpanContext | undefined; slow: SlowStatement }>
-    | undefined;
+  private readonly slow: SlowQueries;
   private readiness: Promise<void> | undefined;
   private isReady = false;
   private catalogTimer: NodeJS.Timeout | undefined;
@@ -192,24 +172,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         })
       : undefined;
     this.telemetry = telemetry;
-    this.slowLog = new SlowQueryLog({ captureParams: config.slowQuery.captureParams });
-    this.capture = config.slowQuery.explain
-      ? new ExplainCapture<{ spanContext: SpanContext | undefined; slow: SlowStatement }>({
-          connect: async (name) => {
-            const node = this.nodes.find((n) => n.name === name);
-            if (!node) throw new Error(`no node named ${name}`);
-            return node.pool.acquire();
-          },
-          queueSize: config.slowQuery.queueSize,
-          minIntervalMs: config.slowQuery.minExplainIntervalMs,
-          analyze: config.slowQuery.explainAnalyze,
-          classifier: this.classifier,
-          onPlan: (job, plan) => {
-            if (job.context)
-              telemetry?.planCaptured(job.context.spanContext, { ...job.context.slow, plan });
-          },
-        })
-      : undefined;
+    this.slow = new SlowQueries(
+      config.slowQuery,
+      this.classifier,
+      async (name) => {
+        const node = this.nodes.find((n) => n.name === name);
+        if (!node) throw new Error(`no node named ${name}`);
+        return node.pool.acquire();
+      },
+      telemetry,
+    );
     const executor = new Executor(
       this.router,
       this.classifier,
@@ -218,8 +190,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         around: telemetry ? (event, run) => telemetry.around(event, run) : (_event, run) => run(),
         finished: (event, outcome) => {
           this.guard.executed(event.node, event.cls.kind === 'write', event.scope);
-          if (outcome.durationMs >= config.slowQuery.thresholdMs) this.onSlow(event, outcome);
-          else telemetry?.finished(event, outcome);
+          this.slow.finished(event, outcome);
         },
       },
       () => (this.isReady ? undefined : this.ready()),
@@ -346,15 +317,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * captured EXPLAIN plan and findings when there is one.
    */
   slowQueries(): SlowQueryReport {
-    const plans = new Map((this.capture?.results() ?? []).map((p) => [p.fingerprint, p]));
-    return {
-      thresholdMs: this.config.slowQuery.thresholdMs,
-      queries: this.slowLog
-        .entries()
-        .map((entry) => ({ ...entry, plan: plans.get(entry.fingerprint) })),
-      evictions: this.slowLog.evictions,
-      explain: this.capture?.stats(),
-    };
+    return this.slow.report();
   }
 
   /**
@@ -388,7 +351,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.closing ??= (async () => {
       clearTimeout(this.catalogTimer);
       this.monitor.stop();
-      await this.capture?.close();
+      await this.slow.close();
       if (!this.pool.isClosed) void this.pool.end();
       await Promise.all(this.nodes.map((n) => n.pool.end()));
     })();
@@ -438,34 +401,6 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         ? undefined
         : `lag ${lag ?? 'unknown'} ms over this scope's ${budget} ms`;
     }, 'lag');
-  }
-
-  private onSlow(event: StatementEvent, outcome: StatementOutcome): void {
-    const { node, request } = event;
-    const values = request.config.values as readonly unknown[] | undefined;
-    const recorded = this.slowLog.record({
-      sql: request.text,
-      ...(values ? { params: values } : {}),
-      durationMs: outcome.durationMs,
-      rows: outcome.rowCount ?? null,
-      node: node.name,
-      role: node.role,
-    });
-    const slow: SlowStatement = {
-      fingerprint: recorded.fingerprint,
-      query: recorded.normalized,
-      thresholdMs: this.config.slowQuery.thresholdMs,
-      plan: this.capture?.get(recorded.fingerprint),
-    };
-    const spanContext = this.telemetry?.finished(event, outcome, slow);
-    this.capture?.enqueue({
-      sql: request.text,
-      ...(values ? { params: values } : {}),
-      node: node.name,
-      fingerprint: recorded.fingerprint,
-      kind: event.cls.kind,
-      context: { spanContext, slow },
-    });
   }
 
   private async promoteNode(node: ClusterNode): Promise<void> {

@@ -4,5 +4,5 @@ export {
   type ClusterStats,
   createCluster,
   type RouteExplanation,
-  type SlowQueryReport,
 } from './cluster.js';
+export type { SlowQueryReport } from './slow-queries.js';
