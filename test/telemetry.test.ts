@@ -127,6 +127,7 @@ describe('OpenTelemetry spans and metrics', () => {
       expect((pg.Client.prototype.query as { __wrapped?: boolean }).__wrapped).toBe(true);
       // pg's instrumentation alone does make spans (so the check below can fail).
       const raw = new pg.Client({ connectionString: sandbox.primary.url });
+      raw.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
       await raw.connect();
       await raw.query('SELECT 2');
       await raw.end();

@@ -13,6 +13,7 @@ let client: pg.Client;
 beforeAll(async () => {
   sandbox = await startCluster({ replicas: 0 });
   client = new pg.Client({ connectionString: sandbox.primary.url });
+  client.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
   await client.connect();
   await client.query(`
     CREATE EXTENSION pgstattuple;

@@ -19,6 +19,7 @@ let client: pg.Client;
 beforeAll(async () => {
   sandbox = await startCluster({ replicas: 0 });
   client = new pg.Client({ connectionString: sandbox.primary.url });
+  client.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
   await client.connect();
   await client.query(`
     CREATE EXTENSION pgstattuple;
@@ -145,6 +146,7 @@ describe('applyRecommendations against the sandbox', () => {
 
   it('reports locked and builds nothing while another session holds the table lock', async () => {
     const other = new pg.Client({ connectionString: sandbox.primary.url });
+    other.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
     await other.connect();
     try {
       const key = indexLockKey('public', 'orders').toString();
@@ -254,6 +256,7 @@ describe('applyRecommendations against the sandbox', () => {
 
   it('works with a pg.Pool (one connection checked out for the batch)', async () => {
     const pool = new pg.Pool({ connectionString: sandbox.primary.url, max: 3 });
+    pool.on('error', () => {});
     try {
       const rec = await recommendationFor(
         'SELECT * FROM "My ""Schema"""."Weird ""Name""" WHERE "Cust""Id" = 42',
@@ -311,6 +314,7 @@ describe('applyRecommendations against the sandbox', () => {
       source: 'slow-query',
     };
     const other = new pg.Client({ connectionString: sandbox.primary.url });
+    other.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
     await other.connect();
     try {
       // An open writing transaction: the build's wait for it runs into lock_timeout.
@@ -388,6 +392,7 @@ describe('rebuildIndex and dropIndex', () => {
       'missing',
     );
     const other = new pg.Client({ connectionString: sandbox.primary.url });
+    other.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
     await other.connect();
     try {
       const key = indexLockKey('public', 'bloaty').toString();

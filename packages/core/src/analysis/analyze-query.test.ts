@@ -11,6 +11,7 @@ let client: pg.Client;
 beforeAll(async () => {
   sandbox = await startCluster({ replicas: 0 });
   client = new pg.Client({ connectionString: sandbox.primary.url });
+  client.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
   await client.connect();
   await client.query(
     `CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, amount numeric(10,2) NOT NULL,
