@@ -24,6 +24,7 @@ export {
   Cluster,
   type ClusterEvents,
   type ClusterStats,
+  type ContextMiddleware,
   createCluster,
   type RouteExplanation,
   type SlowQueryReport,

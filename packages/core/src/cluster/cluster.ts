@@ -10,6 +10,7 @@ import {
 } from '../config/index.js';
 import { ConsistencyGuard } from '../consistency/index.js';
 import { currentScope, type InScope, runInScope } from '../context/index.js';
+import { PgPulseError } from '../errors/index.js';
 import {
   type FailoverCandidate,
   type FailoverCompleted,
@@ -51,6 +52,13 @@ export interface ClusterStats {
   /** Health rounds completed. */
   readonly probeRounds: number;
 }
+
+/** What `cluster.middleware()` returns: the (req, res, next) shape Express, Connect and others use. */
+export type ContextMiddleware = (
+  req: { readonly headers: Readonly<Record<string, string | string[] | undefined>> },
+  res: unknown,
+  next: (err?: unknown) => void,
+) => void;
 
 export interface RouteExplanation {
   readonly classification: Classification;
@@ -242,6 +250,29 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    */
   context<T>(fn: () => T): InScope<T> {
     return runInScope({ session: this.guard.sessionFromToken('') }, fn);
+  }
+
+  /**
+   * Connect/Express-style middleware (`app.use(cluster.middleware())`): every request runs as
+   * its own context, so it reads its own writes while other requests keep using replicas. With
+   * `header`, a token from `consistencyToken()` sent by the client (e.g. after a redirect) is
+   * imported; a malformed one is ignored rather than failing the request.
+   */
+  middleware(options: { readonly header?: string } = {}): ContextMiddleware {
+    const header = options.header?.toLowerCase();
+    return (req, _res, next) => {
+      const raw = header === undefined ? undefined : req.headers[header];
+      const token = Array.isArray(raw) ? raw[0] : raw;
+      if (token) {
+        try {
+          this.withConsistencyToken(token, () => next());
+          return;
+        } catch (err) {
+          if (!(err instanceof PgPulseError) || err.code !== 'PGPULSE_BAD_TOKEN') throw err;
+        }
+      }
+      this.context(() => next());
+    };
   }
 
   /** Runs `fn` reading only from replicas at most `maxLagMs` behind (else the lag policy applies). */

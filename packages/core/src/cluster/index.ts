@@ -2,6 +2,7 @@ export {
   Cluster,
   type ClusterEvents,
   type ClusterStats,
+  type ContextMiddleware,
   createCluster,
   type RouteExplanation,
 } from './cluster.js';
