@@ -687,21 +687,33 @@ async function reindexLeftovers(
   });
 }
 
+interface IndexOutcome<S extends string> {
+  readonly status: S;
+  readonly schema: string;
+  readonly name: string;
+  readonly sql?: string;
+  readonly reason?: string;
+  readonly error?: PgPulseError;
+}
+
 /**
- * REINDEX INDEX CONCURRENTLY, for a bloated or invalid index, under the table's advisory lock
- * ('locked' when held). The index is looked up in the catalog first ('missing' when the exact
- * name is not an index). When the rebuild fails, the `_ccnew` copy it leaves is dropped.
+ * The frame of every maintenance statement on one existing index: look it up in the catalog
+ * ('missing' when the exact name is not an index), let `plan` refuse it or give its SQL, take the
+ * table's advisory lock ('locked' when another session holds it), run `work` under the
+ * configured timeouts, and release the lock whatever happens.
  */
-export async function rebuildIndex(
+function onIndexUnderLock<S extends string>(
   client: QueryClient,
   schema: string,
   name: string,
-  options: MaintenanceOptions = {},
-): Promise<RebuildResult> {
+  options: MaintenanceOptions,
+  plan: (session: Session, target: IndexTarget) => Promise<{ sql: string } | { refused: string }>,
+  work: (session: Session, target: IndexTarget, sql: string) => Promise<IndexOutcome<S>>,
+): Promise<IndexOutcome<S | 'missing' | 'locked' | 'refused'>> {
   const limits = timeouts(options);
   return withSession(
     client,
-    async (session) => {
+    async (session): Promise<IndexOutcome<S | 'missing' | 'locked' | 'refused'>> => {
       const target = await resolveIndex(session.client, schema, name);
       if (target === undefined) {
         return {
@@ -711,7 +723,9 @@ export async function rebuildIndex(
           reason: 'no such index (checked in the catalog)',
         };
       }
-      const sql = reindexSql(target.schema, target.name);
+      const planned = await plan(session, target);
+      if ('refused' in planned) return { status: 'refused', schema, name, reason: planned.refused };
+      const { sql } = planned;
       const key = indexLockKey(target.table.schema, target.table.name);
       if (!(await tryAdvisoryLock(session, key))) {
         return {
@@ -723,34 +737,7 @@ export async function rebuildIndex(
         };
       }
       try {
-        return await withTimeouts(session, limits, async (): Promise<RebuildResult> => {
-          const before = new Set(
-            (await reindexLeftovers(session.client, target.table.oid, target.name)).map(
-              (l) => l.name,
-            ),
-          );
-          try {
-            await session.client.query(sql);
-          } catch (error) {
-            let failure = ddlFailure(`REINDEX INDEX CONCURRENTLY ${target.name}`, error);
-            for (const leftover of await reindexLeftovers(
-              session.client,
-              target.table.oid,
-              target.name,
-            )) {
-              if (before.has(leftover.name)) continue;
-              const note = await cleanupAfterFailure(
-                session,
-                leftover.schema,
-                leftover.name,
-                target.table.oid,
-              );
-              failure = withNote(failure, note);
-            }
-            return { status: 'failed', schema, name, sql, reason: failure.message, error: failure };
-          }
-          return { status: 'rebuilt', schema, name, sql };
-        });
+        return await withTimeouts(session, limits, () => work(session, target, sql));
       } finally {
         await release(session, key);
       }
@@ -760,70 +747,92 @@ export async function rebuildIndex(
 }
 
 /**
+ * REINDEX INDEX CONCURRENTLY, for a bloated or invalid index, under the table's advisory lock
+ * ('locked' when held). The index is looked up in the catalog first ('missing' when the exact
+ * name is not an index). When the rebuild fails, the `_ccnew` copy it leaves is dropped.
+ */
+export async function rebuildIndex(
+  client: QueryClient,
+  schema: string,
+  name: string,
+  options: MaintenanceOptions = {},
+): Promise<RebuildResult> {
+  const outcome = await onIndexUnderLock<'rebuilt' | 'failed'>(
+    client,
+    schema,
+    name,
+    options,
+    async (_session, target) => ({ sql: reindexSql(target.schema, target.name) }),
+    async (session, target, sql) => {
+      const before = new Set(
+        (await reindexLeftovers(session.client, target.table.oid, target.name)).map((l) => l.name),
+      );
+      try {
+        await session.client.query(sql);
+      } catch (error) {
+        let failure = ddlFailure(`REINDEX INDEX CONCURRENTLY ${target.name}`, error);
+        for (const leftover of await reindexLeftovers(
+          session.client,
+          target.table.oid,
+          target.name,
+        )) {
+          if (before.has(leftover.name)) continue;
+          const note = await cleanupAfterFailure(
+            session,
+            leftover.schema,
+            leftover.name,
+            target.table.oid,
+          );
+          failure = withNote(failure, note);
+        }
+        return { status: 'failed', schema, name, sql, reason: failure.message, error: failure };
+      }
+      return { status: 'rebuilt', schema, name, sql };
+    },
+  );
+  // A rebuild is never refused: plan() always gives SQL.
+  return outcome as RebuildResult;
+}
+
+/**
  * DROP INDEX CONCURRENTLY IF EXISTS, for a duplicate, unused or invalid index, under the
  * table's advisory lock. Refused for a primary key, an index a constraint needs, the replica
  * identity, a partitioned index or a partition's attached index.
  */
-export async function dropIndex(
+export function dropIndex(
   client: QueryClient,
   schema: string,
   name: string,
   options: MaintenanceOptions = {},
 ): Promise<DropResult> {
-  const limits = timeouts(options);
-  return withSession(
+  return onIndexUnderLock<'dropped' | 'failed'>(
     client,
-    async (session) => {
-      const target = await resolveIndex(session.client, schema, name);
-      if (target === undefined) {
-        return {
-          status: 'missing',
-          schema,
-          name,
-          reason: 'no such index (checked in the catalog)',
-        };
-      }
+    schema,
+    name,
+    options,
+    async (session, target) => {
       const info = (await tableIndexes(session.client, target.table)).find(
         (i) => i.oid === target.oid,
       );
       const droppable =
         info !== undefined && isDroppable({ ...info, valid: true }) && !info.building;
-      if (!droppable) {
-        return {
-          status: 'refused',
-          schema,
-          name,
-          reason:
-            'pgpulse drops only plain indexes: not a primary key, an index a constraint needs, ' +
-            'the replica identity, a partitioned index or a partition\u2019s attached index, nor ' +
-            'one being built.',
-        };
-      }
-      const sql = dropIndexSql(target.schema, target.name);
-      const key = indexLockKey(target.table.schema, target.table.name);
-      if (!(await tryAdvisoryLock(session, key))) {
-        return {
-          status: 'locked',
-          schema,
-          name,
-          sql,
-          reason: 'the table\u2019s index lock is held',
-        };
-      }
-      try {
-        return await withTimeouts(session, limits, async (): Promise<DropResult> => {
-          try {
-            await session.client.query(sql);
-          } catch (error) {
-            const failure = ddlFailure(`DROP INDEX CONCURRENTLY ${target.name}`, error);
-            return { status: 'failed', schema, name, sql, reason: failure.message, error: failure };
-          }
-          return { status: 'dropped', schema, name, sql };
-        });
-      } finally {
-        await release(session, key);
-      }
+      return droppable
+        ? { sql: dropIndexSql(target.schema, target.name) }
+        : {
+            refused:
+              'pgpulse drops only plain indexes: not a primary key, an index a constraint needs, ' +
+              'the replica identity, a partitioned index or a partition\u2019s attached index, nor ' +
+              'one being built.',
+          };
     },
-    { requireOutsideTransaction: true },
+    async (session, target, sql) => {
+      try {
+        await session.client.query(sql);
+      } catch (error) {
+        const failure = ddlFailure(`DROP INDEX CONCURRENTLY ${target.name}`, error);
+        return { status: 'failed', schema, name, sql, reason: failure.message, error: failure };
+      }
+      return { status: 'dropped', schema, name, sql };
+    },
   );
 }
