@@ -146,6 +146,18 @@ export class SandboxCluster implements Disposable {
     return this.get(name);
   }
 
+  /**
+   * A connected superuser client of a node, for tests that hold one session. It ignores the
+   * error a server shutdown reports (stop(), kill(), pg_terminate_backend) so that it never
+   * becomes an unhandled error; end it when done.
+   */
+  async connect(name: string): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: this.get(name).url });
+    client.on('error', () => {});
+    await client.connect();
+    return client;
+  }
+
   /** Runs one statement on a node with a short-lived superuser connection. */
   async query<R extends pg.QueryResultRow = Record<string, unknown>>(
     name: string,

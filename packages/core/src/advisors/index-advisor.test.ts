@@ -1,5 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExplainJson } from '../analysis/plan.js';
 import { analyzePlan, type PlanFinding } from '../analysis/plan-analyzer.js';
@@ -12,9 +12,7 @@ let client: pg.Client;
 
 beforeAll(async () => {
   sandbox = await startCluster({ replicas: 0 });
-  client = new pg.Client({ connectionString: sandbox.primary.url });
-  client.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
-  await client.connect();
+  client = await sandbox.connect('primary');
   await client.query(`
     CREATE EXTENSION pgstattuple;
 

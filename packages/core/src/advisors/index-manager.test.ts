@@ -18,9 +18,7 @@ let client: pg.Client;
 
 beforeAll(async () => {
   sandbox = await startCluster({ replicas: 0 });
-  client = new pg.Client({ connectionString: sandbox.primary.url });
-  client.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
-  await client.connect();
+  client = await sandbox.connect('primary');
   await client.query(`
     CREATE EXTENSION pgstattuple;
     CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, note text);
@@ -145,9 +143,7 @@ describe('applyRecommendations against the sandbox', () => {
   });
 
   it('reports locked and builds nothing while another session holds the table lock', async () => {
-    const other = new pg.Client({ connectionString: sandbox.primary.url });
-    other.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
-    await other.connect();
+    const other = await sandbox.connect('primary');
     try {
       const key = indexLockKey('public', 'orders').toString();
       await other.query('SELECT pg_advisory_lock($1::int8)', [key]);
@@ -313,9 +309,7 @@ describe('applyRecommendations against the sandbox', () => {
       sql: '',
       source: 'slow-query',
     };
-    const other = new pg.Client({ connectionString: sandbox.primary.url });
-    other.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
-    await other.connect();
+    const other = await sandbox.connect('primary');
     try {
       // An open writing transaction: the build's wait for it runs into lock_timeout.
       await other.query('BEGIN');
@@ -391,9 +385,7 @@ describe('rebuildIndex and dropIndex', () => {
     expect((await rebuildIndex(client, 'public', 'bloaty_id"; DROP TABLE canary; --')).status).toBe(
       'missing',
     );
-    const other = new pg.Client({ connectionString: sandbox.primary.url });
-    other.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
-    await other.connect();
+    const other = await sandbox.connect('primary');
     try {
       const key = indexLockKey('public', 'bloaty').toString();
       await other.query('SELECT pg_advisory_lock($1::int8)', [key]);

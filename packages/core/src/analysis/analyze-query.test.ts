@@ -1,5 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgPulseError } from '../errors/index.js';
 import { analyzeQuery } from './analyze-query.js';
@@ -10,9 +10,7 @@ let client: pg.Client;
 
 beforeAll(async () => {
   sandbox = await startCluster({ replicas: 0 });
-  client = new pg.Client({ connectionString: sandbox.primary.url });
-  client.on('error', () => {}); // the server may end it first (sandbox stop, terminate)
-  await client.connect();
+  client = await sandbox.connect('primary');
   await client.query(
     `CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int, amount numeric(10,2) NOT NULL,
        created_at timestamptz NOT NULL DEFAULT now());

@@ -116,10 +116,15 @@ export class Executor {
     }
   }
 
-  async run(request: QueryRequest, scope: RouteScope | undefined): Promise<pg.QueryResult> {
+  /** `cls` when the caller already classified the text (a pg client's statement). */
+  async run(
+    request: QueryRequest,
+    scope: RouteScope | undefined,
+    classified?: Classification,
+  ): Promise<pg.QueryResult> {
     const waiting = this.ensureReady();
     if (waiting) await waiting;
-    const cls = this.classifier.classify(request.text);
+    const cls = classified ?? this.classifier.classify(request.text);
     const first = await this.placeWithWaits(cls, request.text, scope);
     try {
       return await this.runOnce(first, cls, request);

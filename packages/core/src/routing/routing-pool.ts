@@ -232,7 +232,7 @@ export class RoutedClient extends EventEmitter {
       await this.pin(placement.node, await this.executor.acquire(placement, cls));
     }
     const pin = this.#pin;
-    if (!pin) return this.executor.run(request, currentScope());
+    if (!pin) return this.executor.run(request, currentScope(), cls);
     try {
       const result = await this.executor.execute(
         { node: pin.node, reason: 'pinned' },
