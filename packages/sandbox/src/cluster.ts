@@ -299,6 +299,26 @@ export class SandboxCluster implements Disposable {
     );
   }
 
+  /**
+   * @internal A standby accepts connections before its WAL receiver has reached the primary;
+   * a started cluster is one whose standbys all stream (pg_stat_replication shows them).
+   */
+  async waitForStreaming(names: readonly string[], timeoutMs = 15_000): Promise<void> {
+    if (names.length === 0) return;
+    await this.poll(
+      timeoutMs,
+      async () => {
+        const rows = await this.query<{ name: string }>(
+          this.primary.name,
+          "SELECT application_name AS name FROM pg_stat_replication WHERE state = 'streaming'",
+        );
+        const streaming = new Set(rows.map((r) => r.name));
+        return names.every((n) => streaming.has(n));
+      },
+      () => `standbys ${names.join(', ')} did not start streaming`,
+    );
+  }
+
   /** A TCP fault proxy in front of a node (created on first use, stable across restarts). */
   async proxy(name: string): Promise<FaultProxy> {
     const node = this.get(name);
@@ -497,6 +517,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Sandbo
     }
     await cluster.launch(primary);
     await Promise.all(replicas.map((r) => cluster.launch(r)));
+    await cluster.waitForStreaming(replicas.map((r) => r.name));
     return cluster;
   } catch (err) {
     await cluster.stop().catch(() => cluster.disposeSync());

@@ -164,8 +164,10 @@ export class FaultScript {
   private async resumeReplay(): Promise<void> {
     const pause = this.replayPause;
     if (!pause) return;
-    await this.ctx.sandbox.resumeReplay(this.sandboxName(pause.node));
+    // Stamp before awaiting: the replica may catch up, and pgpulse report it back in rotation,
+    // before the resume call itself has returned; a later stamp would miss that event.
     pause.resumedAtMs = Math.round(this.ctx.now());
+    await this.ctx.sandbox.resumeReplay(this.sandboxName(pause.node));
     if (pause.leftRotationAfterMs !== undefined && pause.readsWhileOut === undefined) {
       pause.readsWhileOut = this.reads(pause.node) - this.outAtReads;
     }
