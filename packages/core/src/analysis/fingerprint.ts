@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { fingerprintSync, normalizeSync, type ScanToken, scanSync } from 'libpg-query';
 import { isParserLoaded } from '../routing/classifier.js';
+import { maskLiterals, shapeOf } from '../sql/index.js';
 
 export type FingerprintSource = 'libpg-query' | 'hash';
 
@@ -20,6 +21,15 @@ export interface QueryFingerprint {
 const FINGERPRINT = /^[0-9a-f]{16}$/;
 
 export const UNREADABLE_STATEMENT = '<statement not shown: it could not be read safely>';
+
+/** Where elements of a long constant list were cut, as pg_stat_statements (18) shows it. */
+const LIST_MARKER = ' /*, ... */';
+const LIST_MARKER_COMMENT = LIST_MARKER.trim();
+/** Shapes longer than this are fingerprinted from the lexer's masked text, not parsed. */
+const MAX_PARSED_LENGTH = 16_384;
+/** Results for texts that were cut to a shape, by shape: every IN size shares one entry. */
+const byShape = new Map<string, QueryFingerprint>();
+const BY_SHAPE_LIMIT = 1000;
 
 /** Literal tokens the scanner may label UNKNOWN (B'', X'', U&'') are recognised by their text. */
 const LITERAL_TOKENS: ReadonlySet<string> = new Set([
@@ -71,7 +81,7 @@ function withoutComments(sql: string): string {
     const parts: string[] = [];
     let copied = 0;
     for (const token of scanSync(sql).tokens) {
-      if (!COMMENT_TOKENS.has(token.tokenName)) continue;
+      if (!COMMENT_TOKENS.has(token.tokenName) || token.text === LIST_MARKER_COMMENT) continue;
       parts.push(bytes.subarray(copied, token.start).toString('utf8'), ' ');
       copied = token.end;
     }
@@ -97,12 +107,40 @@ function truncate(text: string, max: number): string {
  * Fingerprints and normalizes one statement text. Never throws; never returns a literal of
  * `sql` (invariant 6): parseable text is normalized by libpg-query, anything else is masked
  * token by token or withheld.
+ *
+ * The work is bounded by the statement's shape, not its length: long constant lists (IN,
+ * VALUES, ARRAY) are cut to their first element first (shown as `$1 /*, ... *\/`; the
+ * fingerprint is libpg-query's, which ignores list lengths anyway), and a shape still longer
+ * than 16 KB is masked by a linear lexer instead of parsed. Cut texts are cached by shape.
  */
 export function fingerprintQuery(sql: string, maxLength = 4096): QueryFingerprint {
   if (typeof sql !== 'string') {
     return { fingerprint: hashFingerprint(''), normalized: UNREADABLE_STATEMENT, source: 'hash' };
   }
   // The parser reads a C string: a NUL would hide the rest of the text from it.
+  if (!isParserLoaded() || sql.includes('\0')) return fingerprintText(sql, maxLength);
+  const shape = shapeOf(sql, { marker: LIST_MARKER }).text;
+  if (shape === sql) return fingerprintText(sql, maxLength);
+  const key = `${maxLength}\0${shape}`;
+  const hit = byShape.get(key);
+  if (hit !== undefined) return hit;
+  const id = fingerprintText(shape, maxLength);
+  if (shape.length <= MAX_PARSED_LENGTH) {
+    if (byShape.size >= BY_SHAPE_LIMIT) byShape.delete(byShape.keys().next().value as string);
+    byShape.set(key, id);
+  }
+  return id;
+}
+
+function fingerprintText(sql: string, maxLength: number): QueryFingerprint {
+  if (sql.length > MAX_PARSED_LENGTH && !sql.includes('\0')) {
+    const masked = maskLiterals(sql);
+    return {
+      fingerprint: hashFingerprint(masked),
+      normalized: truncate(masked, maxLength),
+      source: 'hash',
+    };
+  }
   if (isParserLoaded() && !sql.includes('\0')) {
     try {
       const fingerprint = fingerprintSync(sql);

@@ -1,6 +1,8 @@
 import { loadModule, parseSync } from 'libpg-query';
 import { ConfigError, PgPulseError } from '../errors/index.js';
+import { shapeOf, splitStatements } from '../sql/index.js';
 import { findHint, mayContainHint } from './hints.js';
+import { hasNoSessionEffect, isPlainWrite } from './shortcuts.js';
 import {
   type AstNode,
   type AstRecord,
@@ -43,7 +45,8 @@ export type RouteReason =
   | 'session-state'
   | 'utility'
   | 'explain-analyze'
-  | 'call';
+  | 'call'
+  | 'too-large';
 export type TransactionControl =
   | 'begin'
   | 'begin-read-only'
@@ -91,6 +94,13 @@ export interface ClassifierOptions {
   readonly allowFunctions?: Iterable<string>;
   /** Max cached texts (LRU-ish bounded Map, default 5000). */
   readonly cacheSize?: number;
+  /**
+   * Longest shape (the text after long constant lists are cut) the parser is given, default
+   * 16,384 characters: parsing costs about 1–2 ms per KB on the event loop. A longer statement
+   * goes to the primary as 'too-large' without a parse unless something in it could change the
+   * connection's state, which only the parser can tell.
+   */
+  readonly maxParseLength?: number;
 }
 
 export interface Classifier {
@@ -98,15 +108,23 @@ export interface Classifier {
   classify(sql: string): Classification;
   /** Current number of cached entries. */
   readonly cacheSize: number;
+  /** Texts handed to the parser so far (cache misses that needed a parse). */
+  readonly parseCount: number;
 }
 
 const DEFAULT_CACHE_SIZE = 5000;
+const DEFAULT_MAX_PARSE_LENGTH = 16_384;
 /**
  * Texts longer than this are classified but not cached: they are usually generated with inline
  * values (bulk INSERTs, long IN lists), so they rarely repeat, and 5000 of them would pin a
- * lot of memory.
+ * lot of memory. Their shape (lists cut) is cached instead when it is short.
  */
 const MAX_CACHED_TEXT_LENGTH = 32_768;
+/**
+ * A text whose shape differs from it is cached under its own text too only up to this length:
+ * every size of an IN list is a new text, and they would crowd out everything else.
+ */
+const MAX_CACHED_VARIANT_LENGTH = 1024;
 /** DECLARE ... WITH HOLD sets CURSOR_OPT_HOLD (0x0020) in DeclareCursorStmt.options. */
 const CURSOR_OPT_HOLD = 0x20;
 
@@ -199,6 +217,8 @@ const write = (reason: RouteReason, extras?: Extras): Classification =>
 const EMPTY = write('empty');
 const UNPARSEABLE = write('unparseable');
 const UTILITY = write('utility');
+const WRITE = write('write');
+const TOO_LARGE = write('too-large');
 
 // ---------------------------------------------------------------------------------------------
 // Function matching
@@ -406,7 +426,9 @@ const TRANSACTION_BOUNDARIES: ReadonlySet<TransactionControl> = new Set([
 class SqlClassifier implements Classifier {
   readonly #cache = new Map<string, Classification>();
   readonly #maxEntries: number;
+  readonly #maxParseLength: number;
   readonly #functions: FunctionMatcher;
+  #parses = 0;
 
   constructor(options: ClassifierOptions) {
     const size = options.cacheSize ?? DEFAULT_CACHE_SIZE;
@@ -418,7 +440,17 @@ class SqlClassifier implements Classifier {
         },
       ]);
     }
+    const parseLength = options.maxParseLength ?? DEFAULT_MAX_PARSE_LENGTH;
+    if (!Number.isInteger(parseLength) || parseLength < 1) {
+      throw new ConfigError([
+        {
+          field: 'maxParseLength',
+          message: `must be a positive integer number of characters (got ${String(parseLength)}), e.g. 16384`,
+        },
+      ]);
+    }
     this.#maxEntries = size;
+    this.#maxParseLength = parseLength;
     this.#functions = new FunctionMatcher(
       [
         ...BUILTIN_VOLATILE_FUNCTIONS,
@@ -432,32 +464,71 @@ class SqlClassifier implements Classifier {
     return this.#cache.size;
   }
 
+  get parseCount(): number {
+    return this.#parses;
+  }
+
   classify(sql: string): Classification {
     const hit = this.#cache.get(sql);
     if (hit !== undefined) return hit;
     if (!parserLoaded) throw parserNotLoaded();
     // Callers in plain JavaScript may pass a query config object; never cache on object keys.
     if (typeof sql !== 'string') return UNPARSEABLE;
-    const classification = this.#classifyText(sql);
-    this.#remember(sql, classification);
+    if (sql.trim() === '') return this.#remember(sql, EMPTY);
+    // The parser reads a C string and would stop at NUL, hiding whatever follows it.
+    if (sql.includes('\0')) return this.#remember(sql, UNPARSEABLE);
+    if (isPlainWrite(sql)) return this.#remember(sql, WRITE);
+    // Every size of a constant list shares one shape, one parse and one cache entry.
+    const shape = shapeOf(sql, { renumberParams: true }).text;
+    if (shape === sql) return this.#remember(sql, this.#classifyShape(sql));
+    let classification = this.#cache.get(shape);
+    if (classification === undefined) {
+      classification = this.#classifyShape(shape);
+      this.#remember(shape, classification);
+    }
+    if (sql.length <= MAX_CACHED_VARIANT_LENGTH) this.#remember(sql, classification);
     return classification;
   }
 
-  #remember(sql: string, classification: Classification): void {
-    if (this.#maxEntries === 0 || sql.length > MAX_CACHED_TEXT_LENGTH) return;
+  #remember(sql: string, classification: Classification): Classification {
+    if (this.#maxEntries === 0 || sql.length > MAX_CACHED_TEXT_LENGTH) return classification;
     if (this.#cache.size >= this.#maxEntries) {
       // Insertion order: evicting the oldest keeps a hit free of any bookkeeping.
       const oldest = this.#cache.keys().next();
       if (oldest.done !== true) this.#cache.delete(oldest.value);
     }
     this.#cache.set(sql, classification);
+    return classification;
+  }
+
+  /** The parser's answer for exactly this text: no shortcut, no shape, no cache. */
+  classifyByParse(sql: string): Classification {
+    if (!parserLoaded) throw parserNotLoaded();
+    if (typeof sql !== 'string' || sql.includes('\0')) return UNPARSEABLE;
+    return sql.trim() === '' ? EMPTY : this.#classifyText(sql);
+  }
+
+  /** A shape too long to parse on the event loop goes to the primary when that is provably enough. */
+  #classifyShape(shape: string): Classification {
+    if (shape.length <= this.#maxParseLength) return this.#classifyText(shape);
+    const statements = splitStatements(shape);
+    if (statements.length <= 1)
+      return hasNoSessionEffect(shape) ? TOO_LARGE : this.#classifyText(shape);
+    // Several statements always go to the primary; only their effect on the connection needs
+    // the parser, and only for the statements that could have one.
+    const each: Classification[] = [];
+    for (const statement of statements) {
+      if (hasNoSessionEffect(statement)) continue;
+      const one = this.#classifyText(statement);
+      if (one.reason === 'unparseable') return UNPARSEABLE;
+      each.push(one);
+    }
+    return combineStatements(each);
   }
 
   #classifyText(sql: string): Classification {
-    if (sql.trim() === '') return EMPTY;
-    // The parser reads a C string and would stop at NUL, hiding whatever follows it.
-    if (sql.includes('\0')) return UNPARSEABLE;
     let base: Classification;
+    this.#parses++;
     try {
       const parsed: unknown = parseSync(sql);
       const stmts = isRecord(parsed) ? arrayField(parsed, 'stmts') : undefined;
@@ -489,22 +560,12 @@ class SqlClassifier implements Classifier {
    * changes the session, so the router must pin just as for the single statement.
    */
   #classifyMulti(stmts: readonly unknown[]): Classification {
-    let transaction: TransactionControl | undefined;
-    let session: SessionEffect | undefined;
+    const each: Classification[] = [];
     for (const stmt of stmts) {
       const node = statementNode(stmt);
-      if (node === undefined) continue;
-      const each = this.#classifyNode(node);
-      session ??= each.session;
-      const control = each.transaction;
-      if (control === undefined) continue;
-      if (TRANSACTION_BOUNDARIES.has(control) || transaction === undefined) {
-        transaction = control;
-      }
+      if (node !== undefined) each.push(this.#classifyNode(node));
     }
-    // It ran on the primary, so a read-only BEGIN in it must not invite a replica.
-    if (transaction === 'begin-read-only') transaction = 'begin';
-    return write('multi-statement', { transaction, session });
+    return combineStatements(each);
   }
 
   #classifyNode(node: AstNode): Classification {
@@ -643,6 +704,24 @@ class SqlClassifier implements Classifier {
   }
 }
 
+/**
+ * The classification of several statements sent as one text: the primary, with the net
+ * effect on the connection (the last transaction boundary, the first session change).
+ */
+function combineStatements(each: readonly Classification[]): Classification {
+  let transaction: TransactionControl | undefined;
+  let session: SessionEffect | undefined;
+  for (const one of each) {
+    session ??= one.session;
+    const control = one.transaction;
+    if (control === undefined) continue;
+    if (TRANSACTION_BOUNDARIES.has(control) || transaction === undefined) transaction = control;
+  }
+  // It ran on the primary, so a read-only BEGIN in it must not invite a replica.
+  if (transaction === 'begin-read-only') transaction = 'begin';
+  return write('multi-statement', { transaction, session });
+}
+
 /** set_config(name, value, is_local): only a literal `true` keeps the change transaction-local. */
 function setsLocally(call: AstRecord): boolean {
   const args = arrayField(call, 'args');
@@ -690,6 +769,15 @@ function classifyTransaction(statement: AstRecord): Classification {
 
 export function createClassifier(options: ClassifierOptions = {}): Classifier {
   return new SqlClassifier(options);
+}
+
+/**
+ * The reference the fast paths are checked against: the full parse of the text exactly as
+ * given (no shortcut for writes, no list collapsing, no size bound, no cache). Slow on big
+ * statements by design; for tests and benchmarks.
+ */
+export function classifyByParse(sql: string, options: ClassifierOptions = {}): Classification {
+  return new SqlClassifier({ ...options, cacheSize: 0 }).classifyByParse(sql);
 }
 
 let defaultClassifier: Classifier | undefined;

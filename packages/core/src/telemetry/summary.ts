@@ -1,7 +1,7 @@
 /**
  * `db.query.summary` and `db.operation.name` for a statement: the operation and its first
  * table, e.g. "SELECT orders". Low cardinality by design (it names spans and labels metrics),
- * best effort, cached by text.
+ * best effort, cached by text (the head of a long one).
  */
 export interface QuerySummary {
   readonly operation: string;
@@ -20,7 +20,14 @@ const TABLE_PATTERNS: Readonly<Record<string, RegExp>> = {
   MERGE: new RegExp(String.raw`\bINTO\s+${IDENT}`, 'i'),
 };
 
-export function summarize(text: string): QuerySummary {
+/**
+ * Only the head of a long text is read (its operation and first table are there, or the
+ * summary is just the operation): a bulk statement costs the same as a short one.
+ */
+const HEAD_LENGTH = 4096;
+
+export function summarize(full: string): QuerySummary {
+  const text = full.length > HEAD_LENGTH ? full.slice(0, HEAD_LENGTH) : full;
   const hit = cache.get(text);
   if (hit) return hit;
   const stripped = text.replace(/\/\*[\s\S]*?\*\/|--[^\n]*/g, ' ').trimStart();

@@ -13,11 +13,11 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import { normalizeSync } from 'libpg-query';
 import pg from 'pg';
 import type { CapturedPlan } from '../analysis/index.js';
 import type { StatementEvent, StatementOutcome } from '../routing/index.js';
 import type { ClusterNode } from '../topology/index.js';
+import { QueryTexts } from './query-text.js';
 import { summarize } from './summary.js';
 
 export interface TelemetryOptions {
@@ -36,7 +36,6 @@ export interface TelemetryOptions {
 // The SDK's suppression flag: a context key made with the same description is the same key.
 const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
 const SCOPE = '@pgpulse/core';
-const TEXT_CACHE_LIMIT = 2000;
 const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 /**
@@ -47,7 +46,7 @@ export class Telemetry {
   private readonly tracer: Tracer;
   private readonly duration: Histogram;
   private readonly slow: Counter;
-  private readonly texts = new Map<string, string | null>();
+  private readonly texts = new QueryTexts();
   private readonly metricSets = new Map<string, Attributes>();
 
   constructor(
@@ -206,9 +205,8 @@ export class Telemetry {
       'pgpulse.role': node.role,
       'pgpulse.route.reason': event.reason,
     };
-    // libpg-query's normalize returns (not throws) an error quoting the literal for text it
-    // cannot scan, so only text that parsed is sanitized; the rest gets no db.query.text.
-    const text = event.cls.reason === 'unparseable' ? null : this.sanitized(event.request.text);
+    // Text the classifier could not parse gets no db.query.text (it could echo a literal).
+    const text = this.texts.sanitized(event.request.text, event.cls.reason !== 'unparseable');
     if (text !== null) attributes['db.query.text'] = text;
     if (event.reason === 'retry') attributes['pgpulse.retry'] = true;
     if (node.role === 'replica' && node.health.lagMs !== undefined)
@@ -235,21 +233,6 @@ export class Telemetry {
       if (this.metricSets.size < 10_000) this.metricSets.set(key, attributes);
     }
     return attributes;
-  }
-
-  /** Literals replaced by placeholders (libpg-query's normalize); null when it cannot parse. */
-  private sanitized(text: string): string | null {
-    let hit = this.texts.get(text);
-    if (hit !== undefined) return hit;
-    try {
-      hit = normalizeSync(text);
-    } catch {
-      hit = null;
-    }
-    if (this.texts.size >= TEXT_CACHE_LIMIT)
-      this.texts.delete(this.texts.keys().next().value as string);
-    this.texts.set(text, hit);
-    return hit;
   }
 }
 
