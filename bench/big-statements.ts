@@ -136,6 +136,8 @@ try {
     primary: sandbox.primary.url,
     replicas: sandbox.replicas.map((r) => r.url),
     pool: { maxSize: WORKERS },
+    // The box is shared: generous probe timeouts keep a slow probe from looking like a failure.
+    health: { timeoutMs: 10_000, maxConsecutiveFailures: 10 },
   });
   await cluster.ready();
 
