@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { analyzeQuery, type QueryAnalysis } from '../analysis/index.js';
+import { analyzeQuery, fingerprintQuery, type QueryAnalysis } from '../analysis/index.js';
 import { createBalancer } from '../balancing/index.js';
 import {
   type ConsistencyLevel,
@@ -26,11 +26,13 @@ import {
 } from '../health/index.js';
 import { NodePool, type PooledConnection } from '../pool/index.js';
 import {
-  CATALOG_VOLATILE_SQL,
+  type CatalogQuery,
   type Classification,
   type Classifier,
+  changesCatalog,
   createClassifier,
   Executor,
+  FunctionCatalog,
   isParserLoaded,
   loadParser,
   Router,
@@ -77,6 +79,8 @@ export interface ClusterEvents {
   'failover-failed': [{ error: Error }];
   /** A connection-level error on an idle pooled connection (already handled; for logging). */
   'connection-error': [{ node: string; error: Error }];
+  /** A replica refused a read as a write; it ran on the primary and is sent there from now on. */
+  'replica-refused': [{ node: string; query: string; fingerprint: string }];
 }
 
 /** How often to retry reading the catalog's volatile functions after a failure. */
@@ -104,7 +108,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly slow: SlowQueries;
   private readiness: Promise<void> | undefined;
   private isReady = false;
-  private catalogTimer: NodeJS.Timeout | undefined;
+  private readonly catalog: FunctionCatalog;
   private closing: Promise<void> | undefined;
 
   constructor(config: ResolvedConfig) {
@@ -129,6 +133,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       allowFunctions: config.routing.allowFunctions,
     });
     this.policy = new StatementPolicy(config.routing);
+    this.catalog = new FunctionCatalog(this.policy, this.onPrimary, {
+      refreshMs: config.routing.catalogRefreshMs,
+      retryMs: CATALOG_RETRY_MS,
+    });
     this.router = new Router(this.nodes, createBalancer(config.loadBalancing), this.policy, {
       readWriteSplit: config.readWriteSplit,
       lagPolicy: config.replicaLag.policy,
@@ -199,6 +207,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         finished: (event, outcome) => {
           this.guard.executed(event.node, event.cls.kind === 'write', event.scope);
           this.slow.finished(event, outcome);
+          if (outcome.error === undefined && changesCatalog(event.cls, event.request.text))
+            this.catalog.changed();
+        },
+        refused: (node, request) => {
+          this.policy.learnRefused(request.text);
+          this.catalog.refreshSoon();
+          const { fingerprint, normalized } = fingerprintQuery(request.text, 500);
+          this.emit('replica-refused', { node: node.name, query: normalized, fingerprint });
         },
       },
       () => (this.isReady ? undefined : this.ready()),
@@ -380,7 +396,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** Ends probes and every pool; statements after this fail with ClusterClosedError. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      clearTimeout(this.catalogTimer);
+      this.catalog.stop();
       this.monitor.stop();
       await this.slow.close();
       if (!this.pool.isClosed) void this.pool.end();
@@ -451,26 +467,24 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   private async loadCatalog(): Promise<void> {
     if (!this.config.routing.detectCatalogVolatile) return;
-    const primary = this.router.primary();
-    if (!primary) return;
-    try {
-      const connection = await primary.pool.acquire();
-      try {
-        const { rows } = await connection.client.query<{ schema: string; name: string }>(
-          CATALOG_VOLATILE_SQL,
-        );
-        this.policy.setCatalogVolatile(rows.map((r) => `${r.schema}.${r.name}`));
-        connection.release();
-      } catch (err) {
-        connection.release(true);
-        throw err;
-      }
-    } catch {
-      // Until the catalog is known, reads that call functions go to the primary; try again.
-      this.catalogTimer = setTimeout(() => void this.loadCatalog(), CATALOG_RETRY_MS);
-      this.catalogTimer.unref();
-    }
+    await this.catalog.load();
+    this.catalog.start();
   }
+
+  /** One catalog query on the current primary's pool. */
+  private readonly onPrimary: CatalogQuery = async (sql) => {
+    const primary = this.router.primary();
+    if (!primary) throw new Error('no primary to read the catalog from');
+    const connection = await primary.pool.acquire();
+    try {
+      const { rows } = await connection.client.query(sql);
+      connection.release();
+      return rows;
+    } catch (err) {
+      connection.release(true);
+      throw err;
+    }
+  };
 }
 
 function roundMs(ms: number | undefined): number | undefined {

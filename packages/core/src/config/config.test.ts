@@ -101,6 +101,7 @@ describe('parseConfig: defaults', () => {
       allowFunctions: [],
       forcePrimaryPatterns: [],
       detectCatalogVolatile: true,
+      catalogRefreshMs: 30_000,
     });
     expect(config.slowQuery).toEqual({
       thresholdMs: 500,

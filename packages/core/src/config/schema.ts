@@ -239,6 +239,7 @@ const routingSchema = section(
       .array(forcePrimaryPattern, 'an array of regular expressions')
       .default(() => []),
     detectCatalogVolatile: bool().default(true),
+    catalogRefreshMs: nonNegMs().default(30_000),
   },
   'an object of routing options',
 );
@@ -388,6 +389,7 @@ function resolve(parsed: ParsedConfig): ResolvedConfig {
       allowFunctions: Object.freeze(unique(routing.allowFunctions)),
       forcePrimaryPatterns: Object.freeze(routing.forcePrimaryPatterns),
       detectCatalogVolatile: routing.detectCatalogVolatile,
+      catalogRefreshMs: routing.catalogRefreshMs,
     }),
     slowQuery: Object.freeze(parsed.slowQuery),
     telemetry: Object.freeze({

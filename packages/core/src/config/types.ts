@@ -116,6 +116,12 @@ export interface RoutingOptions {
   forcePrimaryPatterns?: readonly (string | RegExp)[];
   /** Look up function volatility in pg_proc; default true. */
   detectCatalogVolatile?: boolean;
+  /**
+   * How often (ms) to check whether functions or views changed (a cheap signature of pg_proc
+   * and pg_rewrite) and read them again; default 30 000, 0 turns the check off. DDL through
+   * pgpulse and a replica's refusal refresh the catalog on their own.
+   */
+  catalogRefreshMs?: number;
 }
 
 export interface SlowQueryOptions {
@@ -247,6 +253,7 @@ export interface ResolvedRoutingConfig {
   /** Compiled at start-up so a bad pattern fails there, not on the first query. */
   readonly forcePrimaryPatterns: readonly RegExp[];
   readonly detectCatalogVolatile: boolean;
+  readonly catalogRefreshMs: number;
 }
 
 export interface ResolvedSlowQueryConfig {

@@ -78,6 +78,12 @@ export interface Classification {
    */
   readonly functions: readonly string[];
   /**
+   * Relations a read names (tables, views, CTE names), as the parser resolved them, schema-
+   * qualified when written so. A caller checks views against the catalog: a view's definition
+   * may call a function that writes. Empty when kind is 'write'.
+   */
+  readonly relations: readonly string[];
+  /**
    * Present for BEGIN/START TRANSACTION/COMMIT/END/ROLLBACK/ABORT/SAVEPOINT/RELEASE/
    * ROLLBACK TO/PREPARE TRANSACTION. Absent for COMMIT/ROLLBACK AND CHAIN, which leave a
    * transaction open on the same connection.
@@ -182,6 +188,7 @@ const sharedResults = new Map<string, Classification>();
 interface Extras {
   readonly transaction?: TransactionControl | undefined;
   readonly session?: SessionEffect | undefined;
+  readonly relations?: readonly string[] | undefined;
 }
 
 function result(
@@ -192,8 +199,9 @@ function result(
 ): Classification {
   const transaction = extras?.transaction;
   const session = extras?.session;
+  const relations = kind === 'read' ? (extras?.relations ?? NO_FUNCTIONS) : NO_FUNCTIONS;
   // Results without per-statement data are shared, so most cache entries cost one pointer.
-  const shareable = functions.length === 0;
+  const shareable = functions.length === 0 && relations.length === 0;
   const key = shareable ? `${kind}|${reason}|${transaction ?? ''}|${session ?? ''}` : '';
   if (shareable) {
     const shared = sharedResults.get(key);
@@ -203,6 +211,7 @@ function result(
     kind,
     reason,
     functions: functions.length === 0 ? NO_FUNCTIONS : Object.freeze([...functions]),
+    relations: relations.length === 0 ? NO_FUNCTIONS : Object.freeze([...relations]),
   };
   if (transaction !== undefined) built.transaction = transaction;
   if (session !== undefined) built.session = session;
@@ -300,6 +309,7 @@ interface TreeFacts {
   nestedWrite: boolean;
   volatile: boolean;
   readonly functions: Set<string>;
+  readonly relations: Set<string>;
   session: SessionEffect | undefined;
 }
 
@@ -629,7 +639,10 @@ class SqlClassifier implements Classifier {
     if (facts.nestedWrite) return write('writable-cte', { session });
     if (facts.locking) return write('locking-clause', { session });
     if (facts.volatile) return write('volatile-function', { session });
-    return result('read', readReason(select), [...facts.functions], { session });
+    return result('read', readReason(select), [...facts.functions], {
+      session,
+      relations: [...facts.relations],
+    });
   }
 
   #classifyExplain(explain: AstRecord): Classification {
@@ -642,7 +655,10 @@ class SqlClassifier implements Classifier {
     }
     const analyzed = this.#classifyNode(inner);
     if (analyzed.kind === 'read') {
-      return result('read', 'explain', analyzed.functions, { session: analyzed.session });
+      return result('read', 'explain', analyzed.functions, {
+        session: analyzed.session,
+        relations: analyzed.relations,
+      });
     }
     return write('explain-analyze', { session: analyzed.session });
   }
@@ -655,6 +671,7 @@ class SqlClassifier implements Classifier {
       nestedWrite: false,
       volatile: false,
       functions: new Set(),
+      relations: new Set(),
       session: undefined,
     };
     this.#walk(root, facts);
@@ -678,6 +695,7 @@ class SqlClassifier implements Classifier {
       const child = value[key];
       if (typeof child !== 'object' || child === null) continue;
       if (key === 'FuncCall') this.#noteCall(child, facts);
+      else if (key === 'RangeVar') noteRelation(child, facts);
       else if (key === 'lockingClause') facts.locking ||= Array.isArray(child) && child.length > 0;
       else if (key === 'intoClause') {
         facts.into = true;
@@ -720,6 +738,15 @@ function combineStatements(each: readonly Classification[]): Classification {
   // It ran on the primary, so a read-only BEGIN in it must not invite a replica.
   if (transaction === 'begin-read-only') transaction = 'begin';
   return write('multi-statement', { transaction, session });
+}
+
+/** A RangeVar's name, schema-qualified when it was written so. */
+function noteRelation(rangeVar: unknown, facts: TreeFacts): void {
+  if (!isRecord(rangeVar)) return;
+  const name = stringField(rangeVar, 'relname');
+  if (name === undefined) return;
+  const schema = stringField(rangeVar, 'schemaname');
+  facts.relations.add(schema === undefined ? name : `${schema}.${name}`);
 }
 
 /** set_config(name, value, is_local): only a literal `true` keeps the change transaction-local. */

@@ -6,6 +6,7 @@ import type { PooledConnection } from '../pool/index.js';
 import { type ClusterNode, transactionStatus } from '../topology/index.js';
 import type { Classification, Classifier } from './classifier.js';
 import type { QueryRequest } from './query-args.js';
+import { asRefusedWrite, isStandbyRefusal } from './refusals.js';
 import type { Router, RoutingReason } from './router.js';
 
 /** One statement on its way to a node, as observers see it. */
@@ -30,6 +31,8 @@ export interface StatementObserver {
   around<T>(event: StatementEvent, run: () => Promise<T>): Promise<T>;
   /** A statement finished on a node, successfully or not. */
   finished(event: StatementEvent, outcome: StatementOutcome): void;
+  /** A replica refused a read as a write; it is retried on the primary next. */
+  refused?(node: ClusterNode, request: QueryRequest, error: unknown): void;
 }
 
 /** Bounded waits instead of an immediate fallback or error; 0 disables each. */
@@ -129,6 +132,13 @@ export class Executor {
     try {
       return await this.runOnce(first, cls, request);
     } catch (err) {
+      if (cls.kind === 'read' && first.node.role === 'replica' && isStandbyRefusal(err)) {
+        // Nothing ran (a standby writes nothing) and no transaction is open (pinned
+        // statements never come here): run it once on the primary, as the write it is.
+        this.observer.refused?.(first.node, request, err);
+        const primary = { node: this.router.writeNode(), reason: 'replica-refused' as const };
+        return this.runOnce(primary, asRefusedWrite(cls), request);
+      }
       if (!this.retriable(first, cls, err)) throw err;
       let second: Placement;
       try {

@@ -19,7 +19,14 @@ export {
   type StatementObserver,
   type StatementOutcome,
 } from './executor.js';
+export {
+  type CatalogQuery,
+  changesCatalog,
+  FunctionCatalog,
+  type FunctionCatalogOptions,
+} from './function-catalog.js';
 export { normalizeQueryArgs, type QueryRequest } from './query-args.js';
+export { isStandbyRefusal } from './refusals.js';
 export { type ReadEligibility, Router, type RoutingReason } from './router.js';
 export { RoutedClient, RoutingPool } from './routing-pool.js';
 export { CATALOG_VOLATILE_SQL, type PolicyReason, StatementPolicy } from './statement-policy.js';

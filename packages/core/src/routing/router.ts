@@ -22,6 +22,8 @@ export type RoutingReason =
   | 'least-lagged'
   | 'read-your-writes'
   | 'retry'
+  | 'replica-refused'
+  | 'learned-refusal'
   | 'pinned';
 
 /**

@@ -209,6 +209,8 @@ export class Telemetry {
     const text = this.texts.sanitized(event.request.text, event.cls.reason !== 'unparseable');
     if (text !== null) attributes['db.query.text'] = text;
     if (event.reason === 'retry') attributes['pgpulse.retry'] = true;
+    // A replica refused it as a write; this is its one retry on the primary.
+    if (event.reason === 'replica-refused') attributes['pgpulse.replica_refused'] = true;
     if (node.role === 'replica' && node.health.lagMs !== undefined)
       attributes['pgpulse.replica.lag_ms'] = node.health.lagMs;
     return attributes;
