@@ -82,7 +82,9 @@ function report(title: string, rows: readonly Row[]): void {
     const firsts = { classify: [] as number[], fingerprint: [] as number[], span: [] as number[] };
     let routed = '';
     for (let i = 0; i < 5; i++) {
-      const variant = text.replace(/^(\s*\w+)/, `$1 /* run ${i} */`);
+      // flat(): replace() returns a rope; pg's serializer would flatten it on either side,
+      // and that one copy is not classification's cost.
+      const variant = flat(text.replace(/^(\s*\w+)/, `$1 /* run ${i} */`));
       const classifier = createClassifier();
       const texts = new QueryTexts();
       collect();

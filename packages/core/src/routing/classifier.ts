@@ -229,6 +229,14 @@ const UTILITY = write('utility');
 const WRITE = write('write');
 const TOO_LARGE = write('too-large');
 
+/**
+ * `sql.trim() === ''` without trim's copy: trimming a 1.3 MB INSERT costs 4 ms, this stops at
+ * the first character that is not JavaScript whitespace (the same set trim() removes).
+ */
+function isBlank(sql: string): boolean {
+  return !/\S/.test(sql);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Function matching
 
@@ -484,7 +492,7 @@ class SqlClassifier implements Classifier {
     if (!parserLoaded) throw parserNotLoaded();
     // Callers in plain JavaScript may pass a query config object; never cache on object keys.
     if (typeof sql !== 'string') return UNPARSEABLE;
-    if (sql.trim() === '') return this.#remember(sql, EMPTY);
+    if (isBlank(sql)) return this.#remember(sql, EMPTY);
     // The parser reads a C string and would stop at NUL, hiding whatever follows it.
     if (sql.includes('\0')) return this.#remember(sql, UNPARSEABLE);
     if (isPlainWrite(sql)) return this.#remember(sql, WRITE);
@@ -515,7 +523,7 @@ class SqlClassifier implements Classifier {
   classifyByParse(sql: string): Classification {
     if (!parserLoaded) throw parserNotLoaded();
     if (typeof sql !== 'string' || sql.includes('\0')) return UNPARSEABLE;
-    return sql.trim() === '' ? EMPTY : this.#classifyText(sql);
+    return isBlank(sql) ? EMPTY : this.#classifyText(sql);
   }
 
   /** A shape too long to parse on the event loop goes to the primary when that is provably enough. */

@@ -46,6 +46,38 @@ const DOT = 46;
 /** `$n` with more digits may be "parameter number too large": never rewritten. */
 const MAX_PARAM_DIGITS = 6;
 
+/*
+ * Fast paths. ORMs write long lists of bare parameters (`$1, $2, ...`) or integers, and the
+ * character loop below costs ~10 ns a character: 3.5 ms for an IN list of 40,000. A sticky
+ * regular expression skips a run of such elements at native speed. It accepts a strict subset
+ * of what readElement() accepts (no sign, no cast, no fraction), so whatever it stops at is
+ * handed back to the character loop, which decides as before.
+ */
+const WS = '[ \\t\\n\\r\\f\\v]*';
+/** A bare `$n` or unsigned integer, not followed by an identifier character, `.` or a cast. */
+const BARE = `(?:\\$\\d{1,${MAX_PARAM_DIGITS}}|\\d+)(?![A-Za-z0-9_$.\\u0080-\\uffff]|${WS}::)`;
+/** `, e` repeated: the rest of a list after its first element. */
+const BARE_ELEMENTS = new RegExp(`(?:${WS},${WS}${BARE})*`, 'y');
+/** `, (e, ..., e)` repeated, rows of one width; built per width (cached, widths are few). */
+const bareRows = new Map<number, RegExp>();
+const MAX_FAST_ROW_WIDTH = 64;
+
+function bareRowsOf(width: number): RegExp {
+  let re = bareRows.get(width);
+  if (re === undefined) {
+    const row = `\\(${WS}${BARE}(?:${WS},${WS}${BARE}){${width - 1}}${WS}\\)`;
+    re = new RegExp(`(?:${WS},${WS}${row})*`, 'y');
+    bareRows.set(width, re);
+  }
+  return re;
+}
+
+/** End of the run `re` matches at `from` (`from` itself when it matches nothing). */
+function skipRun(re: RegExp, sql: string, from: number): number {
+  re.lastIndex = from;
+  return re.test(sql) ? re.lastIndex : from;
+}
+
 /** Computes the shape of `sql` in one linear pass. */
 export function shapeOf(sql: string, options: ShapeOptions = {}): SqlShape {
   const renumber = options.renumberParams === true;
@@ -134,8 +166,9 @@ function cutElements(sql: string, from: number, close: number): Cut | undefined 
   const firstEnd = readElement(sql, from);
   if (firstEnd === -1) return undefined;
   const cast = elementCast;
-  let at = skipSpace(sql, firstEnd);
-  let count = 1;
+  const runEnd = cast === '' ? skipRun(BARE_ELEMENTS, sql, firstEnd) : firstEnd;
+  let at = skipSpace(sql, runEnd);
+  let count = runEnd > firstEnd ? 2 : 1;
   while (sql.charCodeAt(at) === COMMA) {
     const end = readElement(sql, at + 1);
     if (end === -1 || elementCast !== cast) return undefined;
@@ -155,9 +188,11 @@ function cutRows(sql: string, from: number, close: number | undefined): Cut | un
   const casts: string[] = [];
   const firstEnd = readRow(sql, from, casts);
   if (firstEnd === -1) return undefined;
-  let at = skipSpace(sql, firstEnd);
-  let last = firstEnd;
-  let count = 1;
+  const bare = casts.length <= MAX_FAST_ROW_WIDTH && casts.every((cast) => cast === '');
+  const runEnd = bare ? skipRun(bareRowsOf(casts.length), sql, firstEnd) : firstEnd;
+  let at = skipSpace(sql, runEnd);
+  let last = runEnd;
+  let count = runEnd > firstEnd ? 2 : 1;
   while (sql.charCodeAt(at) === COMMA) {
     const open = skipSpace(sql, at + 1);
     if (sql.charCodeAt(open) !== OPEN_PAREN) return undefined;
