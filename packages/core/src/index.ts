@@ -33,11 +33,14 @@ export type {
   ConsistencyLevel,
   LagPolicy,
   LoadBalancingStrategy,
+  MonitoringOptions,
+  MonitoringThresholds,
   NodeConfig,
   PgPulseConfig,
   PoolingMode,
   PromotionStrategy,
   ResolvedConfig,
+  WebhookOptions,
 } from './config/index.js';
 export { parseConfig, redactUrl } from './config/index.js';
 export type { InScope } from './context/index.js';
@@ -59,6 +62,7 @@ export type {
   LostWindow,
 } from './failover/index.js';
 export { type BreakerState, isAvailabilityError } from './health/index.js';
+export type { Alert, AlertKind, AlertState } from './monitoring/index.js';
 export {
   type MaintenanceReport,
   PartitioningError,

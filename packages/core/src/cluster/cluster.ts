@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { metrics } from '@opentelemetry/api';
 import { analyzeQuery, fingerprintQuery, type QueryAnalysis } from '../analysis/index.js';
 import { createBalancer } from '../balancing/index.js';
 import {
@@ -24,6 +25,7 @@ import {
   NodeProber,
   parseLsn,
 } from '../health/index.js';
+import { type Alert, Monitoring } from '../monitoring/index.js';
 import { NodePool, type PooledConnection } from '../pool/index.js';
 import {
   type CatalogQuery,
@@ -53,6 +55,8 @@ export interface ClusterStats {
   readonly classifierCacheSize: number;
   /** Health rounds completed. */
   readonly probeRounds: number;
+  /** Monitoring (alert) rounds completed; 0 without `monitoring`. */
+  readonly alertRounds: number;
 }
 
 /** What `cluster.middleware()` returns: the (req, res, next) shape Express, Connect and others use. */
@@ -81,6 +85,8 @@ export interface ClusterEvents {
   'connection-error': [{ node: string; error: Error }];
   /** A replica refused a read as a write; it ran on the primary and is sent there from now on. */
   'replica-refused': [{ node: string; query: string; fingerprint: string }];
+  /** An alert fired or resolved (with `monitoring` configured); once per transition. */
+  alert: [Alert];
 }
 
 /** How often to retry reading the catalog's volatile functions after a failure. */
@@ -106,6 +112,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly reasons = new Map<RoutingReason, number>();
   private readonly telemetry: Telemetry | undefined;
   private readonly slow: SlowQueries;
+  private readonly monitoring: Monitoring | undefined;
   private readiness: Promise<void> | undefined;
   private isReady = false;
   private readonly catalog: FunctionCatalog;
@@ -176,6 +183,19 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     );
     this.failover = this.failoverManager;
     this.addReadChecks();
+    this.monitoring = config.monitoring.enabled
+      ? new Monitoring(this.nodes, config.monitoring, {
+          alert: (alert) => this.emit('alert', alert),
+          failoverInProgress: () => this.failoverManager.inProgress,
+          meterProvider: config.telemetry.enabled
+            ? (config.telemetry.meterProvider ?? metrics.getMeterProvider())
+            : undefined,
+        })
+      : undefined;
+    if (this.monitoring) {
+      const monitoring = this.monitoring;
+      this.on('failover-started', () => monitoring.failoverStarted());
+    }
     const telemetry = config.telemetry.enabled
       ? new Telemetry(this.nodes, () => this.reasons, {
           ...(config.telemetry.tracerProvider
@@ -207,6 +227,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         finished: (event, outcome) => {
           this.guard.executed(event.node, event.cls.kind === 'write', event.scope);
           this.slow.finished(event, outcome);
+          this.monitoring?.statement(event.node.name, outcome.durationMs);
           if (outcome.error === undefined && changesCatalog(event.cls, event.request.text))
             this.catalog.changed();
         },
@@ -238,6 +259,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.readiness ??= (async () => {
       await loadParser();
       await this.monitor.start();
+      if (!this.closing) this.monitoring?.start();
       await Promise.all([this.loadCatalog(), ...this.nodes.map((n) => n.pool.warm())]);
       this.isReady = true;
     })();
@@ -355,6 +377,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       routing: Object.fromEntries(this.reasons),
       classifierCacheSize: this.classifier.cacheSize,
       probeRounds: this.monitor.rounds,
+      alertRounds: this.monitoring?.rounds ?? 0,
     };
   }
 
@@ -393,11 +416,29 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     }
   }
 
+  /**
+   * Alerts firing now (oldest first), each with its kind, node, value, threshold and `since`.
+   * Empty without a `monitoring` section. `{ history: true }` gives the latest transitions
+   * (fired and resolved) instead.
+   */
+  alerts(options: { readonly history?: boolean } = {}): readonly Alert[] {
+    if (!this.monitoring) return [];
+    return options.history ? this.monitoring.history() : this.monitoring.active();
+  }
+
+  /** Runs one monitoring round now (with `monitoring` configured); resolves when it is done. */
+  async checkAlerts(): Promise<readonly Alert[]> {
+    await this.ready();
+    await this.monitoring?.round();
+    return this.alerts();
+  }
+
   /** Ends probes and every pool; statements after this fail with ClusterClosedError. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.catalog.stop();
       this.monitor.stop();
+      this.monitoring?.stop();
       await this.slow.close();
       if (!this.pool.isClosed) void this.pool.end();
       await Promise.all(this.nodes.map((n) => n.pool.end()));

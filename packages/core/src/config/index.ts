@@ -15,6 +15,8 @@ export type {
   HealthOptions,
   LagPolicy,
   LoadBalancingStrategy,
+  MonitoringOptions,
+  MonitoringThresholds,
   NodeConfig,
   NodeInput,
   NodeOptions,
@@ -31,6 +33,7 @@ export type {
   ResolvedConsistencyConfig,
   ResolvedFailoverConfig,
   ResolvedHealthConfig,
+  ResolvedMonitoringConfig,
   ResolvedPoolConfig,
   ResolvedReplicaLagConfig,
   ResolvedRoutingConfig,
@@ -40,4 +43,5 @@ export type {
   SlowQueryOptions,
   SslOption,
   TelemetryConfigOptions,
+  WebhookOptions,
 } from './types.js';

@@ -9,7 +9,7 @@ import {
   redactUrl,
   type UrlNodeFields,
 } from './node.js';
-import type { NodeConfig, ResolvedConfig, SslOption } from './types.js';
+import type { NodeConfig, ResolvedConfig, ResolvedMonitoringConfig, SslOption } from './types.js';
 
 /**
  * Validation is zod; messages are ours. Every schema carries a short phrase saying what the
@@ -277,6 +277,46 @@ const telemetrySchema = section(
   'an object of telemetry options',
 );
 
+const monitoringSchema = section(
+  'monitoring',
+  {
+    enabled: bool().default(true),
+    intervalMs: posMs().default(10_000),
+    cooldownMs: nonNegMs().default(60_000),
+    thresholds: section(
+      'monitoring.thresholds',
+      {
+        connectionUsage: fraction().default(0.8),
+        slowQueryMs: nonNegMs().default(1_000),
+        replicationLagMs: nonNegMs().default(10_000),
+        longTransactionMs: posMs().default(60_000),
+        idleInTransactionMs: posMs().default(60_000),
+        lockWaitMs: posMs().default(10_000),
+        xidAge: posInt().default(1_000_000_000),
+        cacheHitRatio: fraction().default(0.9),
+      },
+      'an object of alert thresholds',
+    ).prefault({}),
+    webhook: section(
+      'monitoring.webhook',
+      {
+        url: z
+          .string('an http(s) URL')
+          .refine((url) => /^https?:\/\/[^\s]+$/i.test(url), 'an http(s) URL'),
+        headers: z
+          .record(z.string(), z.string(), 'an object of header names to string values')
+          .default(() => ({})),
+        timeoutMs: posMs().default(5_000),
+        retries: nonNegInt().default(3),
+        backoffMs: nonNegMs().default(500),
+        queueSize: posInt().default(100),
+      },
+      'an object { url, headers?, timeoutMs?, retries?, backoffMs?, queueSize? }',
+    ).optional(),
+  },
+  'an object of monitoring options',
+);
+
 const APPLICATION_NAME =
   'a non-empty string of at most 63 bytes (PostgreSQL truncates longer names)';
 
@@ -298,6 +338,7 @@ export const configSchema = section(
     routing: routingSchema.prefault({}),
     slowQuery: slowQuerySchema.prefault({}),
     telemetry: telemetrySchema.prefault({}),
+    monitoring: monitoringSchema.optional(),
     applicationName: nonEmpty(APPLICATION_NAME)
       .refine((name) => Buffer.byteLength(name) <= 63, APPLICATION_NAME)
       .default('pgpulse'),
@@ -402,9 +443,25 @@ function resolve(parsed: ParsedConfig): ResolvedConfig {
         ? {}
         : { meterProvider: parsed.telemetry.meterProvider }),
     }),
+    monitoring: resolveMonitoring(parsed.monitoring),
     applicationName: parsed.applicationName,
   };
   return Object.freeze(config);
+}
+
+/** Monitoring is off without its section; with it, on unless `enabled: false`. */
+function resolveMonitoring(parsed: ParsedConfig['monitoring']): ResolvedMonitoringConfig {
+  const section = parsed ?? monitoringSchema.parse({});
+  const { webhook } = section;
+  return Object.freeze({
+    enabled: parsed !== undefined && section.enabled,
+    intervalMs: section.intervalMs,
+    cooldownMs: section.cooldownMs,
+    thresholds: Object.freeze(section.thresholds),
+    ...(webhook === undefined
+      ? {}
+      : { webhook: Object.freeze({ ...webhook, headers: Object.freeze({ ...webhook.headers }) }) }),
+  });
 }
 
 function unique(values: readonly string[]): string[] {

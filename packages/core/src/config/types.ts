@@ -148,6 +148,55 @@ export interface TelemetryConfigOptions {
   pgInstrumentation?: 'suppress' | 'nest';
 }
 
+export interface MonitoringThresholds {
+  /** Client connections / max_connections, 0..1 (default 0.8). */
+  connectionUsage?: number;
+  /** A statement at least this slow fires `slow-query` (default 1 000). */
+  slowQueryMs?: number;
+  /** Replica lag in ms (default 10 000). */
+  replicationLagMs?: number;
+  /** An active transaction older than this (default 60 000). */
+  longTransactionMs?: number;
+  /** A session idle inside a transaction longer than this (default 60 000). */
+  idleInTransactionMs?: number;
+  /** A statement waiting for a lock longer than this (default 10 000). */
+  lockWaitMs?: number;
+  /** age(datfrozenxid) of the oldest database, in transactions (default 1 000 000 000). */
+  xidAge?: number;
+  /** Floor of the buffer cache hit ratio over an interval, 0..1 (default 0.9). */
+  cacheHitRatio?: number;
+}
+
+export interface WebhookOptions {
+  /** Receives one JSON POST `{ source: 'pgpulse', alert }` per transition. */
+  url: string;
+  /** E.g. an authorization header; sent, never put in the payload or printed. */
+  headers?: Record<string, string>;
+  /** Per attempt (default 5 000). */
+  timeoutMs?: number;
+  /** Further attempts after a failure (default 3). */
+  retries?: number;
+  /** Before the first retry, doubled each time (default 500). */
+  backoffMs?: number;
+  /** Alerts waiting to be sent; the oldest is dropped past it (default 100). */
+  queueSize?: number;
+}
+
+/**
+ * Alerts (`cluster.on('alert')`, `cluster.alerts()`). Off unless this section is given, since
+ * it adds one monitoring query per node and interval.
+ */
+export interface MonitoringOptions {
+  /** Default true once the section is given. */
+  enabled?: boolean;
+  /** How often thresholds are checked (default 10 000). */
+  intervalMs?: number;
+  /** A resolved alert does not fire again within this (default 60 000). */
+  cooldownMs?: number;
+  thresholds?: MonitoringThresholds;
+  webhook?: WebhookOptions;
+}
+
 /** The configuration users write. Only `primary` is required. */
 export interface PgPulseConfig {
   primary: NodeInput;
@@ -164,6 +213,7 @@ export interface PgPulseConfig {
   routing?: RoutingOptions;
   slowQuery?: SlowQueryOptions;
   telemetry?: TelemetryConfigOptions;
+  monitoring?: MonitoringOptions;
   /** Sent as application_name; default 'pgpulse'. */
   applicationName?: string;
 }
@@ -272,6 +322,21 @@ export interface ResolvedTelemetryConfig {
   readonly pgInstrumentation: 'suppress' | 'nest';
 }
 
+export interface ResolvedMonitoringConfig {
+  readonly enabled: boolean;
+  readonly intervalMs: number;
+  readonly cooldownMs: number;
+  readonly thresholds: Readonly<Required<MonitoringThresholds>>;
+  readonly webhook?: {
+    readonly url: string;
+    readonly headers: Readonly<Record<string, string>>;
+    readonly timeoutMs: number;
+    readonly retries: number;
+    readonly backoffMs: number;
+    readonly queueSize: number;
+  };
+}
+
 /** The configuration with every default applied; deeply frozen. */
 export interface ResolvedConfig {
   readonly primary: NodeConfig;
@@ -287,5 +352,6 @@ export interface ResolvedConfig {
   readonly routing: ResolvedRoutingConfig;
   readonly slowQuery: ResolvedSlowQueryConfig;
   readonly telemetry: ResolvedTelemetryConfig;
+  readonly monitoring: ResolvedMonitoringConfig;
   readonly applicationName: string;
 }
