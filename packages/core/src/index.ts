@@ -62,7 +62,14 @@ export type {
   LostWindow,
 } from './failover/index.js';
 export { type BreakerState, isAvailabilityError } from './health/index.js';
-export type { Alert, AlertKind, AlertState } from './monitoring/index.js';
+export {
+  type Alert,
+  type AlertKind,
+  type AlertState,
+  type Diagnosis,
+  type DownReason,
+  diagnoseConnectionError,
+} from './monitoring/index.js';
 export {
   type MaintenanceReport,
   PartitioningError,

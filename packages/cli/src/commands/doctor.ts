@@ -3,8 +3,16 @@
  * primary, the others replicas), waits for one round of health probes, and prints what
  * pgpulse sees of each node. Exit code 1 when the primary cannot be reached, 2 on bad input.
  */
-import { type Cluster, createCluster, PgPulseError, redactUrl } from '@pgpulse/core';
+import {
+  type Cluster,
+  createCluster,
+  type Diagnosis,
+  diagnoseConnectionError,
+  PgPulseError,
+  redactUrl,
+} from '@pgpulse/core';
 import type { Command } from 'commander';
+import pg from 'pg';
 import { Styler } from '../demo/view.js';
 import { useColor } from './options.js';
 
@@ -21,7 +29,7 @@ export function registerDoctor(program: Command): void {
     .option('--json', 'print the result as JSON', false)
     .option('--timeout <ms>', 'health probe timeout', '2000')
     .action(async (urls: string[], flags: DoctorFlags) => {
-      process.exitCode = await doctor(urls, flags);
+      process.exitCode = await doctorCommand(urls, flags);
     });
 }
 
@@ -36,9 +44,21 @@ interface NodeReport {
   lagging: boolean;
   breaker: string;
   address: string;
+  /** Why it is down (auth-failed, refused, timeout, dns, unknown-database, ...); only when down. */
+  down?: Diagnosis;
 }
 
-async function doctor(urls: readonly string[], flags: DoctorFlags): Promise<number> {
+interface Output {
+  write(text: string): unknown;
+}
+
+/** Runs the doctor; returns the exit code. `out`/`err` default to the process's streams. */
+export async function doctorCommand(
+  urls: readonly string[],
+  flags: DoctorFlags,
+  out: Output = process.stdout,
+  err: Output = process.stderr,
+): Promise<number> {
   const [primary, ...replicas] = urls;
   if (!primary) return 2;
   const timeoutMs = Number(flags.timeout);
@@ -53,7 +73,7 @@ async function doctor(urls: readonly string[], flags: DoctorFlags): Promise<numb
       telemetry: { enabled: false },
     });
   } catch (error) {
-    process.stderr.write(`${error instanceof PgPulseError ? error.message : String(error)}\n`);
+    err.write(`${error instanceof PgPulseError ? error.message : String(error)}\n`);
     return 2;
   }
   cluster.on('connection-error', () => {});
@@ -71,14 +91,19 @@ async function doctor(urls: readonly string[], flags: DoctorFlags): Promise<numb
       breaker: n.breaker,
       address: redactUrl(urls[i] ?? ''),
     }));
+    await Promise.all(
+      nodes.map(async (n, i) => {
+        if (!n.up) n.down = await diagnose(urls[i] ?? '', timeoutMs);
+      }),
+    );
     const writable = cluster.nodes.find((n) => n.role === 'primary');
     const primaryOk =
       writable?.health.up === true && writable.health.lastProbe?.inRecovery === false;
     if (flags.json) {
-      process.stdout.write(`${JSON.stringify({ ok: primaryOk, nodes }, null, 2)}\n`);
+      out.write(`${JSON.stringify({ ok: primaryOk, nodes }, null, 2)}\n`);
     } else {
-      const s = new Styler(useColor(process.stdout));
-      process.stdout.write(
+      const s = new Styler(out === process.stdout && useColor(process.stdout));
+      out.write(
         s.dim(
           `${'node'.padEnd(10)} ${'role'.padEnd(8)} ${'state'.padEnd(8)} ${'lag'.padStart(10)} ${'lag bytes'.padStart(10)}  ${'breaker'.padEnd(9)} address\n`,
         ),
@@ -91,11 +116,15 @@ async function doctor(urls: readonly string[], flags: DoctorFlags): Promise<numb
           : s.red('down    ');
         const lag = n.role === 'primary' ? '-' : n.lagMs === undefined ? '?' : `${n.lagMs} ms`;
         const bytes = n.role === 'primary' ? '-' : (n.lagBytes?.toString() ?? '?');
-        process.stdout.write(
+        out.write(
           `${n.name.padEnd(10)} ${n.role.padEnd(8)} ${state} ${lag.padStart(10)} ${bytes.padStart(10)}  ${n.breaker.padEnd(9)} ${n.address}\n`,
         );
+        if (n.down)
+          out.write(
+            `${''.padEnd(11)}${s.red(`${n.down.reason}:`)} ${n.down.detail}\n${''.padEnd(11)}${s.dim(`fix: ${n.down.fix}`)}\n`,
+          );
       }
-      process.stdout.write(
+      out.write(
         primaryOk
           ? s.green('\nthe primary is reachable and writable\n')
           : s.red('\nthe primary is unreachable (or not writable)\n'),
@@ -104,5 +133,31 @@ async function doctor(urls: readonly string[], flags: DoctorFlags): Promise<numb
     return primaryOk ? 0 : 1;
   } finally {
     await cluster.close();
+  }
+}
+
+/**
+ * One connection attempt of its own, to get the error object (the probe keeps only its
+ * message): PostgreSQL's SQLSTATE or the system's code names the reason reliably.
+ */
+async function diagnose(url: string, timeoutMs: number): Promise<Diagnosis> {
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: timeoutMs,
+    application_name: 'pgpulse-doctor',
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return {
+      reason: 'other',
+      detail: 'it answers now, but failed its health probe moments ago',
+      fix: 'run the doctor again; a flapping node points at the network or an overloaded server',
+    };
+  } catch (error) {
+    return diagnoseConnectionError(error);
+  } finally {
+    await client.end().catch(() => {});
   }
 }

@@ -4,6 +4,7 @@ import type { ClusterNode } from '../topology/index.js';
 import type { Alert, AlertKind, Observation } from './alert.js';
 import { AlertBook } from './alert-book.js';
 import { SqlCollector } from './collectors.js';
+import { diagnoseConnectionError } from './diagnosis.js';
 import { WebhookSink, type WebhookStats } from './webhook.js';
 
 export interface MonitoringHooks {
@@ -133,7 +134,7 @@ export class Monitoring {
         breached: !up,
         message: up
           ? `${name} answers its health probes`
-          : `${name} (${node.role}) is down: ${node.health.lastError ?? 'no answer'}`,
+          : `${name} (${node.role}) is down (${diagnoseConnectionError(new Error(node.health.lastError ?? 'no answer')).reason}): ${node.health.lastError ?? 'no answer'}`,
       });
       const open = node.breaker.state === 'open';
       out.push({
