@@ -39,6 +39,7 @@ export type {
   PgPulseConfig,
   PoolingMode,
   PromotionStrategy,
+  ResetOnRelease,
   ResolvedConfig,
   WebhookOptions,
 } from './config/index.js';
@@ -54,6 +55,7 @@ export {
   PgPulseError,
   PoolTimeoutError,
   PrimaryUnavailableError,
+  TransactionOnPoolError,
 } from './errors/index.js';
 export type {
   FailoverCandidate,

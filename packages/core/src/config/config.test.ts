@@ -70,6 +70,7 @@ describe('parseConfig: defaults', () => {
       recycleSeconds: 3_600,
       recycleJitter: 0.1,
       pooling: 'transaction',
+      resetOnRelease: 'none',
     });
     expect(config.loadBalancing).toBe('round-robin');
     expect(config.readWriteSplit).toBe(true);

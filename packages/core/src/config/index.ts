@@ -28,6 +28,7 @@ export type {
   ReplicaInput,
   ReplicaLagOptions,
   ReplicaOptions,
+  ResetOnRelease,
   ResolvedCircuitBreakerConfig,
   ResolvedConfig,
   ResolvedConsistencyConfig,

@@ -133,6 +133,7 @@ const poolSchema = section(
       .default(3_600),
     recycleJitter: fraction().default(0.1),
     pooling: choice(['transaction', 'session', 'statement']).default('transaction'),
+    resetOnRelease: choice(['none', 'objects', 'all']).default('none'),
   },
   'an object of pool options',
 ).superRefine((pool, ctx) => {

@@ -9,6 +9,19 @@ export type { LoadBalancingStrategy, NodeRole };
 export type SslOption = boolean | ConnectionOptions;
 
 export type PoolingMode = 'transaction' | 'session' | 'statement';
+/**
+ * What a connection is cleared of when it returns to the pool, beyond what pgpulse already
+ * does (settings the server reports changed, a transaction left open, session state seen in
+ * the SQL: the connection is closed instead of reused).
+ * - 'none': nothing more (default; no extra round trip).
+ * - 'objects': what the server does not report and a function may leave behind: temporary
+ *   tables, session advisory locks, open cursors, LISTEN channels, sequence state
+ *   (`CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES`);
+ *   settings and prepared statements are kept. One round trip per release.
+ * - 'all': `DISCARD ALL` (also settings, including a 'connect' hook's, and prepared
+ *   statements). One round trip per release.
+ */
+export type ResetOnRelease = 'none' | 'objects' | 'all';
 export type LagPolicy = 'fallback' | 'least-lagged' | 'error';
 export type ConsistencyLevel = 'eventual' | 'read-your-writes' | 'strong';
 export type ConsistencyMode = 'lsn' | 'time-window';
@@ -66,6 +79,8 @@ export interface PoolOptions {
   recycleJitter?: number;
   /** When a connection returns to the pool; default 'transaction'. */
   pooling?: PoolingMode;
+  /** What a returning connection is cleared of (see ResetOnRelease); default 'none'. */
+  resetOnRelease?: ResetOnRelease;
 }
 
 export interface CircuitBreakerConfigOptions {
@@ -262,6 +277,8 @@ export interface ResolvedPoolConfig {
   readonly recycleJitter: number;
   /** How `pool.connect()` clients hold connections: per transaction (default), session, statement. */
   readonly pooling: PoolingMode;
+  /** What a returning connection is cleared of (see ResetOnRelease). */
+  readonly resetOnRelease: ResetOnRelease;
 }
 
 export interface ResolvedCircuitBreakerConfig {

@@ -103,6 +103,24 @@ export class PrimaryUnavailableError extends PgPulseError {
   }
 }
 
+/**
+ * A transaction statement sent through `pool.query()`, where each statement may run on another
+ * connection: `BEGIN` there would open a transaction nobody continues (pg.Pool silently lets
+ * the next UPDATE autocommit and the ROLLBACK undo nothing). Also raised when a statement left
+ * a transaction open on a one-off connection: that connection is closed, which rolls it back.
+ */
+export class TransactionOnPoolError extends PgPulseError {
+  constructor(what: string) {
+    super(
+      'PGPULSE_TRANSACTION_ON_POOL',
+      `${what} through pool.query(), where every statement may run on a different connection. ` +
+        'Run transactions on one client: `const c = await pool.connect(); await ' +
+        "c.query('BEGIN'); ...; await c.query('COMMIT'); c.release()` (or your ORM's " +
+        'transaction API), or send the whole transaction as one text ending in COMMIT.',
+    );
+  }
+}
+
 /** The cluster was closed; no further statements are accepted. */
 export class ClusterClosedError extends PgPulseError {
   constructor() {

@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
-import type { ResolvedPoolConfig } from '../config/index.js';
+import type { ResetOnRelease, ResolvedPoolConfig } from '../config/index.js';
 import {
   ConfigError,
   type ConfigIssue,
@@ -9,12 +9,15 @@ import {
   PoolTimeoutError,
 } from '../errors/index.js';
 import { ConnectTimeoutError, PoolClosedError } from './errors.js';
+import { ReportedSettings } from './reported-settings.js';
 
 /**
  * The pool settings of the config (see ResolvedPoolConfig for what each means), minus the
  * pooling mode, which is the routing pool's business, plus what only the pool needs.
  */
-export type NodePoolOptions = Omit<ResolvedPoolConfig, 'pooling'> & {
+export type NodePoolOptions = Omit<ResolvedPoolConfig, 'pooling' | 'resetOnRelease'> & {
+  /** Default 'none'. */
+  readonly resetOnRelease?: ResetOnRelease;
   readonly applicationName?: string;
   /** Source of randomness in [0, 1) for the recycle jitter (tests). */
   readonly random?: () => number;
@@ -74,11 +77,14 @@ class Conn {
   broken = false;
   /** Set by end(): a connect that completes anyway is closed at once. */
   aborted = false;
+  readonly settings: ReportedSettings;
 
   constructor(
     readonly client: pg.Client,
     readonly startedAt: number,
-  ) {}
+  ) {
+    this.settings = new ReportedSettings(client);
+  }
 }
 
 class Waiter {
@@ -113,6 +119,7 @@ class Lease implements PooledConnection {
     this.client = conn.client;
     this.#conn = conn;
     this.#done = done;
+    conn.settings.lease();
   }
 
   release(destroy?: Error | boolean): void {
@@ -210,6 +217,8 @@ export class NodePool {
   readonly #recycleMs: number | null;
   readonly #recycleJitter: number;
   readonly #random: () => number;
+  /** The statement that clears a returning connection, or null for none. */
+  readonly #resetSql: string | null;
 
   /** Stack: the most recently released connection is handed out first. */
   readonly #idle: Conn[] = [];
@@ -272,6 +281,7 @@ export class NodePool {
         : options.recycleSeconds * 1000;
     this.#recycleJitter = options.recycleJitter;
     this.#random = options.random ?? Math.random;
+    this.#resetSql = RESET_SQL[options.resetOnRelease ?? 'none'];
 
     const horizon = Math.min(
       this.#idleTimeoutMs > 0 ? this.#idleTimeoutMs : Number.POSITIVE_INFINITY,
@@ -660,14 +670,35 @@ export class NodePool {
   // Release and close
 
   #release: ReleaseFn = (conn, destroy) => {
+    // A setting the server reported changing (set_config or SET ROLE inside a function, say)
+    // is state pgpulse did not see in the SQL: that connection is not handed on.
+    const settingsChanged = conn.settings.changed().length > 0;
+    conn.settings.endLease();
+    const reusable =
+      !destroy &&
+      !settingsChanged &&
+      !conn.broken &&
+      !this.#ending &&
+      conn.generation === this.#generation &&
+      !isSessionDirty(conn.client);
+    const reset = this.#resetSql;
+    if (!reusable || reset === null) {
+      this.#finishRelease(conn, !reusable);
+      return;
+    }
+    // Still counted in use until the reset is done: nobody else may have it meanwhile.
+    conn.client.query(reset).then(
+      () => {
+        if (reset === RESET_SQL.all) forgetPreparedStatements(conn.client);
+        this.#finishRelease(conn, false);
+      },
+      () => this.#finishRelease(conn, true),
+    );
+  };
+
+  #finishRelease(conn: Conn, destroy: boolean): void {
     this.#inUse--;
-    if (
-      destroy ||
-      conn.broken ||
-      this.#ending ||
-      conn.generation !== this.#generation ||
-      isSessionDirty(conn.client)
-    ) {
+    if (destroy || this.#ending || conn.broken || conn.generation !== this.#generation) {
       this.#close(conn);
       this.#afterCapacityFreed();
       return;
@@ -695,7 +726,7 @@ export class NodePool {
     conn.state = 'idle';
     conn.idleSince = now;
     this.#idle.push(conn);
-  };
+  }
 
   /** `conn` has already left the idle stack. */
   #recycleIdle(conn: Conn): void {
@@ -838,6 +869,28 @@ export class NodePool {
       // process over what is only a report.
     }
   }
+}
+
+const RESET_SQL: Readonly<Record<ResetOnRelease, string | null>> = {
+  none: null,
+  // Neither needs a writable server: each runs on a hot standby too.
+  objects:
+    'CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES',
+  all: 'DISCARD ALL',
+};
+
+/** pg's client-side record of the statements it prepared on this connection. */
+interface PgStatementCache {
+  parsedStatements?: Record<string, string>;
+}
+
+/**
+ * DISCARD ALL deallocates every prepared statement, but pg still believes its named
+ * statements exist and would send only Bind for them ("prepared statement does not exist").
+ */
+function forgetPreparedStatements(client: pg.Client): void {
+  const connection = client.connection as unknown as PgStatementCache;
+  if (connection.parsedStatements !== undefined) connection.parsedStatements = {};
 }
 
 /** A connection left inside a transaction (or mid-end) must not be handed to the next caller. */

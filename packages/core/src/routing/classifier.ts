@@ -8,6 +8,7 @@ import {
   type AstRecord,
   arrayField,
   constantBoolean,
+  constantString,
   isRecord,
   isTempRangeVar,
   isTempSchema,
@@ -65,7 +66,14 @@ export type SessionEffect =
   | 'advisory-lock'
   | 'prepare'
   | 'cursor-with-hold'
-  | 'discard';
+  | 'discard'
+  /** DEALLOCATE: pg's client still believes its named statements exist on that connection. */
+  | 'deallocate'
+  /**
+   * nextval/setval: currval and lastval now answer on this connection only. A client keeps
+   * the connection until release; a one-off statement's connection may be reused.
+   */
+  | 'sequence';
 
 export interface Classification {
   readonly kind: StatementKind;
@@ -391,14 +399,23 @@ function explainAnalyzes(options: readonly unknown[] | undefined): boolean {
   return false;
 }
 
+/**
+ * READ ONLY and not SERIALIZABLE: a hot standby refuses serializable transactions ("cannot use
+ * serializable mode in a hot standby"), so only the primary can run `SERIALIZABLE READ ONLY`.
+ */
 function beginsReadOnly(options: readonly unknown[] | undefined): boolean {
   let readOnly = false;
+  let serializable = false;
   for (const option of options ?? []) {
     const node = unwrapNode(option);
-    if (node?.type !== 'DefElem' || node.body.defname !== 'transaction_read_only') continue;
-    readOnly = constantBoolean(node.body.arg) === true;
+    if (node?.type !== 'DefElem') continue;
+    if (node.body.defname === 'transaction_read_only') {
+      readOnly = constantBoolean(node.body.arg) === true;
+    } else if (node.body.defname === 'transaction_isolation') {
+      serializable = constantString(node.body.arg)?.toLowerCase() === 'serializable';
+    }
   }
-  return readOnly;
+  return readOnly && !serializable;
 }
 
 /** `TABLE t` parses as `SELECT * FROM t` whose star has no source location. */
@@ -613,6 +630,7 @@ class SqlClassifier implements Classifier {
       case 'PrepareStmt':
         return write('session-state', { session: 'prepare' });
       case 'DeallocateStmt':
+        return write('session-state', { session: 'deallocate' });
       case 'ConstraintsSetStmt':
         return write('session-state');
       case 'DeclareCursorStmt': {
@@ -727,6 +745,7 @@ class SqlClassifier implements Classifier {
     if (builtin === undefined || facts.session !== undefined || !isRecord(call)) return;
     if (SESSION_ADVISORY_LOCK_FUNCTIONS.has(builtin)) facts.session = 'advisory-lock';
     else if (builtin === 'set_config' && !setsLocally(call)) facts.session = 'set';
+    else if (builtin === 'nextval' || builtin === 'setval') facts.session = 'sequence';
   }
 }
 

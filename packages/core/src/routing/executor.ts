@@ -1,13 +1,33 @@
 import type pg from 'pg';
 import { currentScope, type RouteScope } from '../context/index.js';
-import { PrimaryUnavailableError } from '../errors/index.js';
+import { PrimaryUnavailableError, TransactionOnPoolError } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import type { PooledConnection } from '../pool/index.js';
 import { type ClusterNode, transactionStatus } from '../topology/index.js';
-import type { Classification, Classifier } from './classifier.js';
+import type { Classification, Classifier, TransactionControl } from './classifier.js';
 import type { QueryRequest } from './query-args.js';
 import { asRefusedWrite, isStandbyRefusal } from './refusals.js';
 import type { Router, RoutingReason } from './router.js';
+
+/** Transaction statements that leave a transaction open, or only make sense inside one. */
+const OPENS_OR_NEEDS_TRANSACTION: ReadonlySet<TransactionControl> = new Set([
+  'begin',
+  'begin-read-only',
+  'savepoint',
+  'release',
+  'rollback-to',
+]);
+
+const TRANSACTION_WORDS: Readonly<Record<TransactionControl, string>> = {
+  begin: 'BEGIN',
+  'begin-read-only': 'BEGIN READ ONLY',
+  commit: 'COMMIT',
+  rollback: 'ROLLBACK',
+  savepoint: 'SAVEPOINT',
+  release: 'RELEASE SAVEPOINT',
+  'rollback-to': 'ROLLBACK TO SAVEPOINT',
+  'prepare-transaction': 'PREPARE TRANSACTION',
+};
 
 /** One statement on its way to a node, as observers see it. */
 export interface StatementEvent {
@@ -117,6 +137,25 @@ export class Executor {
       await this.waits.nextProbeRound(left);
       if (performance.now() - started >= this.waits.readWaitMs) return this.place(cls, text, scope);
     }
+  }
+
+  /**
+   * `pool.query()`: run(), except that a statement which opens, continues or ends a
+   * transaction is refused before it is sent (each pool statement may get another connection).
+   * A text that is a whole transaction (`BEGIN; ...; COMMIT`) runs as usual.
+   */
+  async runOnPool(request: QueryRequest, scope: RouteScope | undefined): Promise<pg.QueryResult> {
+    const waiting = this.ensureReady();
+    if (waiting) await waiting;
+    const cls = this.classifier.classify(request.text);
+    const control = cls.transaction;
+    if (
+      control !== undefined &&
+      (OPENS_OR_NEEDS_TRANSACTION.has(control) || cls.reason === 'transaction-control')
+    ) {
+      throw new TransactionOnPoolError(`${TRANSACTION_WORDS[control]} was sent`);
+    }
+    return this.run(request, scope, cls);
   }
 
   /** `cls` when the caller already classified the text (a pg client's statement). */
@@ -234,20 +273,28 @@ export class Executor {
     this.observer.routed(placement.reason, placement.node);
     const connection = await this.acquire(placement, cls);
     let broken: unknown;
+    let result: pg.QueryResult;
     try {
-      return await this.execute(placement, connection, request, cls);
+      result = await this.execute(placement, connection, request, cls);
     } catch (err) {
       if (isAvailabilityError(err)) broken = err;
       throw err;
     } finally {
       // A one-off statement must not hand a connection back inside a transaction or with
-      // changed session state: the next borrower would inherit it.
+      // changed session state: the next borrower would inherit it. Sequence state (currval)
+      // only answers the same session's later calls, which a one-off statement has none of.
       const dirty =
         broken !== undefined ||
-        cls.session !== undefined ||
+        (cls.session !== undefined && cls.session !== 'sequence') ||
         transactionStatus(connection.client) !== 'I';
       connection.release(dirty);
     }
+    // Closing that connection rolled back what the statement left open: say so, never
+    // acknowledge work that was undone.
+    if (transactionStatus(connection.client) !== 'I') {
+      throw new TransactionOnPoolError('A statement that left a transaction open');
+    }
+    return result;
   }
 
   private retriable(first: Placement, cls: Classification, err: unknown): boolean {

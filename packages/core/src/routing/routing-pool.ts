@@ -50,7 +50,7 @@ export class RoutingPool extends pg.Pool {
     const request = normalizeQueryArgs(first, second, third);
     const result = this.#closed
       ? Promise.reject(new ClusterClosedError())
-      : this.executor.run(request, currentScope());
+      : this.executor.runOnPool(request, currentScope());
     return settle(result, request.callback);
   }
 
@@ -147,6 +147,8 @@ interface Pin {
   readonly connection: PooledConnection;
   /** Session state changed (SET, LISTEN, temp table, advisory lock...): never reuse it. */
   dirty: boolean;
+  /** Kept until release (nextval: currval must answer from the same session), then reused. */
+  held: boolean;
   /** A cursor or stream is reading from it. */
   streaming: boolean;
   readonly detach: () => void;
@@ -240,7 +242,10 @@ export class RoutedClient extends EventEmitter {
         request,
         cls,
       );
-      if (cls.session) pin.dirty = true;
+      // Sequence state keeps the connection for currval/lastval until release; other session
+      // state also keeps it from being reused afterwards.
+      if (cls.session === 'sequence') pin.held = true;
+      else if (cls.session) pin.dirty = true;
       return result;
     } catch (err) {
       if (isAvailabilityError(err)) {
@@ -249,7 +254,13 @@ export class RoutedClient extends EventEmitter {
       }
       throw err;
     } finally {
-      if (this.#pin === pin && this.mode !== 'session' && !pin.dirty && !pin.streaming) {
+      if (
+        this.#pin === pin &&
+        this.mode !== 'session' &&
+        !pin.dirty &&
+        !pin.held &&
+        !pin.streaming
+      ) {
         if (transactionStatus(pin.connection.client) === 'I') {
           this.#pin = undefined;
           this.unpin(pin, false);
@@ -274,6 +285,7 @@ export class RoutedClient extends EventEmitter {
       node,
       connection,
       dirty: false,
+      held: false,
       streaming: false,
       detach: () => {
         client.off('notification', onNotification);

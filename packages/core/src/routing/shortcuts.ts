@@ -10,18 +10,18 @@ import { firstWord, hasSeveralStatements } from '../sql/index.js';
 const WRITE_WORDS: ReadonlySet<string> = new Set(['insert', 'update', 'delete', 'merge']);
 
 /**
- * What could give a DML statement a session effect: a session advisory lock or a non-local
- * set_config() call (the classifier pins the connection for both). `U&` because a Unicode-
+ * What could give a DML statement a session effect: a session advisory lock, a non-local
+ * set_config() call or nextval/setval (the classifier pins the connection for each). `U&` because a Unicode-
  * escaped identifier (`U&"pg\0061dvisory_lock"`) spells a name no text search would see.
  * Matching more than needed only costs a parse.
  */
-const DML_SESSION_TEXT = /advisory_lock|set_config|u&/i;
+const DML_SESSION_TEXT = /advisory_lock|set_config|nextval|setval|u&/i;
 
 /**
  * What could give any statement a session effect besides its first word: the above, and a
  * temporary object (SELECT INTO TEMP, EXPLAIN ANALYZE CREATE TEMP TABLE ..., pg_temp).
  */
-const SESSION_TEXT = /advisory_lock|set_config|u&|\btemp|pg_temp/i;
+const SESSION_TEXT = /advisory_lock|set_config|nextval|setval|u&|\btemp|pg_temp/i;
 
 /** First words of statements that can open or close a transaction or change the session. */
 const SESSION_WORDS: ReadonlySet<string> = new Set([

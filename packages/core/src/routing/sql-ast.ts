@@ -75,6 +75,16 @@ export function isTempSchema(schema: string | undefined): boolean {
  * anything that is not clearly true or false (a parameter, an expression, an odd spelling),
  * so the caller can pick the conservative side.
  */
+/** The text of a string constant (`'serializable'`, or a bare word the grammar keeps as one). */
+export function constantString(value: unknown): string | undefined {
+  const node = unwrapNode(value);
+  if (node === undefined) return undefined;
+  if (node.type === 'String') return stringField(node.body, 'sval');
+  if (node.type !== 'A_Const') return undefined;
+  const sval = recordField(node.body, 'sval');
+  return sval === undefined ? undefined : stringField(sval, 'sval');
+}
+
 export function constantBoolean(value: unknown): boolean | undefined {
   const node = unwrapNode(value);
   if (node === undefined) return undefined;
