@@ -71,6 +71,11 @@ export {
   type Diagnosis,
   type DownReason,
   diagnoseConnectionError,
+  type LockWait,
+  type LongTransaction,
+  type NodeFigures,
+  type SessionBrief,
+  type TableStats,
 } from './monitoring/index.js';
 export {
   type MaintenanceReport,

@@ -2,6 +2,7 @@ export {
   type DatabaseHealthReport,
   DatabaseOptimizationService,
   type DatabaseOptimizationServiceOptions,
+  type HealthReportOptions,
   type IndexOptimization,
   type OptimizeIndexesOptions,
 } from './optimization-service.js';

@@ -16,6 +16,18 @@ import {
 import type { PgPulseConfig } from '../config/index.js';
 import type { InScope } from '../context/index.js';
 import {
+  type Alert,
+  type LockWait,
+  type LongTransaction,
+  listPartitionedTables,
+  type NodeFigures,
+  readLockContention,
+  readLongTransactions,
+  readNodeFigures,
+  readTableStats,
+  type TableStats,
+} from '../monitoring/index.js';
+import {
   type MaintenanceReport,
   PartitionManager,
   type PartitionReport,
@@ -49,7 +61,29 @@ export interface DatabaseHealthReport {
   }[];
   readonly slowQueries: SlowQueryReport;
   readonly indexes: IndexReport | undefined;
+  /** Every partitioned table on the primary, with each partition's rows and size. */
   readonly partitions: readonly PartitionReport[];
+  /** Per reachable node: connections against max_connections, cache hit ratio, xid age. */
+  readonly nodeFigures: readonly NodeFigures[];
+  /** Nodes whose figures could not be read, with the reason. */
+  readonly unreachable: readonly { readonly node: string; readonly error: string }[];
+  /** User tables on the primary, largest first. */
+  readonly tables: readonly TableStats[];
+  /** Who blocks whom on the primary now. */
+  readonly locks: readonly LockWait[];
+  /** Transactions on the primary open longer than `longTransactionMs`. */
+  readonly longTransactions: readonly LongTransaction[];
+  /** Alerts firing now (empty without `monitoring` in the cluster's config). */
+  readonly alerts: readonly Alert[];
+}
+
+export interface HealthReportOptions {
+  /** Include index advice (default true). */
+  readonly indexes?: boolean;
+  /** Default: `monitoring.thresholds.longTransactionMs` (60 000 unless configured). */
+  readonly longTransactionMs?: number;
+  /** How many tables to list (default 50, largest first). */
+  readonly tableLimit?: number;
 }
 
 export interface DatabaseOptimizationServiceOptions {
@@ -149,22 +183,52 @@ export class DatabaseOptimizationService {
     return this.partitionManager.maintain();
   }
 
-  /** Nodes, routing, replication, slow queries, index advice and partitions in one report. */
-  async analyzeDatabaseHealth(
-    options: { readonly indexes?: boolean } = {},
-  ): Promise<DatabaseHealthReport> {
+  /**
+   * Nodes, routing, replication, slow queries, index advice, partitions, per-node connection
+   * usage / cache hit ratio / xid age, table statistics, lock contention, long transactions and
+   * the alerts firing, in one report. Node figures are read on each reachable node, the rest on
+   * the primary.
+   */
+  async analyzeDatabaseHealth(options: HealthReportOptions = {}): Promise<DatabaseHealthReport> {
     await this.cluster.ready();
     const stats = this.cluster.stats();
+    const longMs =
+      options.longTransactionMs ?? this.cluster.config.monitoring.thresholds.longTransactionMs;
+    const perNode = await Promise.all(
+      this.cluster.nodes.map(async (node) => {
+        if (!node.health.up) return { node: node.name, error: node.health.lastError ?? 'down' };
+        try {
+          const lease = await this.cluster.acquire(node.name);
+          try {
+            const figures = await readNodeFigures(lease.client, node.name);
+            lease.release();
+            return figures;
+          } catch (err) {
+            lease.release(true);
+            throw err;
+          }
+        } catch (err) {
+          return { node: node.name, error: err instanceof Error ? err.message : String(err) };
+        }
+      }),
+    );
     const lease = await this.cluster.acquire('primary');
     try {
       const partitions: PartitionReport[] = [];
-      for (const { schema, table } of uniqueTables(this.partitioned)) {
+      const tablesToReport = uniqueTables([
+        ...this.partitioned,
+        ...(await listPartitionedTables(lease.client)),
+      ]);
+      for (const { schema, table } of tablesToReport) {
         partitions.push(await partitionReport(lease.client, schema, table));
       }
       const indexes =
         options.indexes === false
           ? undefined
           : await adviseIndexes(lease.client, { slowQueries: this.cluster.slowQueries().queries });
+      const tables = await readTableStats(lease.client, options.tableLimit ?? 50);
+      const locks = await readLockContention(lease.client);
+      const longTransactions = await readLongTransactions(lease.client, longMs);
       lease.release();
       return {
         generatedAt: new Date().toISOString(),
@@ -182,6 +246,14 @@ export class DatabaseOptimizationService {
         slowQueries: this.cluster.slowQueries(),
         indexes,
         partitions,
+        nodeFigures: perNode.filter((f): f is NodeFigures => 'connections' in f),
+        unreachable: perNode.filter(
+          (f): f is { node: string; error: string } => 'error' in f && !('connections' in f),
+        ),
+        tables,
+        locks,
+        longTransactions,
+        alerts: this.cluster.alerts(),
       };
     } catch (err) {
       lease.release(true);
