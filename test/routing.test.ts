@@ -159,16 +159,22 @@ describe('routing through cluster.pool on a 1 + 2 sandbox', () => {
 
   it('replicas really serve the reads (seen from PostgreSQL) and the primary the writes', async () => {
     const replicaPorts = new Set(sandbox.replicas.map((r) => r.port));
-    for (let i = 0; i < 10; i++) {
-      // A fresh context: unscoped reads right after the writes above may stay on the primary
-      // until a probe shows a replica has replayed them (read-your-writes for unscoped work).
-      const { rows } = await cluster.context(() =>
-        cluster.pool.query<{ port: number; standby: boolean }>(
-          'SELECT inet_server_port() AS port, pg_is_in_recovery() AS standby',
-        ),
+    const read = async () => {
+      const { rows } = await cluster.pool.query<{ port: number; standby: boolean }>(
+        'SELECT inet_server_port() AS port, pg_is_in_recovery() AS standby',
       );
-      expect(replicaPorts.has(rows[0]!.port)).toBe(true);
-      expect(rows[0]!.standby).toBe(true);
+      return rows[0]!;
+    };
+    // The DDL in the table above makes pgpulse read the function catalog again; until it has,
+    // a read that calls functions goes to the primary (the safe direction). Wait for that.
+    const deadline = Date.now() + 10_000;
+    while (!(await read()).standby && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (let i = 0; i < 10; i++) {
+      const row = await read();
+      expect(replicaPorts.has(row.port)).toBe(true);
+      expect(row.standby).toBe(true);
     }
     const { rows } = await cluster.pool.query<{ port: number }>(
       'WITH w AS (INSERT INTO audit (note) VALUES ($1) RETURNING id) SELECT inet_server_port() AS port FROM w',
