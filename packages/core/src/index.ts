@@ -26,6 +26,7 @@ export {
   type ClusterStats,
   type ContextMiddleware,
   createCluster,
+  createPoolFromPgOptions,
   type RouteExplanation,
   type SlowQueryReport,
 } from './cluster/index.js';
@@ -43,7 +44,7 @@ export type {
   ResolvedConfig,
   WebhookOptions,
 } from './config/index.js';
-export { parseConfig, redactUrl } from './config/index.js';
+export { fromPgPoolOptions, type PgPoolMapping, parseConfig, redactUrl } from './config/index.js';
 export type { InScope } from './context/index.js';
 export {
   ClusterClosedError,

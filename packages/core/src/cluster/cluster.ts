@@ -440,7 +440,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.monitor.stop();
       this.monitoring?.stop();
       await this.slow.close();
-      if (!this.pool.isClosed) void this.pool.end();
+      this.pool.shutDown();
       await Promise.all(this.nodes.map((n) => n.pool.end()));
     })();
     return this.closing;
@@ -456,9 +456,13 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       applicationName: this.config.applicationName,
     });
     pool.onConnect = trackTransactionStatus;
-    pool.onError = (error) => {
+    // pg.Pool's events and set-up hooks, for every physical connection on every node.
+    pool.setup = (client) => this.pool.connectionOpened(client);
+    pool.onRemove = (client) => this.pool.connectionRemoved(client);
+    pool.onError = (error, client) => {
       if (this.listenerCount('connection-error') > 0)
         this.emit('connection-error', { node: nodeConfig.name, error });
+      if (client) this.pool.idleConnectionFailed(error, client);
     };
     const breaker = new CircuitBreaker({
       ...this.config.circuitBreaker,

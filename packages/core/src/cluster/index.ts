@@ -6,4 +6,5 @@ export {
   createCluster,
   type RouteExplanation,
 } from './cluster.js';
+export { createPoolFromPgOptions } from './from-pg-pool.js';
 export type { SlowQueryReport } from './slow-queries.js';

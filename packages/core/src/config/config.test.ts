@@ -69,6 +69,8 @@ describe('parseConfig: defaults', () => {
       prePingAfterIdleMs: 5_000,
       recycleSeconds: 3_600,
       recycleJitter: 0.1,
+      maxUses: 0,
+      exitOnIdle: true,
       pooling: 'transaction',
       resetOnRelease: 'none',
     });

@@ -5,6 +5,11 @@ export {
   nodeConnectionOptions,
   redactUrl,
 } from './node.js';
+export {
+  type ConnectionSetup,
+  fromPgPoolOptions,
+  type PgPoolMapping,
+} from './pg-pool-options.js';
 export { parseConfig } from './schema.js';
 export type {
   CircuitBreakerConfigOptions,

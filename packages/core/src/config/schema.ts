@@ -132,6 +132,8 @@ const poolSchema = section(
       .nullable()
       .default(3_600),
     recycleJitter: fraction().default(0.1),
+    maxUses: nonNegInt().default(0),
+    exitOnIdle: bool().default(true),
     pooling: choice(['transaction', 'session', 'statement']).default('transaction'),
     resetOnRelease: choice(['none', 'objects', 'all']).default('none'),
   },
@@ -566,7 +568,7 @@ function unknownKeyMessage(path: Path, key: string): string {
 }
 
 /** The closest candidate by edit distance, if close enough to be a typo. */
-function suggest(word: string, candidates: readonly string[]): string | undefined {
+export function suggest(word: string, candidates: readonly string[]): string | undefined {
   const lower = word.toLowerCase();
   const budget = Math.max(1, Math.floor(word.length / 3));
   let best: string | undefined;

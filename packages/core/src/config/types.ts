@@ -77,6 +77,13 @@ export interface PoolOptions {
   recycleSeconds?: number | null;
   /** Spread recycle ages by ±this fraction so connections do not all reconnect at once. */
   recycleJitter?: number;
+  /** Close a connection after it served this many checkouts (pg's maxUses); default 0 = never. */
+  maxUses?: number;
+  /**
+   * Let the process exit while every connection is idle (pg.Pool's allowExitOnIdle); default
+   * true. false keeps idle connections holding it open until idleTimeoutMs closes them.
+   */
+  exitOnIdle?: boolean;
   /** When a connection returns to the pool; default 'transaction'. */
   pooling?: PoolingMode;
   /** What a returning connection is cleared of (see ResetOnRelease); default 'none'. */
@@ -275,6 +282,10 @@ export interface ResolvedPoolConfig {
   readonly recycleSeconds: number | null;
   /** 0..1: each connection lives recycleSeconds * (1 ± recycleJitter * random). */
   readonly recycleJitter: number;
+  /** A connection is closed after serving this many checkouts; 0 = never. */
+  readonly maxUses: number;
+  /** Idle connections do not hold the process open. */
+  readonly exitOnIdle: boolean;
   /** How `pool.connect()` clients hold connections: per transaction (default), session, statement. */
   readonly pooling: PoolingMode;
   /** What a returning connection is cleared of (see ResetOnRelease). */

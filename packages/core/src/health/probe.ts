@@ -102,6 +102,11 @@ export class NodeProber {
       client.on('error', () => this.discard());
       this.client = client;
       await client.connect();
+      // Between probes this socket must not keep the process alive (a script that is done
+      // should exit); the probe's own timeout timer keeps it alive while a probe runs.
+      (
+        client as unknown as { connection: { stream: { unref?: () => void } } }
+      ).connection.stream.unref?.();
     }
     const { rows } = await this.client.query<ProbeRow>(PROBE_SQL);
     const row = rows[0];

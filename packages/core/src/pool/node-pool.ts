@@ -15,10 +15,20 @@ import { ReportedSettings } from './reported-settings.js';
  * The pool settings of the config (see ResolvedPoolConfig for what each means), minus the
  * pooling mode, which is the routing pool's business, plus what only the pool needs.
  */
-export type NodePoolOptions = Omit<ResolvedPoolConfig, 'pooling' | 'resetOnRelease'> & {
+export type NodePoolOptions = Omit<
+  ResolvedPoolConfig,
+  'pooling' | 'resetOnRelease' | 'maxUses' | 'exitOnIdle'
+> & {
   /** Default 'none'. */
   readonly resetOnRelease?: ResetOnRelease;
   readonly applicationName?: string;
+  /** Close a connection once it served this many checkouts; 0 or absent = never. */
+  readonly maxUses?: number;
+  /**
+   * false keeps idle connections' sockets referenced, so they hold the process open until the
+   * idle timeout closes them (pg.Pool's default); true (the default here) lets it exit.
+   */
+  readonly exitOnIdle?: boolean;
   /** Source of randomness in [0, 1) for the recycle jitter (tests). */
   readonly random?: () => number;
 };
@@ -78,6 +88,8 @@ class Conn {
   /** Set by end(): a connect that completes anyway is closed at once. */
   aborted = false;
   readonly settings: ReportedSettings;
+  /** Checkouts served, for maxUses. */
+  uses = 0;
 
   constructor(
     readonly client: pg.Client,
@@ -120,6 +132,9 @@ class Lease implements PooledConnection {
     this.#conn = conn;
     this.#done = done;
     conn.settings.lease();
+    conn.uses++;
+    // A connection in use keeps the process alive; an idle one may not (see exitOnIdle).
+    refSocket(conn.client, true);
   }
 
   release(destroy?: Error | boolean): void {
@@ -201,8 +216,15 @@ export class NodePool {
    * Errors of idle connections (pg emits them when the server goes away) and of connects that
    * nobody was waiting for (warm-up, replacements). Never called for a waiter's own failure.
    */
-  onError?: (err: Error) => void;
+  onError?: (err: Error, client?: pg.Client) => void;
   onConnect?: (client: pg.Client) => void;
+  /**
+   * Runs on every new connection before anyone gets it (pg.Pool's 'connect' event and onConnect
+   * hook); a throw or rejection fails that connect like a connection error would.
+   */
+  setup?: (client: pg.Client) => void | Promise<void>;
+  /** A connection was closed and left the pool (pg.Pool's 'remove'). */
+  onRemove?: (client: pg.Client) => void;
 
   // The password lives only here, in a private field that inspection and JSON do not show.
   readonly #clientConfig: pg.ClientConfig;
@@ -216,6 +238,8 @@ export class NodePool {
   readonly #prePingAfterIdleMs: number;
   readonly #recycleMs: number | null;
   readonly #recycleJitter: number;
+  readonly #maxUses: number;
+  readonly #exitOnIdle: boolean;
   readonly #random: () => number;
   /** The statement that clears a returning connection, or null for none. */
   readonly #resetSql: string | null;
@@ -280,6 +304,8 @@ export class NodePool {
         ? null
         : options.recycleSeconds * 1000;
     this.#recycleJitter = options.recycleJitter;
+    this.#maxUses = options.maxUses ?? 0;
+    this.#exitOnIdle = options.exitOnIdle ?? true;
     this.#random = options.random ?? Math.random;
     this.#resetSql = RESET_SQL[options.resetOnRelease ?? 'none'];
 
@@ -581,10 +607,19 @@ export class NodePool {
     this.#connecting.add(conn);
     // Without a listener, an 'error' from a connection nobody is using crashes the process.
     client.on('error', (err: Error) => this.#onClientError(conn, err));
-    return client.connect().then(
-      () => this.#onConnected(conn),
-      (err: unknown) => this.#onConnectFailed(conn, err),
-    );
+    return client
+      .connect()
+      .then(() => this.#runSetup(client))
+      .then(
+        () => this.#onConnected(conn),
+        (err: unknown) => this.#onConnectFailed(conn, err),
+      );
+  }
+
+  #runSetup(client: pg.Client): void | Promise<void> {
+    const setup = this.setup;
+    if (setup === undefined) return;
+    return setup(client);
   }
 
   #onConnected(conn: Conn): void {
@@ -621,6 +656,7 @@ export class NodePool {
     } else {
       conn.state = 'idle';
       conn.idleSince = now;
+      if (this.#exitOnIdle) refSocket(conn.client, false);
       this.#idle.push(conn);
     }
     this.#cover();
@@ -662,7 +698,7 @@ export class NodePool {
     const index = this.#idle.indexOf(conn);
     if (index >= 0) this.#idle.splice(index, 1);
     this.#close(conn);
-    this.#report(err);
+    this.#report(err, conn.client);
     this.#afterCapacityFreed();
   }
 
@@ -704,7 +740,7 @@ export class NodePool {
       return;
     }
     const now = performance.now();
-    if (now >= conn.expiresAt) {
+    if (now >= conn.expiresAt || (this.#maxUses > 0 && conn.uses >= this.#maxUses)) {
       this.#recycled++;
       this.#close(conn);
       this.#afterCapacityFreed();
@@ -725,6 +761,7 @@ export class NodePool {
     }
     conn.state = 'idle';
     conn.idleSince = now;
+    if (this.#exitOnIdle) refSocket(conn.client, false);
     this.#idle.push(conn);
   }
 
@@ -783,6 +820,14 @@ export class NodePool {
     conn.state = 'closing';
     this.#closing++;
     const client = conn.client;
+    const onRemove = this.onRemove;
+    if (onRemove !== undefined) {
+      try {
+        onRemove(client);
+      } catch (err) {
+        this.#report(err);
+      }
+    }
     let finished = false;
     const finish = (): void => {
       if (finished) return;
@@ -859,11 +904,11 @@ export class NodePool {
     return now + base * (1 + this.#recycleJitter * (2 * this.#random() - 1));
   }
 
-  #report(reason: unknown): void {
+  #report(reason: unknown, client?: pg.Client): void {
     const onError = this.onError;
     if (onError === undefined) return;
     try {
-      onError(toError(reason));
+      onError(toError(reason), client);
     } catch {
       // A throwing listener runs inside a socket event; letting it escape would crash the
       // process over what is only a report.
@@ -905,6 +950,12 @@ function clearPingTimer(waiter: Waiter): void {
   if (waiter.pingTimer === null) return;
   clearTimeout(waiter.pingTimer);
   waiter.pingTimer = null;
+}
+
+function refSocket(client: pg.Client, ref: boolean): void {
+  const stream = client.connection.stream as { ref?: () => void; unref?: () => void };
+  if (ref) stream.ref?.();
+  else stream.unref?.();
 }
 
 function destroySocket(client: pg.Client): void {

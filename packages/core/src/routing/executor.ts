@@ -66,6 +66,15 @@ export interface PlacementWaits {
   readonly hasWrites: (scope: RouteScope | undefined) => boolean;
 }
 
+/**
+ * Told when a one-off statement takes and gives back its connection (pg.Pool's 'acquire' and
+ * 'release' events for pool.query).
+ */
+export interface LeaseListener {
+  acquired(client: pg.Client): void;
+  released(client: pg.Client, error: Error | undefined): void;
+}
+
 /** A statement's node and connection while it runs. */
 export interface Placement {
   readonly node: ClusterNode;
@@ -144,7 +153,11 @@ export class Executor {
    * transaction is refused before it is sent (each pool statement may get another connection).
    * A text that is a whole transaction (`BEGIN; ...; COMMIT`) runs as usual.
    */
-  async runOnPool(request: QueryRequest, scope: RouteScope | undefined): Promise<pg.QueryResult> {
+  async runOnPool(
+    request: QueryRequest,
+    scope: RouteScope | undefined,
+    leases?: LeaseListener,
+  ): Promise<pg.QueryResult> {
     const waiting = this.ensureReady();
     if (waiting) await waiting;
     const cls = this.classifier.classify(request.text);
@@ -155,7 +168,7 @@ export class Executor {
     ) {
       throw new TransactionOnPoolError(`${TRANSACTION_WORDS[control]} was sent`);
     }
-    return this.run(request, scope, cls);
+    return this.run(request, scope, cls, leases);
   }
 
   /** `cls` when the caller already classified the text (a pg client's statement). */
@@ -163,20 +176,21 @@ export class Executor {
     request: QueryRequest,
     scope: RouteScope | undefined,
     classified?: Classification,
+    leases?: LeaseListener,
   ): Promise<pg.QueryResult> {
     const waiting = this.ensureReady();
     if (waiting) await waiting;
     const cls = classified ?? this.classifier.classify(request.text);
     const first = await this.placeWithWaits(cls, request.text, scope);
     try {
-      return await this.runOnce(first, cls, request);
+      return await this.runOnce(first, cls, request, leases);
     } catch (err) {
       if (cls.kind === 'read' && first.node.role === 'replica' && isStandbyRefusal(err)) {
         // Nothing ran (a standby writes nothing) and no transaction is open (pinned
         // statements never come here): run it once on the primary, as the write it is.
         this.observer.refused?.(first.node, request, err);
         const primary = { node: this.router.writeNode(), reason: 'replica-refused' as const };
-        return this.runOnce(primary, asRefusedWrite(cls), request);
+        return this.runOnce(primary, asRefusedWrite(cls), request, leases);
       }
       if (!this.retriable(first, cls, err)) throw err;
       let second: Placement;
@@ -186,7 +200,7 @@ export class Executor {
         throw err; // nowhere else to go: the first failure is the one that explains it
       }
       if (second.node === first.node) throw err;
-      return this.runOnce({ node: second.node, reason: 'retry' }, cls, request);
+      return this.runOnce({ node: second.node, reason: 'retry' }, cls, request, leases);
     }
   }
 
@@ -269,17 +283,22 @@ export class Executor {
     placement: Placement,
     cls: Classification,
     request: QueryRequest,
+    leases: LeaseListener | undefined,
   ): Promise<pg.QueryResult> {
     this.observer.routed(placement.reason, placement.node);
     const connection = await this.acquire(placement, cls);
+    leases?.acquired(connection.client);
     let broken: unknown;
     let result: pg.QueryResult;
+    let failed: Error | undefined;
     try {
       result = await this.execute(placement, connection, request, cls);
     } catch (err) {
       if (isAvailabilityError(err)) broken = err;
+      failed = err instanceof Error ? err : new Error(String(err));
       throw err;
     } finally {
+      leases?.released(connection.client, failed);
       // A one-off statement must not hand a connection back inside a transaction or with
       // changed session state: the next borrower would inherit it. Sequence state (currval)
       // only answers the same session's later calls, which a one-off statement has none of.

@@ -14,6 +14,7 @@ export {
 } from './classifier.js';
 export {
   Executor,
+  type LeaseListener,
   type Placement,
   type StatementEvent,
   type StatementObserver,
@@ -27,6 +28,7 @@ export {
 } from './function-catalog.js';
 export { normalizeQueryArgs, type QueryRequest } from './query-args.js';
 export { isStandbyRefusal } from './refusals.js';
+export { RoutedClient } from './routed-client.js';
 export { type ReadEligibility, Router, type RoutingReason } from './router.js';
-export { RoutedClient, RoutingPool } from './routing-pool.js';
+export { RoutingPool } from './routing-pool.js';
 export { CATALOG_VOLATILE_SQL, type PolicyReason, StatementPolicy } from './statement-policy.js';

@@ -57,3 +57,23 @@ export function normalizeQueryArgs(
   }
   return { text: config.text, config, plain, callback };
 }
+
+/**
+ * Promise or callback, as pg does: with a callback nothing is returned. The callback runs
+ * outside the promise chain, so a throw inside it surfaces as an uncaught exception (as in
+ * pg) instead of an unhandled rejection. `noError` is what success passes as the error: pg's
+ * client passes null, pg.Pool undefined.
+ */
+export function settle<T>(
+  result: Promise<T>,
+  callback: ((err: never, value?: T) => void) | undefined,
+  noError: null | undefined,
+): Promise<T> | undefined {
+  if (!callback) return result;
+  const call = callback as (err: unknown, value?: T) => void;
+  result.then(
+    (value) => process.nextTick(call, noError, value),
+    (err: unknown) => process.nextTick(call, err),
+  );
+  return undefined;
+}

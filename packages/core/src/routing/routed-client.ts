@@ -1,0 +1,231 @@
+import { EventEmitter } from 'node:events';
+import pg from 'pg';
+import type { PoolingMode } from '../config/index.js';
+import { currentScope } from '../context/index.js';
+import { isAvailabilityError } from '../health/index.js';
+import type { PooledConnection } from '../pool/index.js';
+import { type ClusterNode, transactionStatus } from '../topology/index.js';
+import type { Classification } from './classifier.js';
+import type { Executor } from './executor.js';
+import { isSubmittable, normalizeQueryArgs, type QueryRequest, settle } from './query-args.js';
+
+/** What a checked-out client tells the pool it came from. */
+export interface ClientOwner {
+  /** The client went back (pg.Pool's 'release' event). */
+  released(client: RoutedClient, err: Error | undefined): void;
+  /** Keeps end() waiting until the statement settles. */
+  track<T>(work: Promise<T>): Promise<T>;
+}
+
+interface Pin {
+  readonly node: ClusterNode;
+  readonly connection: PooledConnection;
+  /** Session state changed (SET, LISTEN, temp table, advisory lock...): never reuse it. */
+  dirty: boolean;
+  /** Kept until release (nextval: currval must answer from the same session), then reused. */
+  held: boolean;
+  /** A cursor or stream is reading from it. */
+  streaming: boolean;
+  readonly detach: () => void;
+}
+
+/**
+ * What `pool.connect()` returns. Statements are serialised, as on a pg client. Outside a
+ * transaction each statement is routed on its own; BEGIN, session state or a cursor pins one
+ * real connection (invariant 2) until the transaction ends or the client is released.
+ *
+ * Checkout itself takes a connection (the "hold"), as pg.Pool's does: connect() then fails
+ * against a server that is down, waits when the pool is full, and the pool's figures count
+ * it. The hold goes back at the client's first statement, which is routed like any other.
+ */
+export class RoutedClient extends EventEmitter {
+  #pin: Pin | undefined;
+  #hold: PooledConnection | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+  #released = false;
+
+  constructor(
+    private readonly executor: Executor,
+    private readonly mode: PoolingMode,
+    private readonly owner: ClientOwner,
+  ) {
+    super();
+  }
+
+  escapeIdentifier(value: string): string {
+    return pg.escapeIdentifier(value);
+  }
+
+  escapeLiteral(value: string): string {
+    return pg.escapeLiteral(value);
+  }
+
+  /** The node holding this client's pinned connection, if any (for tests and diagnostics). */
+  get pinnedNode(): string | undefined {
+    return this.#pin?.node.name;
+  }
+
+  query(first: unknown, second?: unknown, third?: unknown): unknown {
+    if (isSubmittable(first)) return this.submit(first);
+    let request: QueryRequest;
+    try {
+      request = normalizeQueryArgs(first, second, third);
+    } catch (err) {
+      const callback = [second, third].find((a) => typeof a === 'function');
+      return settle(Promise.reject(err), callback as Parameters<typeof settle>[1], null);
+    }
+    const run = () => this.run(request);
+    const result = this.owner.track(this.#tail.then(run, run));
+    this.#tail = result.catch(() => {});
+    return settle(result, request.callback, null);
+  }
+
+  release(err?: unknown): void {
+    if (this.#released) {
+      throw new Error('Release called on client which has already been released to the pool.');
+    }
+    this.#released = true;
+    const destroy = err instanceof Error || err === true;
+    const hold = this.#hold;
+    this.#hold = undefined;
+    hold?.release(destroy);
+    const pin = this.#pin;
+    this.#pin = undefined;
+    if (pin) {
+      const finish = () => this.unpin(pin, destroy);
+      // Let statements already queued on this client finish before the connection goes back.
+      void this.#tail.then(finish, finish);
+    }
+    this.owner.released(this, err instanceof Error ? err : undefined);
+  }
+
+  /** @internal default pooling: take a connection at checkout, as pg.Pool does. */
+  async hold(): Promise<void> {
+    await this.executor.ready();
+    const node = this.executor.router.writeNode();
+    try {
+      // The pool's own error (refused, timed out, full), as pg.Pool's connect() gives it: no
+      // statement was at stake, so there is no "write was not sent" to say.
+      this.#hold = await node.pool.acquire();
+    } catch (err) {
+      this.executor.recordOutcome(node, err);
+      throw err;
+    }
+  }
+
+  /** @internal session pooling: hold one primary connection for the whole checkout. */
+  async pinPrimary(): Promise<void> {
+    await this.executor.ready();
+    const cls = this.executor.classify('BEGIN');
+    const placement = { node: this.executor.router.writeNode(), reason: 'pinned' as const };
+    await this.pin(placement.node, await this.executor.acquire(placement, cls));
+  }
+
+  private async run(request: QueryRequest): Promise<pg.QueryResult> {
+    if (this.#released)
+      throw new Error('Client was released to the pool; acquire a new one with pool.connect()');
+    // The checkout's connection goes back first: this statement is routed on its own merits.
+    this.#hold?.release(false);
+    this.#hold = undefined;
+    await this.executor.ready();
+    const cls = this.executor.classify(request.text);
+    if (
+      !this.#pin &&
+      (cls.transaction === 'begin' || cls.transaction === 'begin-read-only' || cls.session)
+    ) {
+      const placement = await this.executor.placeWithWaits(
+        this.pinCls(cls),
+        request.text,
+        currentScope(),
+      );
+      await this.pin(placement.node, await this.executor.acquire(placement, cls));
+    }
+    const pin = this.#pin;
+    if (!pin) return this.executor.run(request, currentScope(), cls);
+    try {
+      const result = await this.executor.execute(
+        { node: pin.node, reason: 'pinned' },
+        pin.connection,
+        request,
+        cls,
+      );
+      // Sequence state keeps the connection for currval/lastval until release; other session
+      // state also keeps it from being reused afterwards.
+      if (cls.session === 'sequence') pin.held = true;
+      else if (cls.session) pin.dirty = true;
+      return result;
+    } catch (err) {
+      if (isAvailabilityError(err)) {
+        this.#pin = undefined;
+        this.unpin(pin, true);
+      }
+      throw err;
+    } finally {
+      if (
+        this.#pin === pin &&
+        this.mode !== 'session' &&
+        !pin.dirty &&
+        !pin.held &&
+        !pin.streaming
+      ) {
+        if (transactionStatus(pin.connection.client) === 'I') {
+          this.#pin = undefined;
+          this.unpin(pin, false);
+        }
+      }
+    }
+  }
+
+  /** BEGIN READ ONLY may run on a replica; every other pinning statement needs the primary. */
+  private pinCls(cls: Classification): Classification {
+    if (cls.transaction === 'begin-read-only') return { ...cls, kind: 'read' };
+    return cls.kind === 'write' ? cls : { ...cls, kind: 'write' };
+  }
+
+  private async pin(node: ClusterNode, connection: PooledConnection): Promise<void> {
+    const client = connection.client;
+    const onNotification = (msg: pg.Notification) => this.emit('notification', msg);
+    const onNotice = (msg: unknown) => this.emit('notice', msg);
+    client.on('notification', onNotification);
+    client.on('notice', onNotice);
+    this.#pin = {
+      node,
+      connection,
+      dirty: false,
+      held: false,
+      streaming: false,
+      detach: () => {
+        client.off('notification', onNotification);
+        client.off('notice', onNotice);
+      },
+    };
+  }
+
+  private unpin(pin: Pin, destroy: boolean): void {
+    pin.detach();
+    const dirty = destroy || pin.dirty || transactionStatus(pin.connection.client) !== 'I';
+    pin.connection.release(dirty);
+  }
+
+  /** Cursors and streams read over many round trips, so they pin their connection. */
+  private submit<T extends pg.Submittable & { text?: unknown }>(submittable: T): T {
+    const text = typeof submittable.text === 'string' ? submittable.text : '';
+    const start = async () => {
+      this.#hold?.release(false);
+      this.#hold = undefined;
+      await this.executor.ready();
+      if (!this.#pin) {
+        const cls = this.executor.classify(text);
+        const placement = await this.executor.placeWithWaits(cls, text, currentScope());
+        await this.pin(placement.node, await this.executor.acquire(placement, cls));
+      }
+      const pin = this.#pin!;
+      pin.streaming = true;
+      pin.connection.client.query(submittable);
+    };
+    this.#tail = this.#tail.then(start, start).catch((err: unknown) => {
+      (submittable as unknown as EventEmitter).emit?.('error', err);
+    });
+    return submittable;
+  }
+}
