@@ -191,7 +191,7 @@ describe('callback forms', () => {
     process.removeAllListeners('uncaughtException');
     const thrown = new Promise<unknown>((resolve) => process.once('uncaughtException', resolve));
     try {
-      c.pool.connect((err, client, done) => {
+      c.pool.connect((_err, _client, done) => {
         done?.();
         throw new Error('thrown by the callback');
       });
