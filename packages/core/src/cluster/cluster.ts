@@ -147,6 +147,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.router = new Router(this.nodes, createBalancer(config.loadBalancing), this.policy, {
       readWriteSplit: config.readWriteSplit,
       lagPolicy: config.replicaLag.policy,
+      consistency: config.consistency.level,
     });
     this.monitor = new HealthMonitor(
       this.nodes,

@@ -75,10 +75,14 @@ export class ConsistencyGuard {
 
   /**
    * True when this scope wrote something that some reachable replica has not provably replayed
-   * (or, in time-window mode, wrote within the window): a read for it cannot go just anywhere.
+   * (or, in time-window mode, wrote within the window), or reads at 'strong': a read for it
+   * cannot go just anywhere.
    */
   hasUnreplicatedWrites(scope: RouteScope | undefined): boolean {
-    if (this.level(scope) !== 'read-your-writes') return false;
+    const level = this.level(scope);
+    // A strong read must not be merged into a read that another scope may send to a replica.
+    if (level === 'strong') return true;
+    if (level !== 'read-your-writes') return false;
     const session = this.session(scope);
     if (this.config.mode === 'time-window') {
       const at = session.lastWriteAt;

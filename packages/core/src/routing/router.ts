@@ -1,5 +1,5 @@
 import type { Balancer } from '../balancing/index.js';
-import type { LagPolicy } from '../config/index.js';
+import type { ConsistencyLevel, LagPolicy } from '../config/index.js';
 import type { RouteScope } from '../context/index.js';
 import { NoHealthyReplicaError, PrimaryUnavailableError } from '../errors/index.js';
 import type { ClusterNode } from '../topology/index.js';
@@ -50,6 +50,11 @@ export interface ReadCheck {
 export interface RouterOptions {
   readonly readWriteSplit: boolean;
   readonly lagPolicy: LagPolicy;
+  /**
+   * The cluster-wide level (`consistency.level`): a scope without its own level reads at this
+   * one, so 'strong' means the same set for the cluster, a context or a call.
+   */
+  readonly consistency?: ConsistencyLevel;
 }
 
 export interface ReadChoice {
@@ -71,6 +76,11 @@ export class Router {
 
   addReadCheck(check: ReadEligibility, kind: ReadCheckKind = 'hard'): void {
     this.checks.push({ check, kind });
+  }
+
+  /** The consistency level a read in this scope is held to: its own, else the cluster's. */
+  levelOf(scope: RouteScope | undefined): ConsistencyLevel {
+    return scope?.consistency ?? this.options.consistency ?? 'read-your-writes';
   }
 
   /** The node that takes writes now. */
@@ -108,7 +118,8 @@ export class Router {
     if (cls.kind === 'write') return { target: 'primary', reason: cls.reason };
     if (!this.options.readWriteSplit) return { target: 'primary', reason: 'read-write-split-off' };
     if (scope?.target === 'primary') return { target: 'primary', reason: 'scope-primary' };
-    if (scope?.consistency === 'strong') return { target: 'primary', reason: 'consistency-strong' };
+    if (this.levelOf(scope) === 'strong')
+      return { target: 'primary', reason: 'consistency-strong' };
     const forced = this.policy.forcesPrimary(cls, text);
     if (forced) return { target: 'primary', reason: forced };
     return {
