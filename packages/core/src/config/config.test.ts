@@ -545,7 +545,7 @@ describe('nodeConnectionOptions', () => {
     applicationName: 'svc',
   });
 
-  it('gives pg what it needs, with the password hidden from enumeration', () => {
+  it('gives pg what it needs, with the password in a closure no inspection reaches', () => {
     const options = nodeConnectionOptions(config.primary, {
       application_name: config.applicationName,
       max: 5,
@@ -558,16 +558,19 @@ describe('nodeConnectionOptions', () => {
       application_name: 'svc',
       max: 5,
     });
-    expect(options.password).toBe('pw-S3cret');
-    expect('password' in options).toBe(true);
+    expect(typeof options.password).toBe('function');
+    expect(options.password?.()).toBe('pw-S3cret');
     expect(JSON.stringify(options)).not.toMatch(/S3cret/);
     expect(util.inspect(options)).not.toMatch(/S3cret/);
+    expect(
+      util.inspect(options, { showHidden: true, depth: Number.POSITIVE_INFINITY, getters: true }),
+    ).not.toMatch(/S3cret/);
   });
 
   it('is accepted by pg.Pool, which still sees the password', async () => {
     const options: pg.PoolConfig = nodeConnectionOptions(config.replicas[0]!, { max: 1 });
     const pool = new pg.Pool(options);
-    expect((pool.options as { password?: string }).password).toBe('r-S3cret');
+    expect((pool.options as { password?: () => string }).password?.()).toBe('r-S3cret');
     expect((pool.options.ssl as { key?: string }).key).toBe('KEY-S3cret');
     expect(util.inspect(pool.options)).not.toMatch(/S3cret/);
     await pool.end();

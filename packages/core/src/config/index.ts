@@ -1,3 +1,4 @@
+export { forgetPassword, type PasswordSource, passwordSource } from './credentials.js';
 export {
   createNodeConfig,
   type NodeConfigInit,

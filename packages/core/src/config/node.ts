@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import type { InspectOptions } from 'node:util';
 import { describeNode, type NodeRole } from '../errors/index.js';
+import { type PasswordSource, passwordSource } from './credentials.js';
 import type { NodeConfig, SslOption } from './types.js';
 
 export const DEFAULT_PORT = 5432;
@@ -125,15 +126,16 @@ export interface NodeConnectionOptions {
   port: number;
   database: string;
   user: string;
-  /** Non-enumerable (pg and pg-pool look it up with `in`), so logging the object shows none. */
-  password?: string;
+  /** A closure (pg calls it when authenticating): no inspection form can reach the value. */
+  password?: PasswordSource;
   ssl?: SslOption;
   application_name?: string;
 }
 
 /**
- * Connection options for pg. `extra` is merged in (e.g. `{ max, connectionTimeoutMillis }`);
- * use it rather than spreading the result, because a spread drops the non-enumerable password.
+ * Connection options for pg. `extra` is merged in (e.g. `{ max, connectionTimeoutMillis }`).
+ * The password is a closure; after a pg.Client connects, call `forgetPassword(client, source)`
+ * because pg stores the string it got on the client while authenticating.
  */
 export function nodeConnectionOptions<E extends object = Record<never, never>>(
   node: NodeConfig,
@@ -148,14 +150,7 @@ export function nodeConnectionOptions<E extends object = Record<never, never>>(
   };
   const ssl = node.ssl;
   if (ssl !== undefined) options.ssl = typeof ssl === 'boolean' ? ssl : tlsOptionsForPg(ssl);
-  if (node.password !== undefined) {
-    Object.defineProperty(options, 'password', {
-      value: node.password,
-      enumerable: false,
-      writable: true,
-      configurable: true,
-    });
-  }
+  if (node.password !== undefined) options.password = passwordSource(node.password);
   return options as NodeConnectionOptions & E;
 }
 

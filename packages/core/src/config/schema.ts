@@ -436,20 +436,45 @@ function resolve(parsed: ParsedConfig): ResolvedConfig {
       catalogRefreshMs: routing.catalogRefreshMs,
     }),
     slowQuery: Object.freeze(parsed.slowQuery),
-    telemetry: Object.freeze({
-      enabled: parsed.telemetry.enabled,
-      pgInstrumentation: parsed.telemetry.pgInstrumentation,
-      ...(parsed.telemetry.tracerProvider === undefined
-        ? {}
-        : { tracerProvider: parsed.telemetry.tracerProvider }),
-      ...(parsed.telemetry.meterProvider === undefined
-        ? {}
-        : { meterProvider: parsed.telemetry.meterProvider }),
-    }),
+    telemetry: Object.freeze(
+      withProvidersAsNames({
+        enabled: parsed.telemetry.enabled,
+        pgInstrumentation: parsed.telemetry.pgInstrumentation,
+        ...(parsed.telemetry.tracerProvider === undefined
+          ? {}
+          : { tracerProvider: parsed.telemetry.tracerProvider }),
+        ...(parsed.telemetry.meterProvider === undefined
+          ? {}
+          : { meterProvider: parsed.telemetry.meterProvider }),
+      }),
+    ),
     monitoring: resolveMonitoring(parsed.monitoring),
     applicationName: parsed.applicationName,
   };
   return Object.freeze(config);
+}
+
+/**
+ * OTel providers are object graphs with cycles (provider -> processor -> provider), so
+ * `JSON.stringify(cluster.config)` threw. A non-enumerable toJSON names them instead; the
+ * object keeps its keys and the providers themselves for the code that uses them.
+ */
+function withProvidersAsNames<T extends { tracerProvider?: unknown; meterProvider?: unknown }>(
+  telemetry: T,
+): T {
+  const name = (provider: unknown) =>
+    provider === undefined
+      ? undefined
+      : `[${(provider as { constructor?: { name?: string } }).constructor?.name ?? 'Provider'}]`;
+  Object.defineProperty(telemetry, 'toJSON', {
+    enumerable: false,
+    value: () => ({
+      ...telemetry,
+      tracerProvider: name(telemetry.tracerProvider),
+      meterProvider: name(telemetry.meterProvider),
+    }),
+  });
+  return telemetry;
 }
 
 /** Monitoring is off without its section; with it, on unless `enabled: false`. */

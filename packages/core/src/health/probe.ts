@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { NodeConnectionOptions } from '../config/index.js';
+import { forgetPassword, type NodeConnectionOptions } from '../config/index.js';
 import { type Lsn, parseLsn } from './lsn.js';
 
 /** What one probe round trip learns about a node. */
@@ -95,13 +95,16 @@ export class NodeProber {
     if (!this.client) {
       const client = new pg.Client({
         ...this.connection,
-        password: this.connection.password,
         connectionTimeoutMillis: this.timeoutMs,
         application_name: `${this.applicationName}:health`,
       });
       client.on('error', () => this.discard());
       this.client = client;
-      await client.connect();
+      try {
+        await client.connect();
+      } finally {
+        forgetPassword(client, this.connection.password);
+      }
       // Between probes this socket must not keep the process alive (a script that is done
       // should exit); the probe's own timeout timer keeps it alive while a probe runs.
       (

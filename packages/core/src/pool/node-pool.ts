@@ -1,6 +1,12 @@
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
-import type { ResetOnRelease, ResolvedPoolConfig } from '../config/index.js';
+import {
+  forgetPassword,
+  type PasswordSource,
+  passwordSource,
+  type ResetOnRelease,
+  type ResolvedPoolConfig,
+} from '../config/index.js';
 import {
   ConfigError,
   type ConfigIssue,
@@ -38,7 +44,8 @@ export interface ConnectionConfig {
   readonly port: number;
   readonly database?: string;
   readonly user?: string;
-  readonly password?: string;
+  /** A string, or a closure returning it (kept out of every object graph; see credentials.ts). */
+  readonly password?: string | PasswordSource;
   readonly ssl?: boolean | ConnectionOptions;
 }
 
@@ -226,8 +233,9 @@ export class NodePool {
   /** A connection was closed and left the pool (pg.Pool's 'remove'). */
   onRemove?: (client: pg.Client) => void;
 
-  // The password lives only here, in a private field that inspection and JSON do not show.
+  // The password is a closure in here: pg calls it while authenticating; nothing shows it.
   readonly #clientConfig: pg.ClientConfig;
+  readonly #password: PasswordSource | undefined;
   readonly #minSize: number;
   readonly #maxSize: number;
   readonly #capacity: number;
@@ -278,12 +286,14 @@ export class NodePool {
       host: label.host,
       port: label.port,
     });
+    const password = connection.password;
+    this.#password = typeof password === 'string' ? passwordSource(password) : password;
     this.#clientConfig = {
       host: connection.host,
       port: connection.port,
       database: connection.database,
       user: connection.user,
-      password: connection.password,
+      ...(this.#password === undefined ? {} : { password: this.#password }),
       ssl: connection.ssl,
       connectionTimeoutMillis: Math.min(options.connectTimeoutMs, MAX_TIMER_MS),
       keepAlive: true,
@@ -609,7 +619,16 @@ export class NodePool {
     client.on('error', (err: Error) => this.#onClientError(conn, err));
     return client
       .connect()
-      .then(() => this.#runSetup(client))
+      .then(
+        () => {
+          forgetPassword(client, this.#password);
+          return this.#runSetup(client);
+        },
+        (err: unknown) => {
+          forgetPassword(client, this.#password);
+          throw err;
+        },
+      )
       .then(
         () => this.#onConnected(conn),
         (err: unknown) => this.#onConnectFailed(conn, err),
