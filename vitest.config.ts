@@ -16,6 +16,8 @@ export default defineConfig({
   },
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    // Browser tests need Chromium: they run as `pnpm test:browser` (vitest.browser.config.ts).
+    exclude: ['**/node_modules/**', 'test/browser/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Each file starts its own PostgreSQL cluster; two cores cannot run many at once.

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The pgpulse command line. */
 import { Command } from 'commander';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerOptimize } from './commands/optimize.js';
@@ -15,6 +16,7 @@ const program = new Command('pgpulse')
 registerDemo(program);
 registerSandbox(program);
 registerDoctor(program);
+registerDashboard(program);
 registerOptimize(program);
 
 await program.parseAsync(process.argv);

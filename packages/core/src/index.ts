@@ -47,6 +47,15 @@ export type {
 export { fromPgPoolOptions, type PgPoolMapping, parseConfig, redactUrl } from './config/index.js';
 export type { InScope } from './context/index.js';
 export {
+  createDashboardHandler,
+  type DashboardHandler,
+  type DashboardOptions,
+  type DashboardServer,
+  type DashboardSnapshot,
+  type ServeDashboardOptions,
+  serveDashboard,
+} from './dashboard/index.js';
+export {
   ClusterClosedError,
   ConfigError,
   type ConfigIssue,
