@@ -3,7 +3,7 @@
  * through drizzle, Prisma and TypeORM on pgpulse, scripted faults, a live view and a summary
  * whose invariants are checked on PostgreSQL itself.
  */
-import { type Cluster, createCluster } from '@pgpulse/core';
+import { type Cluster, createCluster, type DashboardServer, serveDashboard } from '@pgpulse/core';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import { logClusterEvents } from './events.js';
 import { errorText, FaultScript, faultPlan, SLOW_QUERY_PATTERN } from './faults.js';
@@ -53,6 +53,12 @@ function pgpulseConfig(sandbox: SandboxCluster) {
     // up to 10 s for the new primary instead of failing.
     failover: { promotion: 'automatic' as const, writeWaitMs: 10_000 },
     slowQuery: { thresholdMs: 20, explain: true },
+    // Alerts for the dashboard: the scripted replay pause and the killed primary fire them.
+    monitoring: {
+      intervalMs: 1_000,
+      cooldownMs: 5_000,
+      thresholds: { replicationLagMs: 500 },
+    },
   };
 }
 
@@ -79,6 +85,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   let sandbox: SandboxCluster | undefined;
   let cluster: Cluster | undefined;
   let sampler: StatsSampler | undefined;
+  let dashboard: DashboardServer | undefined;
   const workers: OrmWorker[] = [];
   try {
     // The Prisma client is generated from prisma/schema.prisma on first use.
@@ -118,6 +125,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     const c = cluster;
     await c.ready();
     logClusterEvents(c, log, c.config.replicaLag.maxLagMs);
+    c.on('alert', (alert) => log('alert', `${alert.state}: ${alert.message}`));
+    // The live page, on loopback only; it closes with the demo.
+    dashboard = await serveDashboard(c, { intervalMs: 500, catalogEveryMs: 5_000 });
+    view.line(`${s.bold('dashboard')}: ${dashboard.url} (live while the demo runs)`);
+    if (mode === 'json') err.write(`pgpulse demo dashboard: ${dashboard.url}\n`);
     workers.push(...(await createWorkers(c, prismaReady, skippedOrms)));
     for (const skipped of skippedOrms) log('error', `${skipped.name} skipped: ${skipped.reason}`);
 
@@ -255,6 +267,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   } finally {
     sampler?.stop();
     view.stop();
+    await withTimeout(
+      dashboard?.close().catch(() => {}),
+      2_000,
+    );
     await withTimeout(Promise.allSettled(workers.map((w) => w.close())), 5_000);
     await withTimeout(
       cluster?.close().catch(() => {}),
