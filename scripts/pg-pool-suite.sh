@@ -14,7 +14,7 @@ WORK=$(mktemp -d -t pgpulse-pg-pool-suite.XXXXXX)
 SANDBOX_PID=
 cleanup() {
   if [ -n "$SANDBOX_PID" ]; then kill "$SANDBOX_PID" 2>/dev/null || true; wait "$SANDBOX_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
+  if [ "${PGPULSE_SUITE_KEEP:-0}" = 1 ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -44,13 +44,13 @@ TOTAL=0; PASSED=0
 for f in "${FILES[@]}"; do
   out="$WORK/$f.json"
   rc=0
-  (cd "$WORK" && timeout 120 node node_modules/mocha/bin/mocha.js --reporter json --reporter-option "output=$out" test/setup.js "test/$f" > "$WORK/$f.log" 2>&1) || rc=$?
+  (cd "$WORK" && timeout "${PGPULSE_SUITE_FILE_TIMEOUT:-120}" node node_modules/mocha/bin/mocha.js --reporter "${PGPULSE_SUITE_REPORTER:-json}" --reporter-option "output=$out" test/setup.js "test/$f" > "$WORK/$f.log" 2>&1) || rc=$?
   if [ -s "$out" ]; then
     read -r p t < <(node -e "const r=JSON.parse(require('fs').readFileSync('$out','utf8'));console.log(r.stats.passes, r.stats.tests)")
   else
     p=0; t=$(grep -cE "^\s*it\(" "$WORK/test/$f" || true)
   fi
-  note=""; [ "$rc" = 124 ] && note=" (did not exit within 120 s)"
+  note=""; [ "$rc" = 124 ] && note=" (did not exit in time)"
   echo "$f: $p/$t passed, exit $rc$note"
   if [ -s "$out" ]; then
     node -e "const r=JSON.parse(require('fs').readFileSync('$out','utf8'));for(const x of r.failures)console.log('  FAIL', x.fullTitle, '--', String(x.err.message||'').split('\n')[0].slice(0,160))"

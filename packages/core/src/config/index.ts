@@ -10,6 +10,7 @@ export {
   type ConnectionSetup,
   fromPgPoolOptions,
   type PgPoolMapping,
+  type SetupClient,
 } from './pg-pool-options.js';
 export { parseConfig } from './schema.js';
 export type {

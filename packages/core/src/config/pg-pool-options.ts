@@ -3,8 +3,13 @@ import { ConfigError, type ConfigIssue } from '../errors/index.js';
 import { suggest } from './schema.js';
 import type { NodeOptions, PgPulseConfig, PoolOptions } from './types.js';
 
+/** What a set-up hook is handed: the connection's face (a client from `pool.connect()`). */
+export interface SetupClient {
+  query(...args: never[]): unknown;
+}
+
 /** Runs on every new physical connection before its first use; a rejection fails that connect. */
-export type ConnectionSetup = (client: pg.Client) => void | Promise<void>;
+export type ConnectionSetup = (client: SetupClient) => void | Promise<void>;
 
 /** What pg.Pool's options become: a pgpulse config plus the hooks pg.Pool runs itself. */
 export interface PgPoolMapping {
@@ -146,7 +151,7 @@ export function fromPgPoolOptions(
   const verify = options.verify;
   if (verify !== undefined) {
     if (typeof verify === 'function') {
-      const check = verify as (client: pg.Client, done: (err?: unknown) => void) => void;
+      const check = verify as (client: SetupClient, done: (err?: unknown) => void) => void;
       setup.push(
         (client) =>
           new Promise<void>((resolve, reject) => {

@@ -617,8 +617,7 @@ export class NodePool {
     this.#connecting.add(conn);
     // Without a listener, an 'error' from a connection nobody is using crashes the process.
     client.on('error', (err: Error) => this.#onClientError(conn, err));
-    return client
-      .connect()
+    return connectClient(client)
       .then(
         () => {
           forgetPassword(client, this.#password);
@@ -969,6 +968,16 @@ function clearPingTimer(waiter: Waiter): void {
   if (waiter.pingTimer === null) return;
   clearTimeout(waiter.pingTimer);
   waiter.pingTimer = null;
+}
+
+/**
+ * pg.Client#connect in its callback form: code that wraps or patches connect (APMs, tests)
+ * often handles only that form, and the callback form works with every pg 8.
+ */
+function connectClient(client: pg.Client): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    client.connect((err?: Error) => (err ? reject(err) : resolve()));
+  });
 }
 
 function refSocket(client: pg.Client, ref: boolean): void {

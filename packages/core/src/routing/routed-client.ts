@@ -34,22 +34,71 @@ interface Pin {
  * transaction each statement is routed on its own; BEGIN, session state or a cursor pins one
  * real connection (invariant 2) until the transaction ends or the client is released.
  *
- * Checkout itself takes a connection (the "hold"), as pg.Pool's does: connect() then fails
- * against a server that is down, waits when the pool is full, and the pool's figures count
- * it. The hold goes back at the client's first statement, which is routed like any other.
+ * Checkout itself takes a primary connection (the "hold"), as pg.Pool's does: connect() then
+ * fails against a server that is down, waits when the pool is full, and the pool's figures
+ * count it. The hold goes back at the client's first statement, which is routed like any
+ * other.
+ *
+ * Each physical connection has one of these as its face (its "home"): pg.Pool's 'connect'
+ * event and set-up hooks get it, and statements sent while they run go straight to that
+ * connection. A checkout that lands on a connection whose face is free gets that face back,
+ * so properties a set-up hook put on it are still there, as with pg.Pool.
  */
 export class RoutedClient extends EventEmitter {
   #pin: Pin | undefined;
   #hold: PooledConnection | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   #released = false;
+  /** Checked out by someone right now. */
+  #out = false;
+  /** Set-up hooks are running: statements go straight to the home connection. */
+  #settingUp = false;
 
   constructor(
     private readonly executor: Executor,
     private readonly mode: PoolingMode,
     private readonly owner: ClientOwner,
+    /** The physical connection this is the face of, if any. */
+    private readonly home?: pg.Client,
   ) {
     super();
+    // An 'error' emitted on the face of an idle connection is that connection's error, as on
+    // a pg client: the pool drops the connection. In use, the statement fails on its own.
+    this.on('error', (err: unknown) => {
+      if (!this.#out && this.home) this.home.emit('error', err);
+    });
+  }
+
+  /** The home connection's protocol object (pg-pool's tests and some tools reach for it). */
+  get connection(): unknown {
+    return this.home?.connection;
+  }
+
+  /** @internal true while someone has this checked out. */
+  get isCheckedOut(): boolean {
+    return this.#out;
+  }
+
+  /** @internal runs pg.Pool's 'connect' listeners and set-up hooks against the home connection. */
+  async setUp(run: () => void | Promise<void>): Promise<void> {
+    this.#settingUp = true;
+    try {
+      await run();
+    } finally {
+      this.#settingUp = false;
+    }
+  }
+
+  /**
+   * @internal hands this client out holding `lease` (a primary connection); in session
+   * pooling the hold is a pin for the whole checkout.
+   */
+  checkout(node: ClusterNode, lease: PooledConnection): void {
+    this.#out = true;
+    this.#released = false;
+    this.#tail = Promise.resolve();
+    if (this.mode === 'session') void this.pin(node, lease);
+    else this.#hold = lease;
   }
 
   escapeIdentifier(value: string): string {
@@ -66,6 +115,10 @@ export class RoutedClient extends EventEmitter {
   }
 
   query(first: unknown, second?: unknown, third?: unknown): unknown {
+    const home = this.home;
+    if (this.#settingUp && home) {
+      return (home.query as (...args: unknown[]) => unknown)(first, second, third);
+    }
     if (isSubmittable(first)) return this.submit(first);
     let request: QueryRequest;
     try {
@@ -85,6 +138,7 @@ export class RoutedClient extends EventEmitter {
       throw new Error('Release called on client which has already been released to the pool.');
     }
     this.#released = true;
+    this.#out = false;
     const destroy = err instanceof Error || err === true;
     const hold = this.#hold;
     this.#hold = undefined;
@@ -97,28 +151,6 @@ export class RoutedClient extends EventEmitter {
       void this.#tail.then(finish, finish);
     }
     this.owner.released(this, err instanceof Error ? err : undefined);
-  }
-
-  /** @internal default pooling: take a connection at checkout, as pg.Pool does. */
-  async hold(): Promise<void> {
-    await this.executor.ready();
-    const node = this.executor.router.writeNode();
-    try {
-      // The pool's own error (refused, timed out, full), as pg.Pool's connect() gives it: no
-      // statement was at stake, so there is no "write was not sent" to say.
-      this.#hold = await node.pool.acquire();
-    } catch (err) {
-      this.executor.recordOutcome(node, err);
-      throw err;
-    }
-  }
-
-  /** @internal session pooling: hold one primary connection for the whole checkout. */
-  async pinPrimary(): Promise<void> {
-    await this.executor.ready();
-    const cls = this.executor.classify('BEGIN');
-    const placement = { node: this.executor.router.writeNode(), reason: 'pinned' as const };
-    await this.pin(placement.node, await this.executor.acquire(placement, cls));
   }
 
   private async run(request: QueryRequest): Promise<pg.QueryResult> {

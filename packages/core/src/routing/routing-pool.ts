@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { PoolingMode } from '../config/index.js';
 import { currentScope } from '../context/index.js';
 import { ClusterClosedError } from '../errors/index.js';
+import type { PooledConnection } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import type { Executor, LeaseListener } from './executor.js';
 import { isSubmittable, normalizeQueryArgs, type QueryRequest, settle } from './query-args.js';
@@ -13,8 +14,11 @@ type ConnectCallback = (
   done?: (release?: unknown) => void,
 ) => void;
 
-/** Runs on every new physical connection, on every node, before its first statement. */
-export type ConnectionSetup = (client: pg.Client) => void | Promise<void>;
+/**
+ * Runs on every new physical connection, on every node, before its first statement. It gets
+ * the connection's face: statements sent on it while the hook runs go to that connection.
+ */
+export type ConnectionSetup = (client: RoutedClient) => void | Promise<void>;
 
 /**
  * The pg.Pool-compatible face of a cluster. It *is* a pg.Pool to `instanceof` (drizzle and
@@ -33,13 +37,15 @@ export class RoutingPool extends pg.Pool {
   #endPromise: Promise<void> | undefined;
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #setups: ConnectionSetup[] = [];
+  /** The face of each physical connection (see RoutedClient). */
+  readonly #faces = new WeakMap<pg.Client, RoutedClient>();
   readonly #owner: ClientOwner = {
     released: (client, err) => this.emit('release', err, client),
     track: (work) => this.track(work),
   };
   readonly #leases: LeaseListener = {
-    acquired: (client) => this.emit('acquire', client),
-    released: (client, err) => this.emit('release', err, client),
+    acquired: (client) => this.emit('acquire', this.faceOf(client)),
+    released: (client, err) => this.emit('release', err, this.faceOf(client)),
   };
 
   constructor(
@@ -60,25 +66,53 @@ export class RoutingPool extends pg.Pool {
   }
 
   /** @internal a node pool opened a connection: 'connect' listeners, then set-up hooks. */
-  connectionOpened(client: pg.Client): void | Promise<void> {
-    this.emit('connect', client);
+  connectionOpened(client: pg.Client): Promise<void> {
+    const face = new RoutedClient(this.executor, this.poolingMode, this.#owner, client);
+    this.#faces.set(client, face);
     const setups = this.#setups;
-    if (setups.length === 0) return;
-    return (async () => {
-      for (const setup of setups) await setup(client);
-    })();
+    return face.setUp(async () => {
+      this.emit('connect', face);
+      for (const setup of setups) await setup(face);
+    });
   }
 
   /** @internal a node pool closed a connection. */
   connectionRemoved(client: pg.Client): void {
-    this.emit('remove', client);
+    this.emit('remove', this.faceOf(client));
   }
 
   /** @internal an idle connection failed (already removed from its pool). */
   idleConnectionFailed(err: Error, client: pg.Client | undefined): void {
     if (this.listenerCount('error') === 0) return;
-    if (client) Object.assign(err, { client });
-    this.emit('error', err, client);
+    const face = client ? this.faceOf(client) : undefined;
+    if (face) Object.assign(err, { client: face });
+    this.emit('error', err, face);
+  }
+
+  private faceOf(client: pg.Client): RoutedClient | pg.Client {
+    return this.#faces.get(client) ?? client;
+  }
+
+  /** A checkout: a primary connection, and its face when that is free. */
+  private async checkout(): Promise<RoutedClient> {
+    await this.executor.ready();
+    const node = this.executor.router.writeNode();
+    let lease: PooledConnection;
+    try {
+      // The pool's own error (refused, timed out, full), as pg.Pool's connect() gives it: no
+      // statement was at stake, so there is no "write was not sent" to say.
+      lease = await node.pool.acquire();
+    } catch (err) {
+      this.executor.recordOutcome(node, err);
+      throw err;
+    }
+    let client = this.#faces.get(lease.client);
+    if (!client || client.isCheckedOut) {
+      client = new RoutedClient(this.executor, this.poolingMode, this.#owner);
+    }
+    client.checkout(node, lease);
+    this.emit('acquire', client);
+    return client;
   }
 
   /** @internal behind `query`, whose public type stays pg.Pool's (see below). */
@@ -110,17 +144,9 @@ export class RoutingPool extends pg.Pool {
 
   /** @internal behind `connect`. */
   routeConnect(callback?: ConnectCallback): Promise<RoutedClient> | undefined {
-    const client = this.#ending
-      ? undefined
-      : new RoutedClient(this.executor, this.poolingMode, this.#owner);
-    const result: Promise<RoutedClient> = client
-      ? this.track(
-          (this.poolingMode === 'session' ? client.pinPrimary() : client.hold()).then(() => {
-            this.emit('acquire', client);
-            return client;
-          }),
-        )
-      : Promise.reject(new ClusterClosedError());
+    const result: Promise<RoutedClient> = this.#ending
+      ? Promise.reject(new ClusterClosedError())
+      : this.track(this.checkout());
     if (!callback) return result;
     result.then(
       (c) => process.nextTick(callback, undefined, c, (release?: unknown) => c.release(release)),
