@@ -104,8 +104,6 @@ const WRITES = [
   'DO $$ BEGIN PERFORM 1; END $$',
   'LOCK TABLE accounts',
   'CREATE TEMP TABLE t_tmp (id int)',
-  'SET search_path = public',
-  'RESET search_path',
   'LISTEN chan',
 ];
 

@@ -4,9 +4,11 @@ import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Cluster,
+  ConfigError,
   createCluster,
   type PoolingMode,
   type ResetOnRelease,
+  SessionOnPoolError,
   TransactionOnPoolError,
 } from '../packages/core/src/index.js';
 
@@ -253,3 +255,117 @@ describe('resetOnRelease', () => {
     },
   );
 });
+
+describe('per-connection server settings (the libpq way)', () => {
+  const withOptions = (url: string, options: string) => {
+    const u = new URL(url);
+    u.searchParams.set('options', options);
+    return u.toString();
+  };
+
+  it('statement_timeout from the URL options cancels a long query with 57014, on every node', async () => {
+    const cluster = createCluster({
+      primary: withOptions(sandbox.primary.url, '-c statement_timeout=100'),
+      replicas: sandbox.replicas.map((r) => withOptions(r.url, '-c statement_timeout=100')),
+    });
+    try {
+      for (const run of [cluster.primary.bind(cluster), cluster.replica.bind(cluster)]) {
+        const err = await run(() => cluster.pool.query('SELECT pg_sleep(2)')).catch(
+          (e: unknown) => e,
+        );
+        expect((err as { code?: string }).code).toBe('57014');
+      }
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  it('top-level settings reach every node, a node’s own win, and values keep their spaces', async () => {
+    const cluster = createCluster({
+      primary: { ...fields(sandbox.primary.url), settings: { lock_timeout: '2s' } },
+      replicas: sandbox.replicas.map((r) => r.url),
+      settings: { lock_timeout: '1s', search_path: 'leak, public' },
+    });
+    try {
+      const show = (run: typeof cluster.primary) =>
+        run(() =>
+          cluster.pool.query<{ lock: string; path: string }>(
+            "SELECT current_setting('lock_timeout') AS lock, current_setting('search_path') AS path",
+          ),
+        ).then((r) => r.rows[0]);
+      expect(await show(cluster.primary.bind(cluster))).toEqual({
+        lock: '2s',
+        path: 'leak, public',
+      });
+      expect(await show(cluster.replica.bind(cluster))).toEqual({
+        lock: '1s',
+        path: 'leak, public',
+      });
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  it('rejects a bad setting name or URL options with the field named', () => {
+    const bad = (config: Parameters<typeof createCluster>[0]) => {
+      try {
+        createCluster(config);
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    };
+    const byName = bad({ primary: sandbox.primary.url, settings: { 'bad name': 1 } });
+    expect(byName).toBeInstanceOf(ConfigError);
+    expect((byName as ConfigError).issues[0]!.field).toBe('settings.bad name');
+    const byUrl = bad({ primary: withOptions(sandbox.primary.url, '-x 1') });
+    expect(byUrl).toBeInstanceOf(ConfigError);
+    expect((byUrl as ConfigError).issues[0]!.field).toBe('primary');
+    expect((byUrl as Error).message).toContain("expected '-c name=value'");
+  });
+
+  it('a session SET through pool.query is refused with advice, never dropped silently', async () => {
+    const cluster = oneConnection('transaction');
+    try {
+      for (const sql of [
+        "SET statement_timeout = '100ms'",
+        'RESET statement_timeout',
+        "SELECT set_config('statement_timeout', '100', false)",
+      ]) {
+        const err = await cluster.pool.query(sql).catch((e: unknown) => e);
+        expect(err, sql).toBeInstanceOf(SessionOnPoolError);
+        expect((err as Error).message).toContain("'settings' option");
+      }
+      // In one text with the statement it is for, a SET does what it says.
+      const results = (await cluster.pool.query(
+        "SET lock_timeout = '3s'; SELECT current_setting('lock_timeout') AS lock",
+      )) as unknown as { rows: { lock: string }[] }[];
+      expect(results[1]!.rows[0]!.lock).toBe('3s');
+      // A local setting inside a transaction on a client is the way for one unit of work.
+      const client = await cluster.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query("SET LOCAL statement_timeout = '50ms'");
+        const err = await client.query('SELECT pg_sleep(1)').catch((e: unknown) => e);
+        expect((err as { code?: string }).code).toBe('57014');
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
+    } finally {
+      await cluster.close();
+    }
+  });
+});
+
+/** The object form of a sandbox URL. */
+function fields(url: string) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port),
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database: u.pathname.slice(1),
+  };
+}

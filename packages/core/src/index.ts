@@ -65,6 +65,7 @@ export {
   PgPulseError,
   PoolTimeoutError,
   PrimaryUnavailableError,
+  SessionOnPoolError,
   TransactionOnPoolError,
 } from './errors/index.js';
 export type {

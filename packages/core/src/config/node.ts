@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { InspectOptions } from 'node:util';
 import { describeNode, type NodeRole } from '../errors/index.js';
 import { type PasswordSource, passwordSource } from './credentials.js';
+import { formatOptions, parseOptions, type ServerSettings } from './server-settings.js';
 import type { NodeConfig, SslOption } from './types.js';
 
 export const DEFAULT_PORT = 5432;
@@ -20,6 +21,7 @@ export interface NodeConfigInit {
   readonly password?: string;
   readonly ssl?: SslOption;
   readonly weight?: number;
+  readonly settings?: ServerSettings;
 }
 
 const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
@@ -38,6 +40,7 @@ class RedactedNodeConfig implements NodeConfig {
   readonly database: string;
   readonly user: string;
   readonly weight: number;
+  readonly settings: ServerSettings;
   readonly #password: string | undefined;
   readonly #ssl: SslOption | undefined;
 
@@ -49,6 +52,7 @@ class RedactedNodeConfig implements NodeConfig {
     this.user = init.user ?? DEFAULT_USER;
     this.database = init.database ?? this.user;
     this.weight = init.weight ?? 1;
+    this.settings = Object.freeze({ ...init.settings });
     this.#password = init.password;
     this.#ssl = init.ssl;
     Object.freeze(this);
@@ -74,6 +78,7 @@ class RedactedNodeConfig implements NodeConfig {
     if (this.#password !== undefined) shown.password = MASK;
     if (this.#ssl !== undefined) shown.ssl = redactSsl(this.#ssl);
     shown.weight = this.weight;
+    if (Object.keys(this.settings).length > 0) shown.settings = this.settings;
     return shown;
   }
 
@@ -130,6 +135,8 @@ export interface NodeConnectionOptions {
   password?: PasswordSource;
   ssl?: SslOption;
   application_name?: string;
+  /** libpq `options`: the node's settings as `-c name=value`. */
+  options?: string;
 }
 
 /**
@@ -148,6 +155,8 @@ export function nodeConnectionOptions<E extends object = Record<never, never>>(
     user: node.user,
     ...extra,
   };
+  const serverOptions = formatOptions(node.settings);
+  if (serverOptions !== undefined) options.options = serverOptions;
   const ssl = node.ssl;
   if (ssl !== undefined) options.ssl = typeof ssl === 'boolean' ? ssl : tlsOptionsForPg(ssl);
   if (node.password !== undefined) options.password = passwordSource(node.password);
@@ -223,15 +232,29 @@ export interface UrlNodeFields {
   user?: string;
   password?: string;
   ssl?: SslOption;
+  settings?: Record<string, string>;
 }
 
-const URL_PARAMS = ['sslmode', 'ssl', 'host', 'port', 'user', 'password', 'dbname'] as const;
+const URL_PARAMS = [
+  'sslmode',
+  'ssl',
+  'host',
+  'port',
+  'user',
+  'password',
+  'dbname',
+  'options',
+] as const;
 const PARAM_HINTS: Readonly<Record<string, string>> = {
   application_name: 'use the top-level applicationName option',
   connect_timeout: 'use pool.connectTimeoutMs',
   sslrootcert: 'use the object form with ssl: { ca: readFileSync(...) }',
   sslcert: 'use the object form with ssl: { cert: readFileSync(...) }',
   sslkey: 'use the object form with ssl: { key: readFileSync(...) }',
+  statement_timeout: "use options=-c%20statement_timeout%3D5s, or the 'settings' option",
+  lock_timeout: "use options=-c%20lock_timeout%3D1s, or the 'settings' option",
+  idle_in_transaction_session_timeout:
+    "use options=-c%20idle_in_transaction_session_timeout%3D60s, or the 'settings' option",
 };
 
 const SSLMODES: Readonly<Record<string, SslOption | undefined>> = {
@@ -293,6 +316,7 @@ export function parseNodeUrl(
   let port = parsed.port === '' ? DEFAULT_PORT : Number(parsed.port);
   let ssl: SslOption | undefined;
   let sslmode: string | undefined;
+  let settings: Record<string, string> | undefined;
 
   for (const [key, value] of parsed.searchParams) {
     switch (key as (typeof URL_PARAMS)[number]) {
@@ -319,6 +343,12 @@ export function parseNodeUrl(
       case 'dbname':
         database = value;
         break;
+      case 'options': {
+        const options = parseOptions(value);
+        if (!options.ok) return fail(options.reason);
+        settings = { ...settings, ...options.settings };
+        break;
+      }
       default: {
         const hint =
           PARAM_HINTS[key] ??
@@ -342,5 +372,6 @@ export function parseNodeUrl(
   if (user !== '') fields.user = user;
   if (password !== '') fields.password = password;
   if (ssl !== undefined) fields.ssl = ssl;
+  if (settings !== undefined) fields.settings = settings;
   return { ok: true, fields };
 }

@@ -9,6 +9,7 @@ import {
   redactUrl,
   type UrlNodeFields,
 } from './node.js';
+import { type ServerSettings, settingNameProblem, settingValueProblem } from './server-settings.js';
 import type { NodeConfig, ResolvedConfig, ResolvedMonitoringConfig, SslOption } from './types.js';
 
 /**
@@ -56,7 +57,23 @@ function section<S extends z.ZodRawShape>(pattern: string, shape: S, phrase: str
 // Nodes
 // ---------------------------------------------------------------------------------------------
 
-type NodeFields = UrlNodeFields & { name?: string | undefined; weight?: number | undefined };
+type NodeFields = Omit<UrlNodeFields, 'settings'> & {
+  name?: string | undefined;
+  weight?: number | undefined;
+  settings?: ServerSettings | undefined;
+};
+
+const SETTINGS_PHRASE = "an object of server settings, e.g. { statement_timeout: '5s' }";
+
+/** `{ statement_timeout: '5s', lock_timeout: 1000 }`: names checked, values sendable. */
+const settingsSchema = z
+  .custom<ServerSettings>(isPlainObject, SETTINGS_PHRASE)
+  .superRefine((settings, ctx) => {
+    for (const [name, value] of Object.entries(settings)) {
+      const problem = settingNameProblem(name) ?? settingValueProblem(value);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: [name] });
+    }
+  });
 
 const PRIMARY_PHRASE = "the primary's connection URL or { host, port, database, user, password }";
 const REPLICA_PHRASE =
@@ -80,6 +97,7 @@ const nodeShape = {
       'true, false or an object of tls.connect options',
     )
     .optional(),
+  settings: settingsSchema.optional(),
 };
 
 const nodeUrl = z.string().transform((url, ctx): NodeFields => {
@@ -342,6 +360,7 @@ export const configSchema = section(
     slowQuery: slowQuerySchema.prefault({}),
     telemetry: telemetrySchema.prefault({}),
     monitoring: monitoringSchema.optional(),
+    settings: settingsSchema.optional(),
     applicationName: nonEmpty(APPLICATION_NAME)
       .refine((name) => Buffer.byteLength(name) <= 63, APPLICATION_NAME)
       .default('pgpulse'),
@@ -398,6 +417,7 @@ function resolve(parsed: ParsedConfig): ResolvedConfig {
       ...(fields.password === undefined ? {} : { password: fields.password }),
       ...(fields.ssl === undefined ? {} : { ssl: fields.ssl }),
       weight: role === 'replica' ? (fields.weight ?? 1) : 1,
+      settings: { ...parsed.settings, ...fields.settings },
     });
   };
 

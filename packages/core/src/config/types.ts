@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import type { LoadBalancingStrategy } from '../balancing/index.js';
 import type { NodeLabel, NodeRole } from '../errors/index.js';
+import type { ServerSettings } from './server-settings.js';
 
 export type { LoadBalancingStrategy, NodeRole };
 
@@ -45,6 +46,12 @@ export interface NodeOptions {
   /** Label used in logs, metrics and errors; default 'primary', 'replica-1', 'replica-2', ... */
   name?: string;
   ssl?: SslOption;
+  /**
+   * Server settings for every connection to this node, sent at connect time (libpq's
+   * `options`; a URL takes `?options=-c%20statement_timeout%3D5s`), over the top-level
+   * `settings`. E.g. `{ statement_timeout: '5s', lock_timeout: 1000 }`.
+   */
+  settings?: ServerSettings;
 }
 
 export interface ReplicaOptions extends NodeOptions {
@@ -238,6 +245,12 @@ export interface PgPulseConfig {
   monitoring?: MonitoringOptions;
   /** Sent as application_name; default 'pgpulse'. */
   applicationName?: string;
+  /**
+   * Server settings for every connection to every node (a node's own `settings` win), sent at
+   * connect time: `{ statement_timeout: '30s', idle_in_transaction_session_timeout: '60s' }`.
+   * A session `SET` through `pool.query()` would reach one connection only; this reaches all.
+   */
+  settings?: ServerSettings;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,6 +273,8 @@ export interface NodeConfig extends NodeLabel {
   readonly password?: string;
   readonly ssl?: SslOption;
   readonly weight: number;
+  /** The top-level settings merged with the node's own, sent with every connection. */
+  readonly settings: ServerSettings;
 }
 
 export interface ResolvedPoolConfig {

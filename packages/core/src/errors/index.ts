@@ -121,6 +121,24 @@ export class TransactionOnPoolError extends PgPulseError {
   }
 }
 
+/**
+ * A session setting changed through `pool.query()`: it would reach the one connection that
+ * statement ran on (which pgpulse then closes rather than hand its state to another borrower),
+ * and no later statement. pg.Pool drops it as silently, on a connection chosen by chance.
+ */
+export class SessionOnPoolError extends PgPulseError {
+  constructor(what: string) {
+    super(
+      'PGPULSE_SESSION_ON_POOL',
+      `${what} through pool.query() changes one connection only, and the next statement may run ` +
+        "on any other. For every connection, use the 'settings' option (createCluster({ " +
+        "settings: { statement_timeout: '5s' } }), per node too, or `?options=-c%20name%3Dvalue` " +
+        'in the URL); for one unit of work, run it on a client from pool.connect() (SET LOCAL ' +
+        'inside a transaction), or send it in the same text as the statements it is for.',
+    );
+  }
+}
+
 /** The cluster was closed; no further statements are accepted. */
 export class ClusterClosedError extends PgPulseError {
   constructor() {

@@ -47,6 +47,8 @@ export interface ConnectionConfig {
   /** A string, or a closure returning it (kept out of every object graph; see credentials.ts). */
   readonly password?: string | PasswordSource;
   readonly ssl?: boolean | ConnectionOptions;
+  /** libpq `options` (`-c statement_timeout=5s ...`), sent at connect. */
+  readonly options?: string;
 }
 
 export interface PooledConnection {
@@ -295,6 +297,7 @@ export class NodePool {
       user: connection.user,
       ...(this.#password === undefined ? {} : { password: this.#password }),
       ssl: connection.ssl,
+      ...(connection.options === undefined ? {} : { options: connection.options }),
       connectionTimeoutMillis: Math.min(options.connectTimeoutMs, MAX_TIMER_MS),
       keepAlive: true,
       ...(options.applicationName === undefined

@@ -1,6 +1,10 @@
 import type pg from 'pg';
 import { currentScope, type RouteScope } from '../context/index.js';
-import { PrimaryUnavailableError, TransactionOnPoolError } from '../errors/index.js';
+import {
+  PrimaryUnavailableError,
+  SessionOnPoolError,
+  TransactionOnPoolError,
+} from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import type { PooledConnection } from '../pool/index.js';
 import { type ClusterNode, transactionStatus } from '../topology/index.js';
@@ -150,8 +154,9 @@ export class Executor {
 
   /**
    * `pool.query()`: run(), except that a statement which opens, continues or ends a
-   * transaction is refused before it is sent (each pool statement may get another connection).
-   * A text that is a whole transaction (`BEGIN; ...; COMMIT`) runs as usual.
+   * transaction, or changes a session setting, is refused before it is sent (each pool
+   * statement may get another connection). A text that is a whole transaction
+   * (`BEGIN; ...; COMMIT`), or a SET followed by what it is for, runs as usual.
    */
   async runOnPool(
     request: QueryRequest,
@@ -167,6 +172,12 @@ export class Executor {
       (OPENS_OR_NEEDS_TRANSACTION.has(control) || cls.reason === 'transaction-control')
     ) {
       throw new TransactionOnPoolError(`${TRANSACTION_WORDS[control]} was sent`);
+    }
+    // Several statements in one text run on one connection: a SET there is for the rest.
+    if ((cls.session === 'set' || cls.session === 'reset') && cls.reason !== 'multi-statement') {
+      throw new SessionOnPoolError(
+        cls.session === 'set' ? 'A session setting (SET or set_config) was sent' : 'RESET was sent',
+      );
     }
     return this.run(request, scope, cls, leases);
   }
