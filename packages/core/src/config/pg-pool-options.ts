@@ -111,9 +111,13 @@ export function fromPgPoolOptions(
   // pg: 0 (its default) means wait forever. pgpulse always bounds a wait (a silent node must
   // not hold a caller forever), so 0 keeps pgpulse's own limits.
   const timeout = int('connectionTimeoutMillis', 0);
+  let health = base.health;
   if (timeout !== undefined && timeout > 0) {
     pool.acquireTimeoutMs = timeout;
     pool.connectTimeoutMs = timeout;
+    // The first statement waits for the first health round; a silent server must not hold it
+    // longer than the connection timeout the user asked for.
+    health = { ...health, timeoutMs: Math.min(health?.timeoutMs ?? 1_000, timeout) };
   }
   const lifetime = int('maxLifetimeSeconds', 0);
   if (lifetime !== undefined) {
@@ -165,6 +169,7 @@ export function fromPgPoolOptions(
 
   const config: PgPulseConfig = {
     ...base,
+    ...(health ? { health } : {}),
     primary: primaryOf(options, base),
     ...(typeof options.application_name === 'string'
       ? { applicationName: options.application_name }
