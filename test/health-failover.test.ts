@@ -447,7 +447,7 @@ describe('read-your-writes', () => {
       await c.pool.query("INSERT INTO events (note) VALUES ('carried')");
       return c.consistencyToken();
     });
-    expect(token).toMatch(/^pgpulse-lsn:[0-9A-F]+\/[0-9A-F]+$/);
+    expect(token).toMatch(/^pgpulse:2:[0-9A-F]+\/[0-9A-F]+:/);
     const seen = await c.withConsistencyToken(token, () =>
       c.pool.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE note = 'carried'"),
     );

@@ -56,6 +56,7 @@ export {
   serveDashboard,
 } from './dashboard/index.js';
 export {
+  BadTokenError,
   ClusterClosedError,
   ConfigError,
   type ConfigIssue,
@@ -65,6 +66,7 @@ export {
   PgPulseError,
   PoolTimeoutError,
   PrimaryUnavailableError,
+  ReadNeedsPrimaryError,
   SessionOnPoolError,
   TransactionOnPoolError,
 } from './errors/index.js';

@@ -10,8 +10,13 @@ import {
   type ResolvedConfig,
 } from '../config/index.js';
 import { ConsistencyGuard } from '../consistency/index.js';
-import { currentScope, type InScope, runInScope } from '../context/index.js';
-import { PgPulseError } from '../errors/index.js';
+import {
+  type ConsistencySession,
+  currentScope,
+  type InScope,
+  runInScope,
+} from '../context/index.js';
+import { BadTokenError } from '../errors/index.js';
 import {
   type FailoverCandidate,
   type FailoverCompleted,
@@ -22,6 +27,7 @@ import {
   type BreakerState,
   CircuitBreaker,
   HealthMonitor,
+  type Lsn,
   NodeProber,
   parseLsn,
 } from '../health/index.js';
@@ -85,6 +91,8 @@ export interface ClusterEvents {
   'connection-error': [{ node: string; error: Error }];
   /** A replica refused a read as a write; it ran on the primary and is sent there from now on. */
   'replica-refused': [{ node: string; query: string; fingerprint: string }];
+  /** `middleware()` got a malformed token header and treated it as absent (the value is not repeated). */
+  'bad-token': [{ header: string; reason: string }];
   /** An alert fired or resolved (with `monitoring` configured); once per transition. */
   alert: [Alert];
 }
@@ -303,11 +311,18 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       const raw = header === undefined ? undefined : req.headers[header];
       const token = Array.isArray(raw) ? raw[0] : raw;
       if (token) {
+        let session: ConsistencySession | undefined;
         try {
-          this.withConsistencyToken(token, () => next());
-          return;
+          session = this.guard.sessionFromToken(token);
         } catch (err) {
-          if (!(err instanceof PgPulseError) || err.code !== 'PGPULSE_BAD_TOKEN') throw err;
+          if (!(err instanceof BadTokenError)) throw err;
+          // A client's bad header must not fail its request: it reads as a fresh context.
+          if (this.listenerCount('bad-token') > 0)
+            this.emit('bad-token', { header: header ?? '', reason: err.message });
+        }
+        if (session) {
+          runInScope({ session }, () => next());
+          return;
         }
       }
       this.context(() => next());
@@ -324,14 +339,41 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * cookie, a job payload); '' when it wrote nothing. May query the primary once.
    */
   consistencyToken(): Promise<string> {
-    return this.guard.token(currentScope(), async () => {
-      const { rows } = await this.primary(() =>
-        this.pool.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn'),
-      );
-      const lsn = parseLsn(rows[0]?.lsn);
-      if (lsn === undefined) throw new Error('pgpulse: the primary returned no WAL position');
-      return lsn;
+    return this.guard.token(currentScope(), () => this.primaryLsnNow());
+  }
+
+  /**
+   * The primary's WAL position, or undefined when it cannot be had within a probe timeout: the
+   * token then says "the primary's position at import" instead of failing during a crash.
+   */
+  private async primaryLsnNow(): Promise<Lsn | undefined> {
+    const primary = this.router.primary();
+    if (!primary?.health.up) return undefined;
+    const ask = (async () => {
+      const connection = await primary.pool.acquire();
+      try {
+        const { rows } = await connection.client.query<{ lsn: string }>(
+          'SELECT pg_current_wal_insert_lsn()::text AS lsn',
+        );
+        connection.release();
+        return parseLsn(rows[0]?.lsn);
+      } catch (err) {
+        connection.release(true);
+        throw err;
+      }
+    })();
+    ask.catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, this.config.health.timeoutMs, undefined);
     });
+    try {
+      return await Promise.race([ask, late]);
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Runs `fn` as a context that has seen the writes behind `token` (from consistencyToken()). */

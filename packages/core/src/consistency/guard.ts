@@ -1,10 +1,11 @@
 import type { ConsistencyLevel, ResolvedConsistencyConfig } from '../config/index.js';
 import { type ConsistencySession, newSession, type RouteScope } from '../context/index.js';
-import { PgPulseError } from '../errors/index.js';
-import { formatLsn, type HealthMonitor, type Lsn, parseLsn } from '../health/index.js';
+import type { HealthMonitor, Lsn } from '../health/index.js';
 import type { ClusterNode } from '../topology/index.js';
+import { decodeToken, encodeToken, type TokenPositions } from './token.js';
 
-const TOKEN_PREFIX = 'pgpulse-lsn:';
+/** Stands for "the primary's position at import" until the first probe after it caps it. */
+const UNBOUNDED: Lsn = 0xffffffffffffffffn;
 
 /**
  * Read-your-writes and monotonic reads (invariant 3), decided per replica from what the
@@ -51,6 +52,9 @@ export class ConsistencyGuard {
     if (session.lsn !== undefined && (replay === undefined || replay < session.lsn)) {
       return "has not replayed this context's writes";
     }
+    if (session.seen !== undefined && (replay === undefined || replay < session.seen)) {
+      return 'is behind what this context has already read';
+    }
     const last = session.lastRead;
     if (session.monotonic && last && last.node !== node.name) {
       const floor = this.positionSeenBy(last.node, last.at);
@@ -90,7 +94,7 @@ export class ConsistencyGuard {
     }
     this.resolve(session);
     if (session.pendingWriteAt !== undefined) return true;
-    const lsn = session.lsn;
+    const lsn = max(session.lsn, session.seen);
     if (lsn === undefined) return false;
     return this.nodes.some(
       (n) => n.role === 'replica' && n.health.up && (n.health.lastProbe?.replayLsn ?? -1n) < lsn,
@@ -104,37 +108,73 @@ export class ConsistencyGuard {
   }
 
   /**
-   * The token for this scope's writes, to carry across requests or jobs. Resolving it may need
-   * one query of the primary's position (`readPrimaryLsn`) when no probe has bounded it yet.
+   * The token for this scope: what it wrote and the highest position it read at, to carry
+   * across requests, jobs or processes. It never fails: a position the probes have not bounded
+   * yet is asked of the primary once (`readPrimaryLsn`, which the caller bounds in time) and,
+   * when that fails (the primary is crashing), exported as "the primary's position at import",
+   * an upper bound the importer resolves from its own probes.
    */
-  async token(scope: RouteScope | undefined, readPrimaryLsn: () => Promise<Lsn>): Promise<string> {
+  async token(
+    scope: RouteScope | undefined,
+    readPrimaryLsn: () => Promise<Lsn | undefined>,
+  ): Promise<string> {
     const session = this.session(scope);
     this.resolve(session);
+    let primaryNow: Lsn | undefined;
+    let asked = false;
+    const askPrimary = async () => {
+      if (!asked) {
+        asked = true;
+        primaryNow = await readPrimaryLsn().catch(() => undefined);
+      }
+      return primaryNow;
+    };
+    let written: TokenPositions['written'] = session.lsn;
     if (session.pendingWriteAt !== undefined) {
-      session.lsn = max(session.lsn, await readPrimaryLsn());
-      session.pendingWriteAt = undefined;
+      const now = await askPrimary();
+      // The ask may have taken a probe round: a probe may have bounded the write meanwhile.
+      this.resolve(session);
+      if (session.pendingWriteAt === undefined) written = session.lsn;
+      else if (now !== undefined) {
+        session.lsn = max(session.lsn, now);
+        session.pendingWriteAt = undefined;
+        written = session.lsn;
+      } else written = 'primary';
     }
-    return session.lsn === undefined ? '' : `${TOKEN_PREFIX}${formatLsn(session.lsn)}`;
+    let seen: TokenPositions['seen'] = session.seen;
+    const last = session.lastRead;
+    if (session.monotonic && last) {
+      const floor = this.positionSeenBy(last.node, last.at) ?? (await askPrimary());
+      seen = floor === undefined ? 'primary' : max(session.seen, floor);
+    }
+    return encodeToken({ written: wide(written), seen: wide(seen) });
   }
 
-  /** A session that starts from an imported token. */
+  /**
+   * A session that starts from an imported token. Throws BadTokenError for a malformed one.
+   * Its positions are capped at the primary's once a probe after now bounds it.
+   */
   sessionFromToken(token: string): ConsistencySession {
     const session = newSession();
-    if (token === '') return session;
-    const lsn = token.startsWith(TOKEN_PREFIX)
-      ? parseLsn(token.slice(TOKEN_PREFIX.length))
-      : undefined;
-    if (lsn === undefined) {
-      throw new PgPulseError(
-        'PGPULSE_BAD_TOKEN',
-        `Not a pgpulse consistency token: expected "${TOKEN_PREFIX}<X/Y>" as returned by cluster.consistencyToken(), or "".`,
-      );
-    }
-    session.lsn = lsn;
+    const { written, seen } = decodeToken(token);
+    if (written === undefined && seen === undefined) return session;
+    session.lsn = written === 'primary' ? UNBOUNDED : written;
+    session.seen = seen === 'primary' ? UNBOUNDED : seen;
+    session.capSince = performance.now();
+    this.resolve(session);
     return session;
   }
 
   private resolve(session: ConsistencySession): void {
+    if (session.capSince !== undefined) {
+      // Whatever the token's writer wrote or read was on the primary before the import.
+      const cap = this.monitor.primaryLsnSince(session.capSince);
+      if (cap !== undefined) {
+        session.lsn = min(session.lsn, cap);
+        session.seen = min(session.seen, cap);
+        session.capSince = undefined;
+      }
+    }
     const pending = session.pendingWriteAt;
     if (pending === undefined) return;
     const bound = this.monitor.primaryLsnSince(pending);
@@ -155,6 +195,18 @@ export class ConsistencyGuard {
   }
 }
 
-function max(a: Lsn | undefined, b: Lsn): Lsn {
-  return a === undefined || b > a ? b : a;
+function max(a: Lsn | undefined, b: Lsn): Lsn;
+function max(a: Lsn | undefined, b: Lsn | undefined): Lsn | undefined;
+function max(a: Lsn | undefined, b: Lsn | undefined): Lsn | undefined {
+  if (a === undefined) return b;
+  return b === undefined || a > b ? a : b;
+}
+
+function min(a: Lsn | undefined, b: Lsn): Lsn | undefined {
+  return a === undefined || a < b ? a : b;
+}
+
+/** A position not capped yet is still "the primary's at import" for the next importer. */
+function wide<T extends Lsn | 'primary' | undefined>(value: T): T | 'primary' {
+  return value === UNBOUNDED ? 'primary' : value;
 }

@@ -1,1 +1,2 @@
 export { ConsistencyGuard } from './guard.js';
+export { decodeToken, encodeToken, type TokenPositions } from './token.js';

@@ -16,6 +16,17 @@ export interface ConsistencySession {
   pendingWriteAt: number | undefined;
   /** When this context last wrote (time-window mode). */
   lastWriteAt: number | undefined;
+  /**
+   * The highest replay position this context is known to have read at (from an imported
+   * token): a replica behind it could show older data than the context already saw.
+   */
+  seen: bigint | undefined;
+  /**
+   * Set on import: `lsn` and `seen` are capped at the primary's position from the first probe
+   * after this time, so a token from the future (or from before a failover that lost writes)
+   * cannot keep the context off the replicas for good.
+   */
+  capSince: number | undefined;
   /** The node and time of this context's last read (monotonic reads). */
   lastRead: { readonly node: string; readonly at: number } | undefined;
   /** False for the process-wide session of statements made outside any scope. */
@@ -42,6 +53,8 @@ export function newSession(monotonic = true): ConsistencySession {
     lsn: undefined,
     pendingWriteAt: undefined,
     lastWriteAt: undefined,
+    seen: undefined,
+    capSince: undefined,
     lastRead: undefined,
     monotonic,
   };

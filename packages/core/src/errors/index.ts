@@ -139,6 +139,37 @@ export class SessionOnPoolError extends PgPulseError {
   }
 }
 
+/**
+ * A consistency token that is not one pgpulse made (`withConsistencyToken`, or the header
+ * `cluster.middleware()` reads, which treats it as absent instead).
+ */
+export class BadTokenError extends PgPulseError {
+  constructor(why: string) {
+    super(
+      'PGPULSE_BAD_TOKEN',
+      `Not a pgpulse consistency token: ${why}. Pass the string cluster.consistencyToken() ` +
+        'returned (e.g. "pgpulse:2:0/16B3748:0/16B3748"), or "" for none.',
+    );
+  }
+}
+
+/**
+ * A read in a context whose write is not confirmed as replayed anywhere, while no primary is
+ * up: a replica might not have that write yet, so the read would be stale and is refused.
+ */
+export class ReadNeedsPrimaryError extends PgPulseError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(
+      'PGPULSE_READ_NEEDS_PRIMARY',
+      `This read needs the primary: its context wrote, and no replica is known to have that ` +
+        `write yet, but ${reason}. The read was not sent. Retry once a primary is elected; or ` +
+        'set consistency.waitMs so reads wait for a replica to replay the write; or read stale ' +
+        "on purpose with cluster.withConsistency('eventual', fn) (or cluster.replica(fn)).",
+      { retriable: true, cause: options?.cause },
+    );
+  }
+}
+
 /** The cluster was closed; no further statements are accepted. */
 export class ClusterClosedError extends PgPulseError {
   constructor() {
