@@ -101,7 +101,10 @@ export class NodeProber {
       client.on('error', () => this.discard());
       this.client = client;
       try {
-        await client.connect();
+        // The callback form: code that wraps or patches pg.Client#connect often handles only it.
+        await new Promise<void>((resolve, reject) => {
+          client.connect((err?: Error) => (err ? reject(err) : resolve()));
+        });
       } finally {
         forgetPassword(client, this.connection.password);
       }
