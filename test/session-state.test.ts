@@ -1,6 +1,7 @@
 // Session state on pooled connections (issue 20): what one borrower does to a connection never
 // reaches the next one, and nothing silently changes connection under a client.
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import Cursor from 'pg-cursor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -368,4 +369,85 @@ function fields(url: string) {
     password: decodeURIComponent(u.password),
     database: u.pathname.slice(1),
   };
+}
+
+describe.each(['transaction', 'statement'] as const)(
+  'cursors, streams and read-only transactions on a client (pooling %s)',
+  (pooling) => {
+    let cluster: Cluster;
+
+    beforeAll(async () => {
+      cluster = oneConnection(pooling);
+      await cluster.ready();
+    });
+
+    afterAll(async () => {
+      await cluster?.close();
+    });
+
+    it('a cursor read on a replica does not keep the client there: later writes work', async () => {
+      const client = await cluster.pool.connect();
+      try {
+        const cursor = client.query(
+          new Cursor<{ standby: boolean }>(
+            'SELECT pg_is_in_recovery() AS standby FROM generate_series(1, 50)',
+          ),
+        );
+        const rows = await cursor.read(10);
+        expect(rows[0]!.standby).toBe(true);
+        await cursor.close();
+        await client.query('UPDATE items SET n = n + 1 WHERE id = 1');
+        await client.query('BEGIN');
+        await client.query('UPDATE items SET n = n + 1 WHERE id = 1');
+        await client.query('COMMIT');
+      } finally {
+        client.release();
+      }
+    });
+
+    it('a client released with a cursor open does not hand its portal to the next borrower', async () => {
+      const client = await cluster.pool.connect();
+      const cursor = client.query(new Cursor('SELECT g FROM generate_series(1, 1000) g'));
+      await cursor.read(1);
+      client.release();
+      const next = cluster.replica(() =>
+        cluster.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_cursors'),
+      );
+      const timeout = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('the next borrower hung')), 10_000).unref(),
+      );
+      const { rows } = await Promise.race([next, timeout]);
+      expect(rows[0]!.n).toBe(0);
+    });
+
+    it('BEGIN READ ONLY + SET + COMMIT on a replica, then a write: runs on the primary, with the SET', async () => {
+      // A fresh context: the writes of the tests above would keep its reads on the primary.
+      await cluster.context(() => readOnlyThenWrite(cluster));
+      // And the next borrower does not inherit it.
+      const { rows } = await cluster.primary(() =>
+        cluster.pool.query<{ lock: string }>("SELECT current_setting('lock_timeout') AS lock"),
+      );
+      expect(rows[0]!.lock).toBe('0');
+    });
+  },
+);
+
+async function readOnlyThenWrite(cluster: Cluster): Promise<void> {
+  const client = await cluster.pool.connect();
+  try {
+    await client.query('BEGIN READ ONLY');
+    const inside = await client.query<{ standby: boolean }>(
+      'SELECT pg_is_in_recovery() AS standby',
+    );
+    expect(inside.rows[0]!.standby).toBe(true);
+    await client.query("SET lock_timeout = '7s'");
+    await client.query('COMMIT');
+    await client.query('UPDATE items SET n = n + 1 WHERE id = 1');
+    const after = await client.query<{ standby: boolean; lock: string }>(
+      "SELECT pg_is_in_recovery() AS standby, current_setting('lock_timeout') AS lock",
+    );
+    expect(after.rows[0]).toEqual({ standby: false, lock: '7s' });
+  } finally {
+    client.release();
+  }
 }

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { PoolingMode } from '../config/index.js';
 import { currentScope } from '../context/index.js';
+import { PgPulseError } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import type { PooledConnection } from '../pool/index.js';
 import { type ClusterNode, transactionStatus } from '../topology/index.js';
@@ -26,6 +27,14 @@ interface Pin {
   held: boolean;
   /** A cursor or stream is reading from it. */
   streaming: boolean;
+  /**
+   * On a replica: the statements that changed its session (SET inside BEGIN READ ONLY), to
+   * run again on the primary when a write follows; undefined once something not replayable
+   * (a lock, a cursor WITH HOLD, ...) happened there.
+   */
+  replay: QueryRequest[] | undefined;
+  /** Watches the running stream's end. */
+  onDrain?: () => void;
   readonly detach: () => void;
 }
 
@@ -46,6 +55,8 @@ interface Pin {
  */
 export class RoutedClient extends EventEmitter {
   #pin: Pin | undefined;
+  /** Cursors and streams started outside a pin, each on its own connection until it drains. */
+  readonly #streams = new Set<Pin>();
   #hold: PooledConnection | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   #released = false;
@@ -145,11 +156,16 @@ export class RoutedClient extends EventEmitter {
     hold?.release(destroy);
     const pin = this.#pin;
     this.#pin = undefined;
-    if (pin) {
-      const finish = () => this.unpin(pin, destroy);
-      // Let statements already queued on this client finish before the connection goes back.
-      void this.#tail.then(finish, finish);
-    }
+    const streams = [...this.#streams];
+    this.#streams.clear();
+    const finish = () => {
+      // A cursor still open holds a portal (and, outside a transaction, its snapshot): that
+      // connection is closed rather than handed on mid-stream.
+      if (pin) this.unpin(pin, destroy || pin.streaming);
+      for (const stream of streams) this.unpin(stream, destroy || stream.streaming);
+    };
+    // Let statements already queued on this client finish before the connection goes back.
+    if (pin || streams.length > 0) void this.#tail.then(finish, finish);
     this.owner.released(this, err instanceof Error ? err : undefined);
   }
 
@@ -172,7 +188,8 @@ export class RoutedClient extends EventEmitter {
       );
       await this.pin(placement.node, await this.executor.acquire(placement, cls));
     }
-    const pin = this.#pin;
+    let pin = this.#pin;
+    if (pin && pin.node.role !== 'primary' && needsPrimary(cls)) pin = await this.toPrimary(pin);
     if (!pin) return this.executor.run(request, currentScope(), cls);
     try {
       const result = await this.executor.execute(
@@ -185,6 +202,8 @@ export class RoutedClient extends EventEmitter {
       // state also keeps it from being reused afterwards.
       if (cls.session === 'sequence') pin.held = true;
       else if (cls.session) pin.dirty = true;
+      if (cls.session === 'set' || cls.session === 'reset') pin.replay?.push(request);
+      else if (cls.session) pin.replay = undefined;
       return result;
     } catch (err) {
       if (isAvailabilityError(err)) {
@@ -208,6 +227,46 @@ export class RoutedClient extends EventEmitter {
     }
   }
 
+  /**
+   * A write after a read-only transaction on a replica that changed the session (`BEGIN READ
+   * ONLY; SET ...; COMMIT; UPDATE ...`): the session moves to a primary connection, its SETs
+   * run again there first, so the write runs with them. Inside the transaction the write
+   * stays where it is and the standby refuses it, as PostgreSQL would.
+   */
+  private async toPrimary(pin: Pin): Promise<Pin | undefined> {
+    if (transactionStatus(pin.connection.client) !== 'I') return pin;
+    this.#pin = undefined;
+    this.unpin(pin, pin.dirty);
+    if (!pin.dirty) return undefined;
+    const replay = pin.replay;
+    if (replay === undefined) {
+      throw new PgPulseError(
+        'PGPULSE_SESSION_ON_REPLICA',
+        `This client changed its session on replica "${pin.node.name}" inside a READ ONLY ` +
+          'transaction in a way that cannot be carried to the primary, and now sends a write. ' +
+          'Begin the transaction without READ ONLY (it then runs on the primary), or release ' +
+          'the client and write on a new one.',
+      );
+    }
+    const begin = this.executor.classify('BEGIN');
+    const placement = await this.executor.placeWithWaits(begin, 'BEGIN', currentScope());
+    const connection = await this.executor.acquire(placement, begin);
+    try {
+      for (const request of replay) {
+        await (request.plain
+          ? connection.client.query(request.text, request.config.values)
+          : connection.client.query(request.config));
+      }
+    } catch (err) {
+      connection.release(true);
+      throw err;
+    }
+    await this.pin(placement.node, connection);
+    const moved = this.#pin!;
+    moved.dirty = true;
+    return moved;
+  }
+
   /** BEGIN READ ONLY may run on a replica; every other pinning statement needs the primary. */
   private pinCls(cls: Classification): Classification {
     if (cls.transaction === 'begin-read-only') return { ...cls, kind: 'read' };
@@ -215,17 +274,22 @@ export class RoutedClient extends EventEmitter {
   }
 
   private async pin(node: ClusterNode, connection: PooledConnection): Promise<void> {
+    this.#pin = this.newPin(node, connection);
+  }
+
+  private newPin(node: ClusterNode, connection: PooledConnection): Pin {
     const client = connection.client;
     const onNotification = (msg: pg.Notification) => this.emit('notification', msg);
     const onNotice = (msg: unknown) => this.emit('notice', msg);
     client.on('notification', onNotification);
     client.on('notice', onNotice);
-    this.#pin = {
+    return {
       node,
       connection,
       dirty: false,
       held: false,
       streaming: false,
+      replay: node.role === 'primary' ? undefined : [],
       detach: () => {
         client.off('notification', onNotification);
         client.off('notice', onNotice);
@@ -235,29 +299,65 @@ export class RoutedClient extends EventEmitter {
 
   private unpin(pin: Pin, destroy: boolean): void {
     pin.detach();
+    if (pin.onDrain) pin.connection.client.off('drain', pin.onDrain);
     const dirty = destroy || pin.dirty || transactionStatus(pin.connection.client) !== 'I';
     pin.connection.release(dirty);
   }
 
-  /** Cursors and streams read over many round trips, so they pin their connection. */
+  /**
+   * Cursors and streams read over many round trips on one connection. Inside a pin they use
+   * it; otherwise each gets a connection of its own, returned when the stream is done (pg's
+   * 'drain'), so that the client's later statements are routed on their own merits: a stream
+   * that started on a replica never takes a later write there.
+   */
   private submit<T extends pg.Submittable & { text?: unknown }>(submittable: T): T {
     const text = typeof submittable.text === 'string' ? submittable.text : '';
     const start = async () => {
       this.#hold?.release(false);
       this.#hold = undefined;
       await this.executor.ready();
-      if (!this.#pin) {
+      let pin = this.#pin;
+      if (!pin) {
         const cls = this.executor.classify(text);
         const placement = await this.executor.placeWithWaits(cls, text, currentScope());
-        await this.pin(placement.node, await this.executor.acquire(placement, cls));
+        const connection = await this.executor.acquire(placement, cls);
+        pin = this.newPin(placement.node, connection);
+        this.#streams.add(pin);
       }
-      const pin = this.#pin!;
-      pin.streaming = true;
-      pin.connection.client.query(submittable);
+      const streaming = pin;
+      streaming.streaming = true;
+      if (streaming.onDrain) streaming.connection.client.off('drain', streaming.onDrain);
+      streaming.onDrain = () => this.streamDone(streaming);
+      streaming.connection.client.once('drain', streaming.onDrain);
+      streaming.connection.client.query(submittable);
     };
     this.#tail = this.#tail.then(start, start).catch((err: unknown) => {
       (submittable as unknown as EventEmitter).emit?.('error', err);
     });
     return submittable;
   }
+
+  private streamDone(pin: Pin): void {
+    pin.streaming = false;
+    pin.onDrain = undefined;
+    if (this.#streams.delete(pin)) {
+      this.unpin(pin, false);
+      return;
+    }
+    if (
+      this.#pin === pin &&
+      this.mode !== 'session' &&
+      !pin.dirty &&
+      !pin.held &&
+      transactionStatus(pin.connection.client) === 'I'
+    ) {
+      this.#pin = undefined;
+      this.unpin(pin, false);
+    }
+  }
+}
+
+/** Statements a replica connection cannot run (BEGIN READ ONLY can). */
+function needsPrimary(cls: Classification): boolean {
+  return cls.kind === 'write' && cls.transaction !== 'begin-read-only';
 }
