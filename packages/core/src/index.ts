@@ -115,5 +115,6 @@ export {
   type DatabaseOptimizationServiceOptions,
   type IndexOptimization,
   type OptimizeIndexesOptions,
+  type ReadOptions,
 } from './service/index.js';
 export type { NodeStats } from './topology/index.js';

@@ -93,6 +93,9 @@ export class NoHealthyReplicaError extends PgPulseError {
 
 /** Writes cannot be served: the primary is down or a failover is in progress. */
 export class PrimaryUnavailableError extends PgPulseError {
+  /** Why no primary can take the statement, without the advice around it. */
+  readonly reason: string;
+
   constructor(reason: string, options?: { cause?: unknown }) {
     super(
       'PGPULSE_PRIMARY_UNAVAILABLE',
@@ -100,6 +103,7 @@ export class PrimaryUnavailableError extends PgPulseError {
         'primary is elected (listen for the failover events).',
       { retriable: true, cause: options?.cause },
     );
+    this.reason = reason;
   }
 }
 
@@ -161,8 +165,8 @@ export class ReadNeedsPrimaryError extends PgPulseError {
   constructor(reason: string, options?: { cause?: unknown }) {
     super(
       'PGPULSE_READ_NEEDS_PRIMARY',
-      `This read needs the primary: its context wrote, and no replica is known to have that ` +
-        `write yet, but ${reason}. The read was not sent. Retry once a primary is elected; or ` +
+      `This read needs the primary: its context wrote (or read) data that no replica is known ` +
+        `to have yet, but ${reason}. The read was not sent. Retry once a primary is elected; or ` +
         'set consistency.waitMs so reads wait for a replica to replay the write; or read stale ' +
         "on purpose with cluster.withConsistency('eventual', fn) (or cluster.replica(fn)).",
       { retriable: true, cause: options?.cause },

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { currentScope, type RouteScope } from '../context/index.js';
 import {
   PrimaryUnavailableError,
+  ReadNeedsPrimaryError,
   SessionOnPoolError,
   TransactionOnPoolError,
 } from '../errors/index.js';
@@ -130,26 +131,42 @@ export class Executor {
     cls: Classification,
     text: string,
     scope: RouteScope | undefined,
+    started = performance.now(),
   ): Promise<Placement> {
-    const started = performance.now();
+    let readWaitOver = false;
     for (;;) {
       let placement: Placement;
       try {
         placement = this.place(cls, text, scope);
       } catch (err) {
-        const left = this.waits.writeWaitMs - (performance.now() - started);
-        if (!(err instanceof PrimaryUnavailableError) || left <= 0) throw err;
+        // Every placement that finds no primary waits for one, the read that needs its
+        // context's write included (and a read whose replica wait ran out: it lands here too).
+        const left = this.primaryWaitMs(err) - (performance.now() - started);
+        if (left <= 0) throw err;
         await this.waits.primaryElected(left);
         continue;
       }
       const left = this.waits.readWaitMs - (performance.now() - started);
-      if (placement.reason !== 'no-eligible-replica' || left <= 0 || !this.waits.hasWrites(scope)) {
+      if (
+        readWaitOver ||
+        placement.reason !== 'no-eligible-replica' ||
+        left <= 0 ||
+        !this.waits.hasWrites(scope)
+      ) {
         return placement;
       }
       placement.node.breaker.releaseTrial();
       await this.waits.nextProbeRound(left);
-      if (performance.now() - started >= this.waits.readWaitMs) return this.place(cls, text, scope);
+      if (performance.now() - started >= this.waits.readWaitMs) readWaitOver = true;
     }
+  }
+
+  /** How long a placement that failed with `err` may wait for a primary in all. */
+  private primaryWaitMs(err: unknown): number {
+    if (err instanceof PrimaryUnavailableError) return this.waits.writeWaitMs;
+    if (err instanceof ReadNeedsPrimaryError)
+      return Math.max(this.waits.writeWaitMs, this.waits.readWaitMs);
+    return 0;
   }
 
   /**
@@ -192,7 +209,31 @@ export class Executor {
     const waiting = this.ensureReady();
     if (waiting) await waiting;
     const cls = classified ?? this.classifier.classify(request.text);
-    const first = await this.placeWithWaits(cls, request.text, scope);
+    const started = performance.now();
+    let first = await this.placeWithWaits(cls, request.text, scope, started);
+    for (;;) {
+      try {
+        return await this.runPlaced(first, cls, request, scope, leases);
+      } catch (err) {
+        // The primary died and the probes have not noticed yet: the connection failed, so
+        // nothing was sent. Within failover.writeWaitMs, wait a probe round and place again.
+        const left = this.waits.writeWaitMs - (performance.now() - started);
+        if (!(err instanceof PrimaryUnavailableError) || first.node.role !== 'primary' || left <= 0)
+          throw err;
+        await this.waits.nextProbeRound(left);
+        first = await this.placeWithWaits(cls, request.text, scope, started);
+      }
+    }
+  }
+
+  /** run() for one placement: the standby-refusal retry and the one read retry. */
+  private async runPlaced(
+    first: Placement,
+    cls: Classification,
+    request: QueryRequest,
+    scope: RouteScope | undefined,
+    leases: LeaseListener | undefined,
+  ): Promise<pg.QueryResult> {
     try {
       return await this.runOnce(first, cls, request, leases);
     } catch (err) {

@@ -1,7 +1,11 @@
 import type { Balancer } from '../balancing/index.js';
 import type { ConsistencyLevel, LagPolicy } from '../config/index.js';
 import type { RouteScope } from '../context/index.js';
-import { NoHealthyReplicaError, PrimaryUnavailableError } from '../errors/index.js';
+import {
+  NoHealthyReplicaError,
+  PrimaryUnavailableError,
+  ReadNeedsPrimaryError,
+} from '../errors/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import type { Classification } from './classifier.js';
 import type { StatementPolicy } from './statement-policy.js';
@@ -153,13 +157,29 @@ export class Router {
       if (picked.breaker.tryAcquire()) return { node: picked, reason: 'replica' };
       eligible.splice(eligible.indexOf(picked), 1);
     }
-    if (consistencyBlocked) return { node: this.writeNode(), reason: 'read-your-writes' };
+    if (consistencyBlocked) return { node: this.primaryForRead(), reason: 'read-your-writes' };
     if (this.options.lagPolicy === 'least-lagged') {
       const least = this.leastLagged(scope, exclude);
       if (least) return { node: least, reason: 'least-lagged' };
     }
     if (this.options.lagPolicy === 'error') throw new NoHealthyReplicaError(reasons ?? {});
     return { node: this.writeNode(), reason: 'no-eligible-replica' };
+  }
+
+  /**
+   * The primary for a read that only it can serve (no replica has provably replayed what the
+   * context wrote or read): when there is none, the error says it is such a read, not a write.
+   */
+  private primaryForRead(): ClusterNode {
+    try {
+      return this.writeNode();
+    } catch (err) {
+      if (!(err instanceof PrimaryUnavailableError)) throw err;
+      const why = err.message
+        .replace(/^No primary can accept writes: /, '')
+        .split('. The write')[0];
+      throw new ReadNeedsPrimaryError(why ?? 'no primary is up', { cause: err });
+    }
   }
 
   /** Among replicas that pass every hard check, the one least behind. */

@@ -5,4 +5,5 @@ export {
   type HealthReportOptions,
   type IndexOptimization,
   type OptimizeIndexesOptions,
+  type ReadOptions,
 } from './optimization-service.js';

@@ -98,6 +98,12 @@ export interface DatabaseOptimizationServiceOptions {
  * index advice (and building it), time partitioning with retention, and a health report.
  * Everything here is a thin composition of the cluster and the core modules.
  */
+/** Options of `DatabaseOptimizationService.read()`. */
+export interface ReadOptions {
+  /** Read at 'strong' consistency (the primary) instead of 'eventual' (any replica). */
+  readonly consistencyRequired?: boolean;
+}
+
 export class DatabaseOptimizationService {
   readonly cluster: Cluster;
   private readonly ownsCluster: boolean;
@@ -124,8 +130,14 @@ export class DatabaseOptimizationService {
     if (this.partitioned.length > 0) this.partitionManager.start();
   }
 
-  /** Runs `fn` with reads on replicas (eventual consistency); writes inside still go to the primary. */
-  read<T>(fn: (db: pg.Pool) => T): InScope<T> {
+  /**
+   * Runs `fn` with reads on replicas (eventual consistency); writes inside still go to the
+   * primary. With `{ consistencyRequired: true }` its reads are 'strong' (on the primary: they
+   * see every committed write).
+   */
+  read<T>(fn: (db: pg.Pool) => T, options: ReadOptions = {}): InScope<T> {
+    if (options.consistencyRequired)
+      return this.cluster.withConsistency('strong', () => fn(this.cluster.pool));
     return this.cluster.replica(() => fn(this.cluster.pool));
   }
 

@@ -1,0 +1,129 @@
+// Reads and writes while the primary is gone: a read that needs its context's write says so
+// (ReadNeedsPrimaryError), failover.writeWaitMs covers every placement that finds no primary
+// (the first write after the crash, and a read with consistency.waitMs), and the service's
+// read({ consistencyRequired: true }) is strong.
+import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type Cluster,
+  createCluster,
+  DatabaseOptimizationService,
+  type PgPulseConfig,
+  ReadNeedsPrimaryError,
+} from '../packages/core/src/index.js';
+
+let sandbox: SandboxCluster | undefined;
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  await sandbox?.stop();
+  cluster = undefined;
+  sandbox = undefined;
+});
+
+async function setup(config: Partial<PgPulseConfig> = {}) {
+  sandbox = await startCluster({ replicas: 1 });
+  await sandbox.query('primary', 'CREATE TABLE events (id serial PRIMARY KEY, note text)');
+  await sandbox.waitForReplay();
+  cluster = createCluster({
+    primary: sandbox.primary.url,
+    replicas: [sandbox.replicas[0]!.url],
+    health: { intervalMs: 100, timeoutMs: 300, maxConsecutiveFailures: 2 },
+    circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 300 },
+    pool: { acquireTimeoutMs: 2000, connectTimeoutMs: 500 },
+    replicaLag: { maxLagMs: null, maxLagBytes: null },
+    ...config,
+  });
+  await cluster.ready();
+  return { s: sandbox, c: cluster };
+}
+
+async function poll(what: string, fn: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const count = (c: Cluster, note: string) =>
+  c.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE note = $1', [note]);
+
+describe('during a primary outage', () => {
+  it('a read that needs its context’s unconfirmed write fails with ReadNeedsPrimaryError; other reads continue', async () => {
+    const { s, c } = await setup();
+    await s.pauseReplay('replica1');
+    await c.context(async () => {
+      await c.pool.query("INSERT INTO events (note) VALUES ('mine')");
+      await s.kill('primary');
+      await poll('the primary to be seen down', () =>
+        c.stats().nodes.some((n) => n.role === 'primary' && !n.up),
+      );
+      const err = await count(c, 'mine').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ReadNeedsPrimaryError);
+      expect(err).toMatchObject({ code: 'PGPULSE_READ_NEEDS_PRIMARY', retriable: true });
+      expect(String((err as Error).message)).toMatch(/read needs the primary/);
+      expect(String((err as Error).message)).toMatch(/withConsistency\('eventual'/);
+      // An explicit stale read is served by the replica (without the write: replay is paused).
+      const stale = await c.withConsistency('eventual', () => count(c, 'mine'));
+      expect(stale.rows[0]!.n).toBe(0);
+    });
+    // Another context has nothing to wait for: it reads from the replica.
+    const other = await c.context(() => count(c, 'mine'));
+    expect(other.rows[0]!.n).toBe(0);
+  });
+
+  it('failover.writeWaitMs covers the first write after the primary dies (not yet seen down)', async () => {
+    const { s, c } = await setup({ failover: { promotion: 'external', writeWaitMs: 8000 } });
+    await s.kill('primary');
+    // Right away: the probes have not marked the primary down yet.
+    const write = c.pool.query("INSERT INTO events (note) VALUES ('first-after')");
+    setTimeout(() => void s.promote('replica1').catch(() => {}), 600);
+    await write;
+    const rows = await s.query<{ n: string }>(
+      'replica1',
+      "SELECT count(*) AS n FROM events WHERE note = 'first-after'",
+    );
+    expect(rows[0]!.n).toBe('1');
+  });
+
+  it('a read that needs the primary, with consistency.waitMs, waits for the new primary (no PrimaryUnavailableError)', async () => {
+    const { s, c } = await setup({
+      failover: { promotion: 'external', writeWaitMs: 8000 },
+      consistency: { waitMs: 200 },
+    });
+    await s.pauseReplay('replica1');
+    await c.context(async () => {
+      await c.pool.query("INSERT INTO events (note) VALUES ('wait-read')");
+      await s.kill('primary');
+      await poll('the primary to be seen down', () =>
+        c.stats().nodes.some((n) => n.role === 'primary' && !n.up),
+      );
+      const read = count(c, 'wait-read');
+      await s.resumeReplay('replica1');
+      await s.promote('replica1');
+      expect((await read).rows[0]!.n).toBe(1);
+    });
+  });
+});
+
+describe('DatabaseOptimizationService.read({ consistencyRequired })', () => {
+  it('is strong: its reads go to the primary; without it they go to a replica', async () => {
+    sandbox = await startCluster({ replicas: 1 });
+    const service = new DatabaseOptimizationService({
+      primary: sandbox.primary.url,
+      replicas: [sandbox.replicas[0]!.url],
+      consistency: { level: 'eventual' },
+    });
+    cluster = service.cluster;
+    await service.initialize();
+    const port = (r: { rows: { port: number }[] }) => r.rows[0]!.port;
+    const q = 'SELECT inet_server_port() AS port';
+    const strong = await service.read((db) => db.query<{ port: number }>(q), {
+      consistencyRequired: true,
+    });
+    expect(port(strong)).toBe(sandbox.primary.port);
+    const eventual = await service.read((db) => db.query<{ port: number }>(q));
+    expect(port(eventual)).toBe(sandbox.replicas[0]!.port);
+  });
+});
