@@ -124,6 +124,8 @@ describe('acquire, release, remove and error events; figures', () => {
     const c = cluster({ maxSize: 1 });
     const first = await c.pool.connect();
     const second = c.pool.connect();
+    // Counted at once, as pg.Pool counts a checkout the moment it queues.
+    expect(c.pool.waitingCount).toBe(1);
     await new Promise((r) => setTimeout(r, 50));
     expect(c.pool.waitingCount).toBe(1);
     first.release();

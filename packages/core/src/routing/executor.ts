@@ -106,6 +106,11 @@ export class Executor {
     if (waiting) await waiting;
   }
 
+  /** The wait still ahead before statements can run, or undefined once ready. */
+  pendingReady(): Promise<void> | undefined {
+    return this.ensureReady();
+  }
+
   classify(text: string): Classification {
     return this.classifier.classify(text);
   }

@@ -95,7 +95,9 @@ export class RoutingPool extends pg.Pool {
 
   /** A checkout: a primary connection, and its face when that is free. */
   private async checkout(): Promise<RoutedClient> {
-    await this.executor.ready();
+    // Once ready, the acquire starts in this very call, so waitingCount counts it at once.
+    const pending = this.executor.pendingReady();
+    if (pending) await pending;
     const node = this.executor.router.writeNode();
     let lease: PooledConnection;
     try {
