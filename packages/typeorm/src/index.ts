@@ -143,7 +143,9 @@ function checkOptions(options: PgPulseTypeOrmOptions): void {
       issues.push({
         field: `typeorm.${field}`,
         message:
-          'connections come from the cluster (createCluster({ primary, replicas, pool })); remove it from the TypeORM options',
+          field === 'extra'
+            ? "connections come from the cluster: server settings such as statement_timeout go in createCluster({ settings: { statement_timeout: '5s' } }) (or a node's own settings), pool sizes in createCluster({ pool }); remove extra from the TypeORM options"
+            : 'connections come from the cluster (createCluster({ primary, replicas, pool })); remove it from the TypeORM options',
       });
     }
   }

@@ -490,6 +490,10 @@ describe('the options-only form and the lifecycle', () => {
       'typeorm.replication.master',
     );
     expect(attempt({ type: 'mysql' })).toThrow('typeorm.type');
+    // Server settings have a home in the cluster config, and the message says where.
+    expect(attempt({ extra: { statement_timeout: 100 } })).toThrow(
+      /typeorm\.extra[\s\S]*createCluster\(\{ settings/,
+    );
   });
 });
 
