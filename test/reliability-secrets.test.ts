@@ -14,7 +14,7 @@ let cluster: Cluster;
 let password: string;
 
 beforeAll(async () => {
-  sandbox = await startCluster({ replicas: 2 });
+  sandbox = await startCluster({ replicas: 2, auth: 'scram-sha-256' });
   password = decodeURIComponent(new URL(sandbox.primary.url).password);
   expect(password.length).toBeGreaterThan(5);
 }, 60_000);

@@ -60,6 +60,8 @@ export {
   ClusterClosedError,
   ConfigError,
   type ConfigIssue,
+  type ConnectFailure,
+  NodeConnectionError,
   type NodeLabel,
   type NodeRole,
   NoHealthyReplicaError,

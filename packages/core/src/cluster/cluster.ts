@@ -16,7 +16,13 @@ import {
   type InScope,
   runInScope,
 } from '../context/index.js';
-import { BadTokenError } from '../errors/index.js';
+import {
+  BadTokenError,
+  ClusterClosedError,
+  connectFailureOf,
+  isDefinitiveConnectFailure,
+  NodeConnectionError,
+} from '../errors/index.js';
 import {
   type FailoverCandidate,
   type FailoverCompleted,
@@ -123,6 +129,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly monitoring: Monitoring | undefined;
   private readiness: Promise<void> | undefined;
   private isReady = false;
+  private isVerified = false;
+  private verifying: Promise<void> | undefined;
   private readonly catalog: FunctionCatalog;
   private closing: Promise<void> | undefined;
 
@@ -247,7 +255,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           this.emit('replica-refused', { node: node.name, query: normalized, fingerprint });
         },
       },
-      () => (this.isReady ? undefined : this.ready()),
+      () => (this.isReady ? undefined : this.start()),
       {
         writeWaitMs: config.failover.writeWaitMs,
         primaryElected: (ms) => this.failoverManager.waitForPrimary(ms),
@@ -261,10 +269,63 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /**
    * Loads the SQL parser, probes every node once, reads the catalog's volatile functions and
-   * warms every pool to `pool.minSize`. Statements wait for it on their own; call it to fail
-   * fast at start-up. It does not fail when a node is down: routing copes with that.
+   * warms every pool to `pool.minSize`; call it to fail fast at start-up. It rejects with a
+   * NodeConnectionError (naming the node and the cause) when the primary cannot be reached or
+   * any node refuses the credentials, the database or the host name; a replica that is merely
+   * down does not fail it (routing copes; a `node-down` event follows). After a rejection the
+   * next call checks again. Statements wait for the start-up on their own without this check,
+   * and a connection failure of theirs is a NodeConnectionError too.
    */
-  ready(): Promise<void> {
+  async ready(): Promise<void> {
+    if (this.closing) throw new ClusterClosedError();
+    await this.start();
+    if (this.isVerified) return;
+    this.verifying ??= this.verifyNodes().finally(() => {
+      this.verifying = undefined;
+    });
+    await this.verifying;
+    this.isVerified = true;
+  }
+
+  /**
+   * Judges the first probe of every node. A definitive failure (28P01, 28000, 3D000, a name
+   * that does not resolve) fails on any node; on the primary a refused connection fails too,
+   * and any other probe failure (a timeout, which a loaded machine can cause) is settled by a
+   * real connect through its pool, bounded by the pool's own connect and acquire timeouts.
+   */
+  private async verifyNodes(): Promise<void> {
+    const primary = this.router.primary() ?? this.nodes[0];
+    const failures: NodeConnectionError[] = [];
+    await Promise.all(
+      this.nodes.map(async (node) => {
+        const error = this.probers.get(node)?.lastFailure;
+        if (error === undefined) return;
+        const failure = connectFailureOf(error);
+        if (isDefinitiveConnectFailure(failure)) {
+          failures.push(new NodeConnectionError(node.config, error));
+          return;
+        }
+        if (node !== primary) return;
+        if (failure === 'refused') {
+          failures.push(new NodeConnectionError(node.config, error));
+          return;
+        }
+        try {
+          const connection = await node.pool.acquire();
+          connection.release();
+        } catch (err) {
+          failures.push(
+            err instanceof NodeConnectionError ? err : new NodeConnectionError(node.config, err),
+          );
+        }
+      }),
+    );
+    const first = failures.find((f) => f.node.role === 'primary') ?? failures[0];
+    if (first) throw first;
+  }
+
+  /** What ready() does before judging the nodes; statements wait for this much. */
+  private start(): Promise<void> {
     this.readiness ??= (async () => {
       await loadParser();
       await this.monitor.start();

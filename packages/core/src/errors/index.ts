@@ -184,3 +184,88 @@ export class ClusterClosedError extends PgPulseError {
 export function describeNode(node: NodeLabel): string {
   return `${node.role} "${node.name}" (${node.host}:${node.port})`;
 }
+
+/** Why a connection to a node failed, as far as the error tells. */
+export type ConnectFailure =
+  | 'auth-failed'
+  | 'unknown-database'
+  | 'dns'
+  | 'refused'
+  | 'timeout'
+  | 'unavailable';
+
+const CONNECT_FAILURE_BY_CODE: Readonly<Record<string, ConnectFailure>> = {
+  '28P01': 'auth-failed',
+  '28000': 'auth-failed',
+  '3D000': 'unknown-database',
+  ENOTFOUND: 'dns',
+  EAI_NONAME: 'dns',
+  ECONNREFUSED: 'refused',
+  ETIMEDOUT: 'timeout',
+  ERR_SOCKET_CONNECTION_TIMEOUT: 'timeout',
+};
+
+const CONNECT_FIX: Readonly<Record<ConnectFailure, string>> = {
+  'auth-failed':
+    'Check the user and password of this node, and that pg_hba.conf admits this user from this host.',
+  'unknown-database': 'The database does not exist on that server: check its name.',
+  dns: 'The host name does not resolve: check its spelling and DNS.',
+  refused: 'Nothing listens there: check host and port, and that PostgreSQL is running.',
+  timeout: 'No answer in time: check that the node is up and reachable (firewalls, routes).',
+  unavailable: 'The server could not take the connection; it may be starting or overloaded.',
+};
+
+/**
+ * What an error along a connect failure's cause chain says: the SQLSTATE or system code that
+ * names it, looked up through `cause` and AggregateError (happy-eyeballs connects).
+ */
+export function connectFailureOf(err: unknown, depth = 0): ConnectFailure | undefined {
+  if (typeof err !== 'object' || err === null || depth > 8) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && CONNECT_FAILURE_BY_CODE[code])
+    return CONNECT_FAILURE_BY_CODE[code];
+  if (err instanceof AggregateError) {
+    for (const inner of err.errors) {
+      const found = connectFailureOf(inner, depth + 1);
+      if (found) return found;
+    }
+  }
+  return 'cause' in err
+    ? connectFailureOf((err as { cause?: unknown }).cause, depth + 1)
+    : undefined;
+}
+
+/**
+ * Failures that waiting will not fix: wrong credentials, a missing database, a host name that
+ * does not resolve. A refused or silent node may come back; these need a configuration change.
+ */
+export function isDefinitiveConnectFailure(failure: ConnectFailure | undefined): boolean {
+  return failure === 'auth-failed' || failure === 'unknown-database' || failure === 'dns';
+}
+
+/**
+ * A connection to a node could not be opened: on the query path (the statement was not sent)
+ * or in `ready()`. `failure` names why; `cause` is the driver's or the system's own error.
+ */
+export class NodeConnectionError extends PgPulseError {
+  readonly node: NodeLabel;
+  readonly failure: ConnectFailure;
+
+  constructor(node: NodeLabel, cause: unknown) {
+    const failure = connectFailureOf(cause) ?? 'unavailable';
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super(
+      'PGPULSE_NODE_CONNECTION',
+      `Could not connect to ${describeNode(node)} (${failure}): ${detail}. ${CONNECT_FIX[failure]}`,
+      { cause, retriable: !isDefinitiveConnectFailure(failure) },
+    );
+    // A copy: the label handed in may be a richer object.
+    this.node = Object.freeze({
+      name: node.name,
+      role: node.role,
+      host: node.host,
+      port: node.port,
+    });
+    this.failure = failure;
+  }
+}

@@ -50,6 +50,8 @@ export class ProbeTimeoutError extends Error {
  */
 export class NodeProber {
   private client: pg.Client | undefined;
+  /** The error of the latest probe, or undefined when it succeeded (ready() judges it). */
+  lastFailure: unknown;
 
   constructor(
     private readonly name: string,
@@ -69,6 +71,7 @@ export class NodeProber {
     });
     try {
       const row = await Promise.race([this.run(), timeout]);
+      this.lastFailure = undefined;
       return {
         sentAt,
         roundTripMs: performance.now() - sentAt,
@@ -80,6 +83,7 @@ export class NodeProber {
         timeline: row.timeline ?? undefined,
       };
     } catch (err) {
+      this.lastFailure = err;
       this.discard();
       throw err;
     } finally {

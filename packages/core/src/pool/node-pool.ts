@@ -10,6 +10,7 @@ import {
 import {
   ConfigError,
   type ConfigIssue,
+  NodeConnectionError,
   type NodeLabel,
   type PoolFigures,
   PoolTimeoutError,
@@ -628,7 +629,9 @@ export class NodePool {
         },
         (err: unknown) => {
           forgetPassword(client, this.#password);
-          throw err;
+          // Typed, with the node and the driver's error as cause; an abort by end() is not a
+          // connection failure of the node, so it keeps its own error.
+          throw this.#ending || conn.aborted ? err : new NodeConnectionError(this.label, err);
         },
       )
       .then(

@@ -1,0 +1,139 @@
+import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type Cluster,
+  createCluster,
+  NodeConnectionError,
+  type PgPulseConfig,
+  PgPulseError,
+  PrimaryUnavailableError,
+} from '../packages/core/src/index.js';
+
+let sandbox: SandboxCluster;
+const opened: Cluster[] = [];
+
+beforeAll(async () => {
+  sandbox = await startCluster({ replicas: 1, auth: 'scram-sha-256' });
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(opened.map((c) => c.close()));
+  await sandbox?.stop();
+});
+
+function url(base: string, change: (u: URL) => void): string {
+  const u = new URL(base);
+  change(u);
+  return u.toString();
+}
+
+function cluster(config: Partial<PgPulseConfig>): Cluster {
+  const c = createCluster({
+    primary: sandbox.primary.url,
+    replicas: sandbox.replicas.map((r) => r.url),
+    health: { intervalMs: 200, timeoutMs: 2_000 },
+    pool: { connectTimeoutMs: 2_000, acquireTimeoutMs: 3_000 },
+    ...config,
+  });
+  opened.push(c);
+  return c;
+}
+
+/** ready()'s outcome: the typed error it rejected with (or undefined), and how long it took. */
+async function outcome(c: Cluster): Promise<{ error: unknown; ms: number }> {
+  const started = performance.now();
+  const error = await c.ready().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  return { error, ms: Math.round(performance.now() - started) };
+}
+
+describe('ready() rejects a set-up that cannot work (#11 item 3)', () => {
+  const figures: Record<string, string> = {};
+  afterAll(() => console.log('ready() outcomes:', JSON.stringify(figures)));
+
+  it.each([
+    ['wrong password', (u: URL) => (u.password = 'wrong-password'), 'auth-failed', '28P01', false],
+    [
+      'unknown database',
+      (u: URL) => (u.pathname = '/no_such_db'),
+      'unknown-database',
+      '3D000',
+      false,
+    ],
+    [
+      'unresolvable host',
+      (u: URL) => (u.hostname = 'no-such-host.invalid'),
+      'dns',
+      undefined,
+      false,
+    ],
+    ['refused primary', (u: URL) => (u.port = '1'), 'refused', undefined, true],
+  ] as const)(
+    '%s on the primary',
+    async (label, change, failure, sqlstate, retriable) => {
+      const c = cluster({ primary: url(sandbox.primary.url, change) });
+      const { error, ms } = await outcome(c);
+      expect(error).toBeInstanceOf(NodeConnectionError);
+      const err = error as NodeConnectionError;
+      figures[label] =
+        `${err.code} ${err.failure} node=${err.node.name} retriable=${err.retriable} in ${ms} ms`;
+      expect(err.failure).toBe(failure);
+      expect(err.node.name).toBe('primary');
+      expect(err.retriable).toBe(retriable);
+      expect(err.cause).toBeDefined();
+      if (sqlstate) expect((err.cause as { code?: string }).code).toBe(sqlstate);
+      // The query path gives the same typed error, never a raw DatabaseError or Error.
+      // Once the primary's breaker opened, a write is refused up front (PrimaryUnavailableError,
+      // retriable); before that the connection failure itself is the typed error.
+      const queryError = await c.pool.query('INSERT INTO nothing VALUES (1)').catch((e) => e);
+      expect(queryError).toBeInstanceOf(PgPulseError);
+      if (queryError instanceof PrimaryUnavailableError) {
+        expect(queryError.retriable).toBe(true);
+      } else {
+        expect(queryError).toBeInstanceOf(NodeConnectionError);
+        expect((queryError as NodeConnectionError).retriable).toBe(retriable);
+        expect((queryError as NodeConnectionError).node.name).toBe('primary');
+      }
+    },
+    30_000,
+  );
+
+  it('a replica with a wrong password fails ready() naming the replica', async () => {
+    const c = cluster({
+      replicas: sandbox.replicas.map((r) => url(r.url, (u) => (u.password = 'nope'))),
+    });
+    const { error, ms } = await outcome(c);
+    expect(error).toBeInstanceOf(NodeConnectionError);
+    const err = error as NodeConnectionError;
+    figures['replica wrong password'] = `${err.failure} node=${err.node.name} in ${ms} ms`;
+    expect(err.node.role).toBe('replica');
+    expect(err.failure).toBe('auth-failed');
+  }, 30_000);
+
+  it('a replica that is merely down does not fail ready(); it is a node-down event', async () => {
+    const name = sandbox.replicas[0]!.name;
+    await sandbox.stopNode(name);
+    try {
+      const c = cluster({
+        health: { intervalMs: 100, timeoutMs: 1_000, maxConsecutiveFailures: 2 },
+      });
+      const down = new Promise((resolve) => c.once('node-down', resolve));
+      const { error, ms } = await outcome(c);
+      figures['replica down'] = `${error === undefined ? 'resolved' : String(error)} in ${ms} ms`;
+      expect(error).toBeUndefined();
+      await expect(down).resolves.toMatchObject({ role: 'replica' });
+      // Reads still work: the primary serves them.
+      await expect(c.pool.query('SELECT 1 AS one')).resolves.toMatchObject({ rows: [{ one: 1 }] });
+    } finally {
+      await sandbox.start(name);
+    }
+  }, 30_000);
+
+  it('a sound set-up resolves, and a rejected ready() is checked again on the next call', async () => {
+    const c = cluster({});
+    await expect(c.ready()).resolves.toBeUndefined();
+    await expect(c.ready()).resolves.toBeUndefined();
+  }, 30_000);
+});
