@@ -54,22 +54,42 @@ describe('ready() rejects a set-up that cannot work (#11 item 3)', () => {
   afterAll(() => console.log('ready() outcomes:', JSON.stringify(figures)));
 
   it.each([
-    ['wrong password', (u: URL) => (u.password = 'wrong-password'), 'auth-failed', '28P01', false],
+    [
+      'wrong password',
+      (u: URL): void => {
+        u.password = 'wrong-password';
+      },
+      'auth-failed',
+      '28P01',
+      false,
+    ],
     [
       'unknown database',
-      (u: URL) => (u.pathname = '/no_such_db'),
+      (u: URL): void => {
+        u.pathname = '/no_such_db';
+      },
       'unknown-database',
       '3D000',
       false,
     ],
     [
       'unresolvable host',
-      (u: URL) => (u.hostname = 'no-such-host.invalid'),
+      (u: URL): void => {
+        u.hostname = 'no-such-host.invalid';
+      },
       'dns',
       undefined,
       false,
     ],
-    ['refused primary', (u: URL) => (u.port = '1'), 'refused', undefined, true],
+    [
+      'refused primary',
+      (u: URL): void => {
+        u.port = '1';
+      },
+      'refused',
+      undefined,
+      true,
+    ],
   ] as const)(
     '%s on the primary',
     async (label, change, failure, sqlstate, retriable) => {
@@ -102,7 +122,11 @@ describe('ready() rejects a set-up that cannot work (#11 item 3)', () => {
 
   it('a replica with a wrong password fails ready() naming the replica', async () => {
     const c = cluster({
-      replicas: sandbox.replicas.map((r) => url(r.url, (u) => (u.password = 'nope'))),
+      replicas: sandbox.replicas.map((r) =>
+        url(r.url, (u) => {
+          u.password = 'nope';
+        }),
+      ),
     });
     const { error, ms } = await outcome(c);
     expect(error).toBeInstanceOf(NodeConnectionError);

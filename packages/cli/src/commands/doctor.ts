@@ -8,6 +8,7 @@ import {
   createCluster,
   type Diagnosis,
   diagnoseConnectionError,
+  NodeConnectionError,
   PgPulseError,
   redactUrl,
 } from '@pgpulse/core';
@@ -78,7 +79,10 @@ export async function doctorCommand(
   }
   cluster.on('connection-error', () => {});
   try {
-    await cluster.ready();
+    // ready() rejects for a node that refuses the set-up; the doctor reports every node itself.
+    await cluster.ready().catch((error: unknown) => {
+      if (!(error instanceof NodeConnectionError)) throw error;
+    });
     const stats = cluster.stats();
     const nodes: NodeReport[] = stats.nodes.map((n, i) => ({
       name: n.name,

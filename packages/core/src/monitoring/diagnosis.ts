@@ -1,3 +1,5 @@
+import { NodeConnectionError } from '../errors/index.js';
+
 /** Why a node cannot be used, as far as a connection attempt tells. */
 export type DownReason =
   | 'auth-failed'
@@ -38,7 +40,9 @@ const FIX: Record<DownReason, string> = {
  * 28000, 3D000, 53300, 57P03), then the system's error code (ECONNREFUSED, ENOTFOUND, ...),
  * then the wording of pg's and pgpulse's own timeouts.
  */
-export function diagnoseConnectionError(err: unknown): Diagnosis {
+export function diagnoseConnectionError(failure: unknown): Diagnosis {
+  // A pool's connect failure is a NodeConnectionError around the driver's own error.
+  const err = failure instanceof NodeConnectionError ? failure.cause : failure;
   const detail = err instanceof Error ? err.message : String(err);
   const code =
     typeof err === 'object' && err !== null && 'code' in err

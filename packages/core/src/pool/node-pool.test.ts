@@ -1,7 +1,12 @@
 import { inspect } from 'node:util';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, type NodeLabel, PoolTimeoutError } from '../errors/index.js';
+import {
+  ConfigError,
+  NodeConnectionError,
+  type NodeLabel,
+  PoolTimeoutError,
+} from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import {
   type ConnectionConfig,
@@ -440,8 +445,12 @@ describe('NodePool', () => {
     expect(performance.now() - started).toBeLessThan(1_000);
     for (const r of results) {
       expect(r.status).toBe('rejected');
-      const reason = (r as PromiseRejectedResult).reason as NodeJS.ErrnoException;
-      expect(reason.code).toBe('ECONNREFUSED');
+      const reason = (r as PromiseRejectedResult).reason as NodeConnectionError;
+      // Typed, with the node and the driver's own error as cause (#11 item 3).
+      expect(reason).toBeInstanceOf(NodeConnectionError);
+      expect(reason.failure).toBe('refused');
+      expect(reason.retriable).toBe(true);
+      expect((reason.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
       expect(isAvailabilityError(reason)).toBe(true);
     }
     expect(pool.figures()).toMatchObject({ total: 0, pending: 0, waiting: 0 });
