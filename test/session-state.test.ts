@@ -93,10 +93,14 @@ describe.each(MODES)('session changes made inside functions (pooling %s)', (pool
 
   it('a role taken by a function on a connect() client never reaches the next borrower', async () => {
     const client = await cluster.pool.connect();
-    const { rows } = await client.query<{ who: string }>('SELECT become_r1(), current_user AS who');
+    await client.query('SELECT become_r1()');
+    // As on a pg client, the change holds for this client's next statements...
+    const { rows } = await client.query<{ who: string }>('SELECT current_user AS who');
+    const again = await client.query<{ who: string }>('SELECT current_user AS who');
     client.release();
-    // The function took effect for its own borrower; the pool must not pass it on.
     expect(rows[0]!.who).toBe('r1');
+    expect(again.rows[0]!.who).toBe('r1');
+    // ...and the pool never passes it on.
     for (const seen of await nextBorrowers(cluster)) expect(seen.who).toBe(user);
   });
 

@@ -59,6 +59,12 @@ export interface PooledConnection {
    * connection). Idempotent; a second call is a no-op.
    */
   release(destroy?: Error | boolean): void;
+  /**
+   * True when the server reported a setting changing since this lease began (ParameterStatus:
+   * search_path, role via is_superuser, TimeZone...): the connection now carries session state
+   * pgpulse did not see in the SQL. Such a connection is closed on release.
+   */
+  reportedSettingsChanged?(): boolean;
 }
 
 export interface NodePoolFigures extends PoolFigures {
@@ -145,6 +151,10 @@ class Lease implements PooledConnection {
     conn.uses++;
     // A connection in use keeps the process alive; an idle one may not (see exitOnIdle).
     refSocket(conn.client, true);
+  }
+
+  reportedSettingsChanged(): boolean {
+    return this.#conn !== null && this.#conn.settings.changed().length > 0;
   }
 
   release(destroy?: Error | boolean): void {

@@ -80,6 +80,9 @@ export interface LeaseListener {
   released(client: pg.Client, error: Error | undefined): void;
 }
 
+/** Takes over a one-off statement's connection (true), or lets it be released (false). */
+export type Adopter = (node: ClusterNode, connection: PooledConnection) => boolean;
+
 /** A statement's node and connection while it runs. */
 export interface Placement {
   readonly node: ClusterNode;
@@ -204,12 +207,18 @@ export class Executor {
     return this.run(request, scope, cls, leases);
   }
 
-  /** `cls` when the caller already classified the text (a pg client's statement). */
+  /**
+   * `cls` when the caller already classified the text (a pg client's statement). `adopt`: a
+   * pg client's statement whose connection came back with session state the server reported
+   * (a function ran set_config or SET ROLE) offers it to the client, which keeps it pinned
+   * rather than lose that state on its next statement.
+   */
   async run(
     request: QueryRequest,
     scope: RouteScope | undefined,
     classified?: Classification,
     leases?: LeaseListener,
+    adopt?: Adopter,
   ): Promise<pg.QueryResult> {
     const waiting = this.ensureReady();
     if (waiting) await waiting;
@@ -218,7 +227,7 @@ export class Executor {
     let first = await this.placeWithWaits(cls, request.text, scope, started);
     for (;;) {
       try {
-        return await this.runPlaced(first, cls, request, scope, leases);
+        return await this.runPlaced(first, cls, request, scope, leases, adopt);
       } catch (err) {
         // The primary died and the probes have not noticed yet: the connection failed, so
         // nothing was sent. Within failover.writeWaitMs, wait a probe round and place again.
@@ -238,9 +247,10 @@ export class Executor {
     request: QueryRequest,
     scope: RouteScope | undefined,
     leases: LeaseListener | undefined,
+    adopt: Adopter | undefined,
   ): Promise<pg.QueryResult> {
     try {
-      return await this.runOnce(first, cls, request, leases);
+      return await this.runOnce(first, cls, request, leases, adopt);
     } catch (err) {
       if (cls.kind === 'read' && first.node.role === 'replica' && isStandbyRefusal(err)) {
         // Nothing ran (a standby writes nothing) and no transaction is open (pinned
@@ -341,6 +351,7 @@ export class Executor {
     cls: Classification,
     request: QueryRequest,
     leases: LeaseListener | undefined,
+    adopt?: Adopter,
   ): Promise<pg.QueryResult> {
     this.observer.routed(placement.reason, placement.node);
     const connection = await this.acquire(placement, cls);
@@ -348,13 +359,38 @@ export class Executor {
     let broken: unknown;
     let result: pg.QueryResult;
     let failed: Error | undefined;
+    let adopted = false;
     try {
       result = await this.execute(placement, connection, request, cls);
+      adopted =
+        adopt !== undefined &&
+        connection.reportedSettingsChanged?.() === true &&
+        transactionStatus(connection.client) === 'I' &&
+        adopt(placement.node, connection);
+      if (adopted) return result;
     } catch (err) {
       if (isAvailabilityError(err)) broken = err;
       failed = err instanceof Error ? err : new Error(String(err));
       throw err;
     } finally {
+      if (!adopted) this.#releaseOneOff(connection, cls, broken, failed, leases);
+    }
+    // Closing that connection rolled back what the statement left open: say so, never
+    // acknowledge work that was undone.
+    if (transactionStatus(connection.client) !== 'I') {
+      throw new TransactionOnPoolError('A statement that left a transaction open');
+    }
+    return result;
+  }
+
+  #releaseOneOff(
+    connection: PooledConnection,
+    cls: Classification,
+    broken: unknown,
+    failed: Error | undefined,
+    leases: LeaseListener | undefined,
+  ): void {
+    {
       leases?.released(connection.client, failed);
       // A one-off statement must not hand a connection back inside a transaction or with
       // changed session state: the next borrower would inherit it. Sequence state (currval)
@@ -365,12 +401,6 @@ export class Executor {
         transactionStatus(connection.client) !== 'I';
       connection.release(dirty);
     }
-    // Closing that connection rolled back what the statement left open: say so, never
-    // acknowledge work that was undone.
-    if (transactionStatus(connection.client) !== 'I') {
-      throw new TransactionOnPoolError('A statement that left a transaction open');
-    }
-    return result;
   }
 
   private retriable(first: Placement, cls: Classification, err: unknown): boolean {

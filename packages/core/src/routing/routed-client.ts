@@ -190,7 +190,7 @@ export class RoutedClient extends EventEmitter {
     }
     let pin = this.#pin;
     if (pin && pin.node.role !== 'primary' && needsPrimary(cls)) pin = await this.toPrimary(pin);
-    if (!pin) return this.executor.run(request, currentScope(), cls);
+    if (!pin) return this.executor.run(request, currentScope(), cls, undefined, this.#adopt);
     try {
       const result = await this.executor.execute(
         { node: pin.node, reason: 'pinned' },
@@ -266,6 +266,19 @@ export class RoutedClient extends EventEmitter {
     moved.dirty = true;
     return moved;
   }
+
+  /**
+   * A statement's connection came back with a setting the server reported changing (a
+   * function ran set_config or SET ROLE): as on a pg client, the change must hold for this
+   * client's next statements, so that connection becomes its pin (never reused after).
+   */
+  readonly #adopt = (node: ClusterNode, connection: PooledConnection): boolean => {
+    if (this.#pin !== undefined || this.#released) return false;
+    this.#pin = this.newPin(node, connection);
+    this.#pin.dirty = true;
+    this.#pin.replay = undefined;
+    return true;
+  };
 
   /** BEGIN READ ONLY may run on a replica; every other pinning statement needs the primary. */
   private pinCls(cls: Classification): Classification {
