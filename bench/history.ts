@@ -1,13 +1,17 @@
 // pnpm bench:history — the history checker (bench/lib/history.ts) run longer than its test:
 // 12 clients, 20 s per level, the fault schedule of apply delays (0–800 ms) and paused replay.
 // Prints anomaly counts by kind and the replica share of reads for each level.
+
+import { type ConsistencyLevel, createCluster } from '@pgpulse/core';
 import { startCluster } from '@pgpulse/sandbox';
-import { type ConsistencyLevel, createCluster } from '../packages/core/src/index.js';
 import { prepareHistory, runHistory } from './lib/history.js';
 
 const CLIENTS = Number(process.env.CLIENTS ?? 12);
 const DURATION_MS = Number(process.env.DURATION_MS ?? 20_000);
 
+// pgpulse's probe timers are unref'd (they must not keep an app alive); a bench with nothing
+// else pending would exit while a statement waits for a probe round.
+const keepAlive = setInterval(() => {}, 1000);
 const sandbox = await startCluster({ replicas: 2 });
 try {
   await prepareHistory(sandbox, CLIENTS);
@@ -31,4 +35,5 @@ try {
   }
 } finally {
   await sandbox.stop();
+  clearInterval(keepAlive);
 }

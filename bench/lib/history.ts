@@ -9,8 +9,9 @@
  * seen acknowledged), `monotonic-reads` (a client read a register below a value it had already
  * read of it).
  */
+
+import type { Cluster } from '@pgpulse/core';
 import type { SandboxCluster } from '@pgpulse/sandbox';
-import type { Cluster } from '../../packages/core/src/index.js';
 
 export interface HistoryOptions {
   readonly clients: number;
