@@ -20,8 +20,10 @@ export type {
   QuerySuggestion,
   SlowQueryEntry,
 } from './analysis/index.js';
+export type { CachedOptions, CacheStats } from './cache/index.js';
 export {
   Cluster,
+  type ClusterCache,
   type ClusterEvents,
   type ClusterStats,
   type ContextMiddleware,
@@ -31,6 +33,7 @@ export {
   type SlowQueryReport,
 } from './cluster/index.js';
 export type {
+  CacheOptions,
   ConsistencyLevel,
   LagPolicy,
   LoadBalancingStrategy,

@@ -3,6 +3,14 @@ import { metrics } from '@opentelemetry/api';
 import { analyzeQuery, fingerprintQuery, type QueryAnalysis } from '../analysis/index.js';
 import { createBalancer } from '../balancing/index.js';
 import {
+  type CachedOptions,
+  CacheLayer,
+  type CacheStats,
+  type RequiredPosition,
+  ResultCache,
+  runCached,
+} from '../cache/index.js';
+import {
   type ConsistencyLevel,
   nodeConnectionOptions,
   type PgPulseConfig,
@@ -103,6 +111,31 @@ export interface ClusterEvents {
   alert: [Alert];
 }
 
+/** `cluster.cache`: the query result cache's controls (inert when `cache` is not configured). */
+export interface ClusterCache {
+  /** True when the `cache` section is configured and enabled. */
+  readonly enabled: boolean;
+  /** Drops the entries that read any of `tables` (bare or schema-qualified names) or carry any of `tags`. */
+  invalidate(what: {
+    readonly tables?: readonly string[];
+    readonly tags?: readonly string[];
+  }): void;
+  /** Drops every entry. */
+  clear(): void;
+  stats(): CacheStats;
+}
+
+const EMPTY_CACHE_STATS: CacheStats = Object.freeze({
+  hits: 0,
+  misses: 0,
+  bypasses: 0,
+  entries: 0,
+  bytes: 0,
+  evictions: 0,
+  invalidations: 0,
+  hitRatio: 0,
+});
+
 /** How often to retry reading the catalog's volatile functions after a failure. */
 const CATALOG_RETRY_MS = 5_000;
 
@@ -116,6 +149,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   readonly nodes: readonly ClusterNode[];
   /** Manual failover and the state of an automatic one. */
   readonly failover: Pick<FailoverManager, 'manual' | 'inProgress' | 'waitForPrimary'>;
+  /** The query result cache (`cache` in the config): invalidate, clear, stats. */
+  readonly cache: ClusterCache;
+  private readonly results: ResultCache | undefined;
   private readonly router: Router;
   private readonly classifier: Classifier;
   private readonly policy: StatementPolicy;
@@ -225,6 +261,22 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         })
       : undefined;
     this.telemetry = telemetry;
+    this.results = config.cache.enabled
+      ? new ResultCache(
+          config.cache,
+          (time) => this.monitor.primaryLsnSince(time),
+          config.telemetry.enabled
+            ? (config.telemetry.meterProvider ?? metrics.getMeterProvider())
+            : undefined,
+        )
+      : undefined;
+    const results = this.results;
+    this.cache = {
+      enabled: results !== undefined,
+      invalidate: ({ tables = [], tags = [] }) => results?.invalidate(tables, tags),
+      clear: () => results?.clear(),
+      stats: () => results?.stats() ?? EMPTY_CACHE_STATS,
+    };
     this.slow = new SlowQueries(
       config.slowQuery,
       this.classifier,
@@ -263,6 +315,18 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         nextProbeRound: (ms) => this.monitor.nextRound(ms),
         hasWrites: (scope) => this.guard.hasWrites(scope),
       },
+      results
+        ? new CacheLayer(results, {
+            keyPrefix: `${config.primary.database}\u0000${config.primary.user}`,
+            forcesPrimary: (cls, text) => this.policy.forcesPrimary(cls, text),
+            required: (scope) => this.requiredPosition(scope),
+            positionOf: (node) => {
+              const probe = node.health.lastProbe;
+              return node.role === 'primary' ? probe?.currentLsn : probe?.replayLsn;
+            },
+            hit: telemetry ? (text) => telemetry.cacheHit(text) : undefined,
+          })
+        : undefined,
     );
     this.pool = new RoutingPool(executor, config.pool.pooling, () => this.close());
   }
@@ -334,6 +398,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.isReady = true;
     })();
     return this.readiness;
+  }
+
+  /**
+   * Runs `fn` with every cacheable read it makes served from the query result cache (`cache`
+   * in the config; without it, `fn` just runs). Only provably read-only statements outside a
+   * transaction are cached; a write through pgpulse drops the entries of the tables it
+   * changed, and a context is never served an entry older than its own writes.
+   */
+  cached<T>(fn: () => T, options: CachedOptions = {}): InScope<T> {
+    return runCached(options, fn) as InScope<T>;
   }
 
   /** Runs `fn` with every statement it makes, reads included, on the primary. */
@@ -543,11 +617,34 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.catalog.stop();
       this.monitor.stop();
       this.monitoring?.stop();
+      this.results?.clear();
       await this.slow.close();
       this.pool.shutDown();
       await Promise.all(this.nodes.map((n) => n.pool.end()));
     })();
     return this.closing;
+  }
+
+  /**
+   * The WAL position a cache entry must be at for this scope (read-your-writes): its session's
+   * token, or 'unknown' while a write's position is not bounded yet (then no entry serves it).
+   */
+  private requiredPosition(scope: Parameters<ConsistencyGuard['level']>[0]): RequiredPosition {
+    if (this.guard.level(scope) !== 'read-your-writes') return undefined;
+    const session = this.guard.session(scope);
+    if (this.config.consistency.mode === 'time-window') {
+      const at = session.lastWriteAt;
+      return at !== undefined && performance.now() - at < this.config.consistency.windowMs
+        ? 'unknown'
+        : undefined;
+    }
+    let lsn = session.lsn;
+    if (session.pendingWriteAt !== undefined) {
+      const bound = this.monitor.primaryLsnSince(session.pendingWriteAt);
+      if (bound === undefined) return 'unknown';
+      if (lsn === undefined || bound > lsn) lsn = bound;
+    }
+    return lsn;
   }
 
   toJSON(): unknown {

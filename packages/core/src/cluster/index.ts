@@ -1,5 +1,6 @@
 export {
   Cluster,
+  type ClusterCache,
   type ClusterEvents,
   type ClusterStats,
   type ContextMiddleware,

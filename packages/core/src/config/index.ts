@@ -14,6 +14,7 @@ export {
 } from './pg-pool-options.js';
 export { parseConfig } from './schema.js';
 export type {
+  CacheOptions,
   CircuitBreakerConfigOptions,
   ConsistencyLevel,
   ConsistencyMode,
@@ -36,6 +37,7 @@ export type {
   ReplicaLagOptions,
   ReplicaOptions,
   ResetOnRelease,
+  ResolvedCacheConfig,
   ResolvedCircuitBreakerConfig,
   ResolvedConfig,
   ResolvedConsistencyConfig,

@@ -10,7 +10,13 @@ import {
   type UrlNodeFields,
 } from './node.js';
 import { type ServerSettings, settingNameProblem, settingValueProblem } from './server-settings.js';
-import type { NodeConfig, ResolvedConfig, ResolvedMonitoringConfig, SslOption } from './types.js';
+import type {
+  NodeConfig,
+  ResolvedCacheConfig,
+  ResolvedConfig,
+  ResolvedMonitoringConfig,
+  SslOption,
+} from './types.js';
 
 /**
  * Validation is zod; messages are ours. Every schema carries a short phrase saying what the
@@ -338,6 +344,17 @@ const monitoringSchema = section(
   'an object of monitoring options',
 );
 
+const cacheSchema = section(
+  'cache',
+  {
+    enabled: bool().default(true),
+    maxBytes: posInt().default(64 * 1024 * 1024),
+    defaultTtlMs: posMs().default(30_000),
+    maxEntryBytes: posInt().optional(),
+  },
+  'an object { enabled?, maxBytes?, defaultTtlMs?, maxEntryBytes? }',
+);
+
 const APPLICATION_NAME =
   'a non-empty string of at most 63 bytes (PostgreSQL truncates longer names)';
 
@@ -361,6 +378,7 @@ export const configSchema = section(
     telemetry: telemetrySchema.prefault({}),
     monitoring: monitoringSchema.optional(),
     settings: settingsSchema.optional(),
+    cache: cacheSchema.optional(),
     applicationName: nonEmpty(APPLICATION_NAME)
       .refine((name) => Buffer.byteLength(name) <= 63, APPLICATION_NAME)
       .default('pgpulse'),
@@ -469,6 +487,7 @@ function resolve(parsed: ParsedConfig): ResolvedConfig {
       }),
     ),
     monitoring: resolveMonitoring(parsed.monitoring),
+    cache: resolveCache(parsed.cache),
     applicationName: parsed.applicationName,
   };
   return Object.freeze(config);
@@ -509,6 +528,25 @@ function resolveMonitoring(parsed: ParsedConfig['monitoring']): ResolvedMonitori
     ...(webhook === undefined
       ? {}
       : { webhook: Object.freeze({ ...webhook, headers: Object.freeze({ ...webhook.headers }) }) }),
+  });
+}
+
+/** The cache is off without its section; with it, on unless `enabled: false`. */
+function resolveCache(parsed: ParsedConfig['cache']): ResolvedCacheConfig {
+  const section = parsed ?? cacheSchema.parse({});
+  const maxEntryBytes = section.maxEntryBytes ?? Math.min(1024 * 1024, section.maxBytes);
+  if (maxEntryBytes > section.maxBytes) {
+    throw new ConfigError([
+      {
+        field: 'cache.maxEntryBytes',
+        message: `must be at most cache.maxBytes (${section.maxBytes}); lower it or raise cache.maxBytes`,
+      },
+    ]);
+  }
+  return Object.freeze({
+    ...section,
+    maxEntryBytes,
+    enabled: parsed !== undefined && section.enabled,
   });
 }
 

@@ -226,6 +226,21 @@ export interface MonitoringOptions {
   webhook?: WebhookOptions;
 }
 
+/**
+ * The query result cache (`cluster.cached()`, `/* pgpulse:cache ttl=30s *\/`). Off unless this
+ * section is given; even then only reads that ask for it are cached.
+ */
+export interface CacheOptions {
+  /** Default true once the section is given. */
+  enabled?: boolean;
+  /** Upper bound of the bytes all entries hold (estimated from the rows; default 64 MiB). */
+  maxBytes?: number;
+  /** TTL when the caller gives none (default 30 000). */
+  defaultTtlMs?: number;
+  /** A result larger than this is not cached (default 1 MiB, or maxBytes when smaller). */
+  maxEntryBytes?: number;
+}
+
 /** The configuration users write. Only `primary` is required. */
 export interface PgPulseConfig {
   primary: NodeInput;
@@ -243,6 +258,7 @@ export interface PgPulseConfig {
   slowQuery?: SlowQueryOptions;
   telemetry?: TelemetryConfigOptions;
   monitoring?: MonitoringOptions;
+  cache?: CacheOptions;
   /** Sent as application_name; default 'pgpulse'. */
   applicationName?: string;
   /**
@@ -380,6 +396,13 @@ export interface ResolvedMonitoringConfig {
   };
 }
 
+export interface ResolvedCacheConfig {
+  readonly enabled: boolean;
+  readonly maxBytes: number;
+  readonly defaultTtlMs: number;
+  readonly maxEntryBytes: number;
+}
+
 /** The configuration with every default applied; deeply frozen. */
 export interface ResolvedConfig {
   readonly primary: NodeConfig;
@@ -396,5 +419,6 @@ export interface ResolvedConfig {
   readonly slowQuery: ResolvedSlowQueryConfig;
   readonly telemetry: ResolvedTelemetryConfig;
   readonly monitoring: ResolvedMonitoringConfig;
+  readonly cache: ResolvedCacheConfig;
   readonly applicationName: string;
 }

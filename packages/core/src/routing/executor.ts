@@ -60,6 +60,24 @@ export interface StatementObserver {
   refused?(node: ClusterNode, request: QueryRequest, error: unknown): void;
 }
 
+/**
+ * The query result cache, as the executor sees it (implemented in cache/). `read` returns
+ * undefined when the statement did not ask for the cache; otherwise it serves the read or runs
+ * it through `run`, which reports the node it was placed on.
+ */
+export interface ReadCacheHook {
+  read(
+    request: QueryRequest,
+    cls: Classification,
+    scope: RouteScope | undefined,
+    run: (request: QueryRequest, placed: (node: ClusterNode) => void) => Promise<pg.QueryResult>,
+  ): Promise<pg.QueryResult> | undefined;
+  /** A statement on a pinned connection (transaction, session state) asked for the cache. */
+  pinned(request: QueryRequest): 'bypass' | undefined;
+  /** A statement finished on this connection (successfully or not): invalidate what it wrote. */
+  executed(cls: Classification, request: QueryRequest, client: pg.Client): void;
+}
+
 /** Bounded waits instead of an immediate fallback or error; 0 disables each. */
 export interface PlacementWaits {
   /** Writes while no primary is elected wait up to this long for one (failover.writeWaitMs). */
@@ -101,6 +119,7 @@ export class Executor {
     private readonly observer: StatementObserver,
     private readonly ensureReady: () => Promise<void> | undefined,
     private readonly waits: PlacementWaits,
+    private readonly cache?: ReadCacheHook,
   ) {}
 
   /** Resolves once the parser (and, when configured, the catalog's volatile functions) is loaded. */
@@ -223,11 +242,30 @@ export class Executor {
     const waiting = this.ensureReady();
     if (waiting) await waiting;
     const cls = classified ?? this.classifier.classify(request.text);
+    if (this.cache) {
+      // Only here, outside any transaction or pin: pinned statements never reach run().
+      const cached = this.cache.read(request, cls, scope, (req, placed) =>
+        this.runRouted(req, scope, cls, leases, adopt, placed),
+      );
+      if (cached) return cached;
+    }
+    return this.runRouted(request, scope, cls, leases, adopt);
+  }
+
+  private async runRouted(
+    request: QueryRequest,
+    scope: RouteScope | undefined,
+    cls: Classification,
+    leases: LeaseListener | undefined,
+    adopt: Adopter | undefined,
+    placed?: (node: ClusterNode) => void,
+  ): Promise<pg.QueryResult> {
     const started = performance.now();
     let first = await this.placeWithWaits(cls, request.text, scope, started);
     for (;;) {
+      placed?.(first.node);
       try {
-        return await this.runPlaced(first, cls, request, scope, leases, adopt);
+        return await this.runPlaced(first, cls, request, scope, leases, adopt, placed);
       } catch (err) {
         // The primary died and the probes have not noticed yet: the connection failed, so
         // nothing was sent. Within failover.writeWaitMs, wait a probe round and place again.
@@ -248,6 +286,7 @@ export class Executor {
     scope: RouteScope | undefined,
     leases: LeaseListener | undefined,
     adopt: Adopter | undefined,
+    placed?: (node: ClusterNode) => void,
   ): Promise<pg.QueryResult> {
     try {
       return await this.runOnce(first, cls, request, leases, adopt);
@@ -257,6 +296,7 @@ export class Executor {
         // statements never come here): run it once on the primary, as the write it is.
         this.observer.refused?.(first.node, request, err);
         const primary = { node: this.router.writeNode(), reason: 'replica-refused' as const };
+        placed?.(primary.node);
         return this.runOnce(primary, asRefusedWrite(cls), request, leases);
       }
       if (!this.retriable(first, cls, err)) throw err;
@@ -267,6 +307,7 @@ export class Executor {
         throw err; // nowhere else to go: the first failure is the one that explains it
       }
       if (second.node === first.node) throw err;
+      placed?.(second.node);
       return this.runOnce({ node: second.node, reason: 'retry' }, cls, request, leases);
     }
   }
@@ -298,11 +339,12 @@ export class Executor {
     cls: Classification,
   ): Promise<pg.QueryResult> {
     const node = placement.node;
+    const pinnedCache = placement.reason === 'pinned' ? this.cache?.pinned(request) : undefined;
     const event: StatementEvent = {
       node,
       reason: placement.reason,
       cls,
-      request,
+      request: pinnedCache ? { ...request, cache: pinnedCache } : request,
       scope: currentScope(),
     };
     node.inFlight++;
@@ -327,6 +369,7 @@ export class Executor {
       throw err;
     } finally {
       node.inFlight--;
+      this.cache?.executed(cls, request, connection.client);
       this.observer.finished(event, {
         durationMs: performance.now() - started,
         error,

@@ -16,6 +16,7 @@ export {
   Executor,
   type LeaseListener,
   type Placement,
+  type ReadCacheHook,
   type StatementEvent,
   type StatementObserver,
   type StatementOutcome,

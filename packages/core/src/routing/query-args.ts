@@ -13,6 +13,8 @@ export interface QueryRequest {
    */
   readonly plain: boolean;
   readonly callback: QueryCallback | undefined;
+  /** Set by the result cache for telemetry (`pgpulse.cache`): this round trip missed or bypassed it. */
+  readonly cache?: 'miss' | 'bypass';
 }
 
 export function isSubmittable(value: unknown): value is pg.Submittable & { text?: unknown } {

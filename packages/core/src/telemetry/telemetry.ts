@@ -171,6 +171,16 @@ export class Telemetry {
     return span.spanContext();
   }
 
+  /** A read served by the result cache: no statement ran, so a short span says so. */
+  cacheHit(text: string): void {
+    const { summary } = summarize(text);
+    const span = this.tracer.startSpan(summary, {
+      kind: SpanKind.CLIENT,
+      attributes: { 'db.system.name': 'postgresql', 'pgpulse.cache': 'hit' },
+    });
+    span.end();
+  }
+
   /**
    * A plan captured after its statement's span ended: recorded as a short `pgpulse.explain` span
    * linked to that statement's span, with the plan and findings as an event.
@@ -209,6 +219,7 @@ export class Telemetry {
     const text = this.texts.sanitized(event.request.text, event.cls.reason !== 'unparseable');
     if (text !== null) attributes['db.query.text'] = text;
     if (event.reason === 'retry') attributes['pgpulse.retry'] = true;
+    if (event.request.cache) attributes['pgpulse.cache'] = event.request.cache;
     // A replica refused it as a write; this is its one retry on the primary.
     if (event.reason === 'replica-refused') attributes['pgpulse.replica_refused'] = true;
     if (node.role === 'replica' && node.health.lagMs !== undefined)

@@ -1,0 +1,10 @@
+export { CacheLayer, type CacheLayerDeps } from './cache-layer.js';
+export {
+  type CacheOutcome,
+  type CacheStats,
+  type ReadPosition,
+  type RequiredPosition,
+  ResultCache,
+} from './result-cache.js';
+export { type CachedOptions, runCached } from './scope.js';
+export { ALL_TABLES } from './tables.js';
