@@ -109,9 +109,17 @@ class ClusterPoolView extends EventEmitter {
  */
 function runOnPrimary(cluster: Cluster, client: pg.PoolClient): void {
   const query = client.query;
+  const release = client.release;
   client.query = function (this: unknown, ...args: unknown[]) {
     return cluster.primary(() => Reflect.apply(query, client, args));
   } as pg.PoolClient['query'];
+  // The pool hands the same client object out again (as pg.Pool does): undo the override on
+  // release, or a later routed checkout would send everything to the primary.
+  client.release = function (this: unknown, ...args: unknown[]) {
+    client.query = query;
+    client.release = release;
+    return Reflect.apply(release, client, args);
+  } as pg.PoolClient['release'];
 }
 
 /** The part of the `pg` module TypeORM's postgres driver uses, as given by `options.driver`. */
