@@ -1,7 +1,8 @@
 import pg from 'pg';
 import type { PoolingMode } from '../config/index.js';
 import { currentScope } from '../context/index.js';
-import { ClusterClosedError } from '../errors/index.js';
+import { ClusterClosedError, PrimaryUnavailableError } from '../errors/index.js';
+import { isAvailabilityError } from '../health/index.js';
 import type { PooledConnection } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import type { Executor, LeaseListener } from './executor.js';
@@ -93,21 +94,17 @@ export class RoutingPool extends pg.Pool {
     return this.#faces.get(client) ?? client;
   }
 
-  /** A checkout: a primary connection, and its face when that is free. */
+  /**
+   * A checkout: a primary connection, and its face when that is free. With the primary down
+   * (a failover under way), a replica's connection holds the checkout instead, so that a
+   * client can still read; it fails only when no node can be reached, as pg.Pool's connect()
+   * fails against a dead server. Session pooling needs the primary for the whole checkout.
+   */
   private async checkout(): Promise<RoutedClient> {
     // Once ready, the acquire starts in this very call, so waitingCount counts it at once.
     const pending = this.executor.pendingReady();
     if (pending) await pending;
-    const node = this.executor.router.writeNode();
-    let lease: PooledConnection;
-    try {
-      // The pool's own error (refused, timed out, full), as pg.Pool's connect() gives it: no
-      // statement was at stake, so there is no "write was not sent" to say.
-      lease = await node.pool.acquire();
-    } catch (err) {
-      this.executor.recordOutcome(node, err);
-      throw err;
-    }
+    const { node, lease } = await this.hold();
     let client = this.#faces.get(lease.client);
     if (!client || client.isCheckedOut) {
       client = new RoutedClient(this.executor, this.poolingMode, this.#owner);
@@ -115,6 +112,38 @@ export class RoutingPool extends pg.Pool {
     client.checkout(node, lease);
     this.emit('acquire', client);
     return client;
+  }
+
+  private async hold(): Promise<{ node: ClusterNode; lease: PooledConnection }> {
+    const router = this.executor.router;
+    let primaryError: unknown;
+    try {
+      const node = router.writeNode();
+      try {
+        // The pool's own error (refused, timed out, full), as pg.Pool's connect() gives it: no
+        // statement was at stake, so there is no "write was not sent" to say.
+        return { node, lease: await node.pool.acquire() };
+      } catch (err) {
+        this.executor.recordOutcome(node, err);
+        throw err;
+      }
+    } catch (err) {
+      primaryError = err;
+    }
+    const unavailable =
+      primaryError instanceof PrimaryUnavailableError || isAvailabilityError(primaryError);
+    if (this.poolingMode === 'session' || !unavailable) throw primaryError;
+    // Only a connection to hold: the client's first statement is routed on its own merits,
+    // so any replica that is up will do, whatever its lag.
+    for (const node of router.nodes) {
+      if (node.role !== 'replica' || !node.health.up) continue;
+      try {
+        return { node, lease: await node.pool.acquire() };
+      } catch (err) {
+        this.executor.recordOutcome(node, err);
+      }
+    }
+    throw primaryError;
   }
 
   /** @internal behind `query`, whose public type stays pg.Pool's (see below). */
