@@ -261,7 +261,15 @@ describe('query result cache (one instance)', () => {
     );
     expect(ran).toBe(1);
     const tagged = () => cluster.context(() => cluster.cached(() => value(), { tags: ['kv-a'] }));
-    const v = (await tagged())!;
+    // Stored only once the probes prove the node had replayed the writes above: wait for it.
+    let v: number | undefined;
+    for (let i = 0; i < 200 && v === undefined; i++) {
+      const hits = cluster.cache.stats().hits;
+      const got = await tagged();
+      if (cluster.cache.stats().hits > hits) v = got;
+      else await new Promise((r) => setTimeout(r, 25));
+    }
+    if (v === undefined) throw new Error('the tagged entry was never stored');
     await sneak(v + 1);
     expect(await tagged()).toBe(v);
     cluster.cache.invalidate({ tags: ['kv-a'] });
