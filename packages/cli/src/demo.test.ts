@@ -63,9 +63,10 @@ describe('pgpulse demo --json', () => {
     for (const check of report.invariants) expect(check, check.detail).toMatchObject({ ok: true });
 
     expect(report.staleReads.count).toBe(0);
-    expect(report.staleReads.checks).toBeGreaterThan(100);
+    // Non-vacuous, not a throughput figure: a loaded machine runs fewer requests in 12 s.
+    expect(report.staleReads.checks).toBeGreaterThan(0);
     expect(report.writes.lost).toBe(0);
-    expect(report.writes.acknowledged).toBeGreaterThan(100);
+    expect(report.writes.acknowledged).toBeGreaterThan(0);
     expect(report.cash.actual).toBe(report.cash.expected);
 
     // Every ORM did real work, reads and writes.
