@@ -49,6 +49,7 @@ export type {
   ResolvedRoutingConfig,
   ResolvedSlowQueryConfig,
   ResolvedTelemetryConfig,
+  ResolvedWebhookConfig,
   RoutingOptions,
   SlowQueryOptions,
   SslOption,

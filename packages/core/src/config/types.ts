@@ -386,14 +386,21 @@ export interface ResolvedMonitoringConfig {
   readonly intervalMs: number;
   readonly cooldownMs: number;
   readonly thresholds: Readonly<Required<MonitoringThresholds>>;
-  readonly webhook?: {
-    readonly url: string;
-    readonly headers: Readonly<Record<string, string>>;
-    readonly timeoutMs: number;
-    readonly retries: number;
-    readonly backoffMs: number;
-    readonly queueSize: number;
-  };
+  readonly webhook?: ResolvedWebhookConfig;
+}
+
+/** Where alerts are POSTed, and how hard to try. */
+export interface ResolvedWebhookConfig {
+  readonly url: string;
+  /** Sent with every POST (e.g. an authorization header); never part of the payload. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  /** Further attempts after a failed one (a network error or a non-2xx answer). */
+  readonly retries: number;
+  /** Wait before the first retry; doubled for each further one. */
+  readonly backoffMs: number;
+  /** Alerts waiting to be sent; past it the oldest is dropped (counted). */
+  readonly queueSize: number;
 }
 
 export interface ResolvedCacheConfig {

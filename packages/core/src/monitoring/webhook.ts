@@ -1,17 +1,8 @@
+import type { ResolvedWebhookConfig } from '../config/index.js';
 import type { Alert } from './alert.js';
 
-export interface WebhookSinkOptions {
-  readonly url: string;
-  /** Sent with every POST (e.g. an authorization header); never part of the payload. */
-  readonly headers: Readonly<Record<string, string>>;
-  readonly timeoutMs: number;
-  /** Further attempts after a failed one (a network error or a non-2xx answer). */
-  readonly retries: number;
-  /** Wait before the first retry; doubled for each further one. */
-  readonly backoffMs: number;
-  /** Alerts waiting to be sent; past it the oldest is dropped (counted). */
-  readonly queueSize: number;
-}
+/** The resolved `monitoring.webhook` config. */
+export type WebhookSinkOptions = ResolvedWebhookConfig;
 
 export interface WebhookStats {
   readonly sent: number;

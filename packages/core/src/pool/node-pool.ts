@@ -154,7 +154,7 @@ class Lease implements PooledConnection {
   }
 
   reportedSettingsChanged(): boolean {
-    return this.#conn !== null && this.#conn.settings.changed().length > 0;
+    return this.#conn?.settings.changed() === true;
   }
 
   release(destroy?: Error | boolean): void {
@@ -742,7 +742,7 @@ export class NodePool {
   #release: ReleaseFn = (conn, destroy) => {
     // A setting the server reported changing (set_config or SET ROLE inside a function, say)
     // is state pgpulse did not see in the SQL: that connection is not handed on.
-    const settingsChanged = conn.settings.changed().length > 0;
+    const settingsChanged = conn.settings.changed();
     conn.settings.endLease();
     const reusable =
       !destroy &&

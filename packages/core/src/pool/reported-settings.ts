@@ -43,13 +43,12 @@ export class ReportedSettings {
     this.#setup = new Set();
   }
 
-  /** Names of reported settings whose value now differs from the baseline. */
-  changed(): string[] {
-    const names: string[] = [];
+  /** True when a reported setting's value now differs from the baseline. */
+  changed(): boolean {
     for (const [name, value] of this.#current) {
-      if (this.#baseline.get(name) !== value) names.push(name);
+      if (this.#baseline.get(name) !== value) return true;
     }
-    return names;
+    return false;
   }
 }
 

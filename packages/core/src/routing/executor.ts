@@ -399,51 +399,41 @@ export class Executor {
     this.observer.routed(placement.reason, placement.node);
     const connection = await this.acquire(placement, cls);
     leases?.acquired(connection.client);
-    let broken: unknown;
-    let result: pg.QueryResult;
-    let failed: Error | undefined;
-    let adopted = false;
+    let result: pg.QueryResult | undefined;
+    let failure: unknown;
     try {
       result = await this.execute(placement, connection, request, cls);
-      adopted =
-        adopt !== undefined &&
-        connection.reportedSettingsChanged?.() === true &&
-        transactionStatus(connection.client) === 'I' &&
-        adopt(placement.node, connection);
-      if (adopted) return result;
     } catch (err) {
-      if (isAvailabilityError(err)) broken = err;
-      failed = err instanceof Error ? err : new Error(String(err));
-      throw err;
-    } finally {
-      if (!adopted) this.#releaseOneOff(connection, cls, broken, failed, leases);
+      failure = err;
     }
+    const leftOpen = transactionStatus(connection.client) !== 'I';
+    const failed = failure !== undefined;
+    if (
+      !failed &&
+      !leftOpen &&
+      adopt !== undefined &&
+      connection.reportedSettingsChanged?.() === true &&
+      adopt(placement.node, connection)
+    ) {
+      return result as pg.QueryResult;
+    }
+    leases?.released(
+      connection.client,
+      failed ? (failure instanceof Error ? failure : new Error(String(failure))) : undefined,
+    );
+    // A one-off statement must not hand a connection back inside a transaction or with
+    // changed session state: the next borrower would inherit it. Sequence state (currval)
+    // only answers the same session's later calls, which a one-off statement has none of.
+    connection.release(
+      (failed && isAvailabilityError(failure)) ||
+        (cls.session !== undefined && cls.session !== 'sequence') ||
+        leftOpen,
+    );
+    if (failed) throw failure;
     // Closing that connection rolled back what the statement left open: say so, never
     // acknowledge work that was undone.
-    if (transactionStatus(connection.client) !== 'I') {
-      throw new TransactionOnPoolError('A statement that left a transaction open');
-    }
-    return result;
-  }
-
-  #releaseOneOff(
-    connection: PooledConnection,
-    cls: Classification,
-    broken: unknown,
-    failed: Error | undefined,
-    leases: LeaseListener | undefined,
-  ): void {
-    {
-      leases?.released(connection.client, failed);
-      // A one-off statement must not hand a connection back inside a transaction or with
-      // changed session state: the next borrower would inherit it. Sequence state (currval)
-      // only answers the same session's later calls, which a one-off statement has none of.
-      const dirty =
-        broken !== undefined ||
-        (cls.session !== undefined && cls.session !== 'sequence') ||
-        transactionStatus(connection.client) !== 'I';
-      connection.release(dirty);
-    }
+    if (leftOpen) throw new TransactionOnPoolError('A statement that left a transaction open');
+    return result as pg.QueryResult;
   }
 
   private retriable(first: Placement, cls: Classification, err: unknown): boolean {
