@@ -19,6 +19,8 @@ export class FaultProxy {
   private mode: ProxyMode = 'pass';
   private delayMs = 0;
   private portNumber = 0;
+  /** What to run on heal(): held chunks to deliver, accepted clients to connect. */
+  private readonly held = new Set<() => void>();
 
   private constructor(
     private readonly target: () => { host: string; port: number },
@@ -56,7 +58,14 @@ export class FaultProxy {
     return this;
   }
 
-  /** Accepts connections but never answers, and stops forwarding on open ones. */
+  /**
+   * Accepts connections but never answers, and stops forwarding on open ones, as a network
+   * partition does. Nothing is lost: TCP never drops bytes from the middle of a live stream (it
+   * retransmits), so what is sent meanwhile is held and delivered on heal(), and connections
+   * accepted meanwhile reach the node then (if their peer still waits). Dropping the bytes
+   * instead would leave both ends out of step in the protocol after heal — a fault no real
+   * network produces (it made reads fail with ECONNRESET or hang after heal, issue #11).
+   */
   blackhole(): this {
     this.mode = 'blackhole';
     return this;
@@ -69,10 +78,16 @@ export class FaultProxy {
     return this;
   }
 
-  /** Back to a transparent proxy: no latency, no blackhole. Open connections stay open. */
+  /**
+   * Back to a transparent proxy: no latency, no blackhole. Open connections stay open and get
+   * what was held for them; connections accepted during the blackhole are connected now.
+   */
   heal(): this {
     this.mode = 'pass';
     this.delayMs = 0;
+    const waiting = [...this.held];
+    this.held.clear();
+    for (const flush of waiting) flush();
     return this;
   }
 
@@ -84,13 +99,44 @@ export class FaultProxy {
 
   private accept(client: Socket): void {
     this.track(client);
-    if (this.mode === 'blackhole') return;
+    if (this.mode === 'blackhole') {
+      // Hold what the client sends until heal (a SYN retransmitted until the path is back).
+      client.pause();
+      const connectLater = () => {
+        if (!client.destroyed) this.connect(client);
+      };
+      this.held.add(connectLater);
+      client.once('close', () => this.held.delete(connectLater));
+      return;
+    }
+    this.connect(client);
+  }
+
+  private connect(client: Socket): void {
     const { host, port } = this.target();
     const upstream = createConnection({ host, port });
     this.track(upstream);
     const forward = (from: Socket, to: Socket) => {
+      let pending: Buffer[] | undefined;
+      const flush = () => {
+        const chunks = pending ?? [];
+        pending = undefined;
+        for (const chunk of chunks) to.write(chunk);
+        from.resume();
+      };
       from.on('data', (chunk: Buffer) => {
-        if (this.mode === 'blackhole') return;
+        if (this.mode === 'blackhole') {
+          // Held, in order, and the sender is paused (its kernel buffers fill, as on a
+          // partitioned link) until heal() flushes.
+          if (pending === undefined) {
+            pending = [];
+            this.held.add(flush);
+            from.once('close', () => this.held.delete(flush));
+          }
+          pending.push(chunk);
+          from.pause();
+          return;
+        }
         // Timers of equal delay fire in insertion order, so chunks stay in order.
         if (this.delayMs > 0) setTimeout(() => to.write(chunk), this.delayMs);
         else to.write(chunk);
@@ -102,6 +148,7 @@ export class FaultProxy {
     };
     forward(client, upstream);
     forward(upstream, client);
+    if (client.isPaused()) client.resume();
   }
 
   private track(socket: Socket): void {

@@ -165,6 +165,13 @@ export class HealthMonitor {
         health.up = false;
         health.lagMs = undefined;
         health.lagBytes = undefined;
+        if (node.role === 'replica') {
+          // Its connections may sit on a partitioned link for as long as it lasts: none is
+          // reused, and reads waiting on it are cut so their retry goes to another replica.
+          // (Not the primary's: a cut write would leave its outcome unknown.)
+          node.pool.drain();
+          node.abortOneOffReads();
+        }
         this.events.nodeDown(node, health.lastError);
       }
     }

@@ -347,6 +347,9 @@ export class Executor {
       request: pinnedCache ? { ...request, cache: pinnedCache } : request,
       scope: currentScope(),
     };
+    // A one-off read may be cut (and retried elsewhere) when its node stops answering probes.
+    const oneOff = cls.kind === 'read' && placement.reason !== 'pinned';
+    if (oneOff) node.readStarted(connection.client);
     node.inFlight++;
     node.counters.queries++;
     if (cls.kind === 'read') node.counters.reads++;
@@ -368,6 +371,7 @@ export class Executor {
       this.recordOutcome(node, err);
       throw err;
     } finally {
+      if (oneOff) node.readFinished(connection.client);
       node.inFlight--;
       this.cache?.executed(cls, request, connection.client);
       this.observer.finished(event, {

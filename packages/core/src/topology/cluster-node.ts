@@ -65,6 +65,8 @@ export class ClusterNode implements BalancerCandidate, NodeLabel {
    */
   fenced = false;
   private readonly latency = new Ewma();
+  /** Connections running a one-off read (not pinned to a caller) on this node right now. */
+  private readonly oneOffReads = new Set<pg.Client>();
 
   constructor(
     readonly config: NodeConfig,
@@ -85,6 +87,33 @@ export class ClusterNode implements BalancerCandidate, NodeLabel {
 
   recordLatency(ms: number): void {
     this.latency.update(ms);
+  }
+
+  /** A one-off read started on `client` (the executor's, outside any pinned connection). */
+  readStarted(client: pg.Client): void {
+    this.oneOffReads.add(client);
+  }
+
+  readFinished(client: pg.Client): void {
+    this.oneOffReads.delete(client);
+  }
+
+  /**
+   * Cuts the connections of the one-off reads still waiting on this node (the health probes
+   * found it unreachable): each fails with a connection error before any row came back, so
+   * the executor's one read retry sends it to another node instead of leaving it waiting
+   * for as long as the network stays partitioned. A pinned connection (a transaction, a
+   * session) is never cut here: only its owner knows whether it can be retried.
+   */
+  abortOneOffReads(): number {
+    const clients = [...this.oneOffReads];
+    this.oneOffReads.clear();
+    for (const client of clients) {
+      (
+        client as unknown as { connection?: { stream?: { destroy(): void } } }
+      ).connection?.stream?.destroy();
+    }
+    return clients.length;
   }
 
   stats(): NodeStats {
