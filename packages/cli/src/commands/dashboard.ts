@@ -5,6 +5,7 @@
  */
 import { createCluster, PgPulseError, serveDashboard } from '@pgpulse/core';
 import type { Command } from 'commander';
+import { watchOrphaned } from '../lifetime.js';
 
 interface DashboardFlags {
   host: string;
@@ -52,6 +53,7 @@ async function dashboardCommand(urls: readonly string[], flags: DashboardFlags):
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
+      watchOrphaned(resolve);
     });
     await server.close();
     await cluster.close();

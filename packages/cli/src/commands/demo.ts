@@ -5,9 +5,11 @@
  * cover a hard kill.
  */
 import type { Command } from 'commander';
-import { DEFAULT_DURATION_S, DemoInterrupted, MIN_FAULT_DURATION_S, runDemo } from '../demo/run.js';
+import { DEFAULT_DURATION_S, MIN_FAULT_DURATION_S } from '../demo/durations.js';
 import { renderSummary } from '../demo/summary.js';
 import { Styler } from '../demo/view.js';
+import { watchOrphaned } from '../lifetime.js';
+import { DEMO_PACKAGES, MissingPackagesError, requirePackages } from '../optional.js';
 import { positiveNumber, useColor } from './options.js';
 
 interface DemoFlags {
@@ -49,6 +51,15 @@ async function demo(flags: DemoFlags): Promise<number> {
     );
     return 2;
   }
+  try {
+    requirePackages('demo', DEMO_PACKAGES);
+  } catch (error) {
+    if (!(error instanceof MissingPackagesError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return 2;
+  }
+  // Loaded only now: the demo brings the three ORMs and the sandbox, which `doctor` never needs.
+  const { DemoInterrupted, runDemo } = await import('../demo/run.js');
   const tty = !flags.json && process.stdout.isTTY === true;
   const color = useColor(process.stdout);
   const interrupt = new AbortController();
@@ -62,6 +73,8 @@ async function demo(flags: DemoFlags): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The launcher (pnpm, npx) killed without passing the signal on: stop as for Ctrl-C.
+  const unwatch = watchOrphaned(onSignal);
   try {
     const report = await runDemo({
       durationS: flags.duration,
@@ -83,6 +96,7 @@ async function demo(flags: DemoFlags): Promise<number> {
     );
     return 2;
   } finally {
+    unwatch();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

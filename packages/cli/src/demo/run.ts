@@ -5,6 +5,7 @@
  */
 import { type Cluster, createCluster, type DashboardServer, serveDashboard } from '@pgpulse/core';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { DEFAULT_DURATION_S } from './durations.js';
 import { logClusterEvents } from './events.js';
 import { errorText, FaultScript, faultPlan, SLOW_QUERY_PATTERN } from './faults.js';
 import { StatsSampler } from './metrics.js';
@@ -34,10 +35,6 @@ export interface DemoOptions {
   /** Ctrl-C: stops the run early; the report is then not meaningful. */
   readonly signal?: AbortSignal;
 }
-
-export const DEFAULT_DURATION_S = 30;
-/** Below this the fault script has no room (failover takes about a second). */
-export const MIN_FAULT_DURATION_S = 6;
 
 /** pgpulse's settings for the demo: fast probes so a 10 s run shows a failover. */
 function pgpulseConfig(sandbox: SandboxCluster) {

@@ -720,3 +720,12 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
+
+/**
+ * The option names the schema accepts, by path pattern (`''` is the top level, `replicas.*` a
+ * replica in object form). The generated configuration reference is checked against it.
+ * @internal
+ */
+export function acceptedOptionKeys(): ReadonlyMap<string, readonly string[]> {
+  return KNOWN_KEYS;
+}

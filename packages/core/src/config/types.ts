@@ -42,9 +42,11 @@ export interface NodeOptions {
   database?: string;
   /** Default 'postgres'. */
   user?: string;
+  /** Kept out of every object graph (logs, inspect, errors never show it). */
   password?: string;
   /** Label used in logs, metrics and errors; default 'primary', 'replica-1', 'replica-2', ... */
   name?: string;
+  /** TLS: true, or tls.connect options (ca, cert, key, servername, ...); default off (URL: sslmode). */
   ssl?: SslOption;
   /**
    * Server settings for every connection to this node, sent at connect time (libpq's
@@ -98,14 +100,20 @@ export interface PoolOptions {
 }
 
 export interface CircuitBreakerConfigOptions {
+  /** Consecutive availability errors (connect refused, reset, timeout) that open a node's breaker; default 5. */
   failureThreshold?: number;
+  /** How long an open breaker keeps the node out before a trial; default 10 000. */
   resetTimeoutMs?: number;
+  /** Spread of resetTimeoutMs (0..1) so nodes do not retry in step; default 0.2. */
   jitter?: number;
 }
 
 export interface HealthOptions {
+  /** How often each node is probed (role, replay position, lag); default 1 000. */
   intervalMs?: number;
+  /** A probe slower than this counts as failed; default 1 000. */
   timeoutMs?: number;
+  /** Failed probes in a row before a node is marked down; default 3. */
   maxConsecutiveFailures?: number;
 }
 
@@ -121,7 +129,12 @@ export interface ReplicaLagOptions {
 }
 
 export interface ConsistencyOptions {
+  /**
+   * What a read may see: 'eventual' (any healthy replica), 'read-your-writes' (default: a
+   * context sees its own writes) or 'strong' (the primary). Per context: `withConsistency`.
+   */
   level?: ConsistencyLevel;
+  /** How read-your-writes is decided: 'lsn' (default: replay positions) or 'time-window'. */
   mode?: ConsistencyMode;
   /** time-window mode: reads stay on the primary this long after a write; default 2000. */
   windowMs?: number;
@@ -130,6 +143,11 @@ export interface ConsistencyOptions {
 }
 
 export interface FailoverOptions {
+  /**
+   * Who promotes a replica when the primary dies: 'external' (default: an HA manager such as
+   * Patroni; pgpulse follows), 'automatic' (pgpulse, for a single app instance),
+   * 'semi-automatic' (pgpulse after the 'failover-candidate' event's `approve()`), 'manual'.
+   */
   promotion?: PromotionStrategy;
   /** How long a write waits for a new primary during failover; default 0 (fail fast). */
   writeWaitMs?: number;
@@ -171,7 +189,9 @@ export interface SlowQueryOptions {
 export interface TelemetryConfigOptions {
   /** Default true; spans and metrics go through @opentelemetry/api (no-ops without an SDK). */
   enabled?: boolean;
+  /** Default: the global provider of @opentelemetry/api. */
   tracerProvider?: TracerProvider;
+  /** Default: the global provider of @opentelemetry/api. */
   meterProvider?: MeterProvider;
   /** With @opentelemetry/instrumentation-pg installed: suppress its span (default) or nest it. */
   pgInstrumentation?: 'suppress' | 'nest';
@@ -222,7 +242,9 @@ export interface MonitoringOptions {
   intervalMs?: number;
   /** A resolved alert does not fire again within this (default 60 000). */
   cooldownMs?: number;
+  /** Alert thresholds (see below). */
   thresholds?: MonitoringThresholds;
+  /** Where alerts are POSTed (off unless given). */
   webhook?: WebhookOptions;
 }
 
@@ -243,21 +265,35 @@ export interface CacheOptions {
 
 /** The configuration users write. Only `primary` is required. */
 export interface PgPulseConfig {
+  /** The primary: a URL or the object form. After a failover pgpulse follows the new one. */
   primary: NodeInput;
+  /** Streaming replicas that serve reads: URLs or the object form; default none. */
   replicas?: readonly ReplicaInput[];
+  /** Per-node connection pools (see below). */
   pool?: PoolOptions;
+  /** How reads are spread over eligible replicas; default 'round-robin'. */
   loadBalancing?: LoadBalancingStrategy;
   /** false sends everything to the primary (an escape hatch; replicas stay probed). */
   readWriteSplit?: boolean;
+  /** When a failing node is taken out of rotation. */
   circuitBreaker?: CircuitBreakerConfigOptions;
+  /** Health probes. */
   health?: HealthOptions;
+  /** When a lagging replica stops serving reads. */
   replicaLag?: ReplicaLagOptions;
+  /** What reads may see. */
   consistency?: ConsistencyOptions;
+  /** What happens when the primary dies. */
   failover?: FailoverOptions;
+  /** Which statements may go to a replica. */
   routing?: RoutingOptions;
+  /** Slow-query capture with EXPLAIN plans. */
   slowQuery?: SlowQueryOptions;
+  /** OpenTelemetry spans and metrics. */
   telemetry?: TelemetryConfigOptions;
+  /** Alerts; off unless given. */
   monitoring?: MonitoringOptions;
+  /** The query result cache; off unless given. */
   cache?: CacheOptions;
   /** Sent as application_name; default 'pgpulse'. */
   applicationName?: string;
