@@ -3,22 +3,33 @@
  * breakers for PostgreSQL, behind one pg.Pool-compatible facade.
  */
 
-export type {
-  ApplyResult,
-  BloatedIndex,
-  DuplicateIndex,
-  IndexRecommendation,
-  IndexReport,
-  InvalidIndex,
-  UnusedIndex,
+export {
+  type AdviseIndexesOptions,
+  type ApplyOptions,
+  type ApplyResult,
+  adviseIndexes,
+  applyRecommendations,
+  type BloatedIndex,
+  type DropResult,
+  type DuplicateIndex,
+  dropIndex,
+  type IndexRecommendation,
+  type IndexReport,
+  type InvalidIndex,
+  type MaintenanceOptions,
+  type RebuildResult,
+  rebuildIndex,
+  type UnusedIndex,
 } from './advisors/index.js';
-export type {
-  CapturedPlan,
-  ExplainCaptureStats,
-  PlanFinding,
-  QueryAnalysis,
-  QuerySuggestion,
-  SlowQueryEntry,
+export {
+  type AnalyzeQueryOptions,
+  analyzeQuery,
+  type CapturedPlan,
+  type ExplainCaptureStats,
+  type PlanFinding,
+  type QueryAnalysis,
+  type QuerySuggestion,
+  type SlowQueryEntry,
 } from './analysis/index.js';
 export type { CachedOptions, CacheStats } from './cache/index.js';
 export {

@@ -35,8 +35,11 @@ export type {
 } from './recommendations.js';
 export { IndexSessionError } from './session.js';
 export {
+  createIndexSql,
   IndexMaintenanceError,
+  type IndexShape,
   indexLockKey,
+  indexNames,
   type PartialPredicate,
   type SortDirection,
 } from './sql.js';

@@ -58,7 +58,7 @@ describe('analyzeQuery against the sandbox', () => {
       kind: 'index',
       relation: 'public.orders',
       columns: ['customer_id'],
-      sql: 'CREATE INDEX CONCURRENTLY ON "public"."orders" ("customer_id")',
+      sql: 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "orders_customer_id_idx" ON "public"."orders" USING btree ("customer_id")',
     });
     expect(top?.priority).toBeGreaterThanOrEqual(4);
     expect(top?.description).toContain('customer_id');
@@ -159,7 +159,7 @@ describe('analyzeQuery against the sandbox', () => {
     const analysis = await analyzeQuery(client, sql);
     const index = analysis.suggestions.find((s) => s.kind === 'index');
     expect(index).toMatchObject({
-      sql: 'CREATE INDEX CONCURRENTLY ON "public"."Order Items" ("Customer Id")',
+      sql: 'CREATE INDEX CONCURRENTLY IF NOT EXISTS "Order Items_Customer Id_idx" ON "public"."Order Items" USING btree ("Customer Id")',
       columns: ['Customer Id'],
       priority: 4,
     });

@@ -20,6 +20,7 @@ export function qualifiedName(name: string, schema?: string): string {
 export interface RelationInfo {
   /** The key it was requested by: `qualifiedName(relation, schema)`. */
   readonly requested: string;
+  readonly oid: number;
   readonly schema: string;
   readonly name: string;
   /** 'r' table, 'p' partitioned table, 'm' materialized view... */
@@ -27,8 +28,17 @@ export interface RelationInfo {
   /** pg_class.reltuples, or the live-tuple count when the table was never analyzed. */
   readonly rows: number | undefined;
   readonly modifiedSinceAnalyze: number | undefined;
-  /** The later of the last manual and automatic ANALYZE, epoch ms. */
+  /**
+   * The later of the last manual and automatic ANALYZE, epoch ms, as the node read counts it
+   * (pg_stat_*: per node, empty on a replica and after pg_stat_reset()). Display only.
+   */
   readonly lastAnalyzedAt: number | undefined;
+  /**
+   * Whether the planner has column statistics for it (pg_statistic, through pg_stats). A
+   * catalog, so replicas hold the primary's copy and pg_stat_reset() leaves it alone: this, not
+   * lastAnalyzedAt, decides "never analyzed".
+   */
+  readonly hasStatistics: boolean;
 }
 
 function num(value: unknown): number | undefined {
@@ -50,21 +60,34 @@ function row(value: unknown): Record<string, unknown> {
 }
 
 const RELATIONS_SQL = `
-SELECT r.requested, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
-       c.reltuples::float8 AS reltuples, s.n_live_tup::float8 AS live,
+SELECT r.requested, c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name,
+       c.relkind::text AS kind, c.reltuples::float8 AS reltuples, s.n_live_tup::float8 AS live,
        s.n_mod_since_analyze::float8 AS modified,
-       GREATEST(s.last_analyze, s.last_autoanalyze) AS analyzed
+       GREATEST(s.last_analyze, s.last_autoanalyze) AS analyzed,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_stats st
+                WHERE st.schemaname = n.nspname AND st.tablename = c.relname) AS has_stats
   FROM pg_catalog.unnest($1::text[]) AS r(requested)
   JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(r.requested)
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid`;
 
-/** Size and statistics freshness of relations named in a plan; unknown names are absent. */
+/**
+ * Size and statistics freshness of relations named in a plan; unknown names are absent, and so
+ * is every relation without a schema: a bare name resolves through search_path, which may find
+ * a same-named table in another schema than the one the statement read (EXPLAIN VERBOSE names
+ * the schema of every scan).
+ */
 export async function fetchRelations(
   client: QueryClient,
   relations: Iterable<{ readonly relation: string; readonly schema?: string | undefined }>,
 ): Promise<Map<string, RelationInfo>> {
-  const keys = [...new Set([...relations].map((r) => qualifiedName(r.relation, r.schema)))];
+  const keys = [
+    ...new Set(
+      [...relations]
+        .filter((r) => typeof r.schema === 'string' && r.schema.length > 0)
+        .map((r) => qualifiedName(r.relation, r.schema)),
+    ),
+  ];
   const found = new Map<string, RelationInfo>();
   if (keys.length === 0) return found;
   const result = await client.query(RELATIONS_SQL, [keys]);
@@ -75,6 +98,7 @@ export async function fetchRelations(
     const requested = String(r.requested);
     found.set(requested, {
       requested,
+      oid: num(r.oid) ?? 0,
       schema: String(r.schema),
       name: String(r.name),
       kind: String(r.kind),
@@ -82,6 +106,7 @@ export async function fetchRelations(
       rows: reltuples !== undefined && reltuples >= 0 ? reltuples : live,
       modifiedSinceAnalyze: num(r.modified),
       lastAnalyzedAt: time(r.analyzed),
+      hasStatistics: r.has_stats === true,
     });
   }
   return found;

@@ -134,6 +134,8 @@ export async function mayAnalyze(
 
 /**
  * Runs the EXPLAIN for one statement. Must be called inside `inReadOnlyTransaction`.
+ * Always VERBOSE: only then does every scan name its relation's schema, so advice is about the
+ * table the statement read, never a same-named one that search_path finds first.
  * EXPLAIN without ANALYZE plans and never executes, so it is safe for writes (invariant 5).
  */
 export async function explainStatement(
@@ -151,12 +153,15 @@ export async function explainStatement(
     );
   }
   if (request.analyze && (await mayAnalyze(client, request))) {
-    const rows = await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)\n${sql}`, params);
+    const rows = await client.query(
+      `EXPLAIN (ANALYZE, BUFFERS, VERBOSE, FORMAT JSON)\n${sql}`,
+      params,
+    );
     return { result: parseExplainJson(rows.rows), mode: 'analyze' };
   }
   if (shape.paramCount > 0 && params === undefined) {
     if (request.serverVersion >= GENERIC_PLAN_VERSION) {
-      const rows = await client.query(`EXPLAIN (GENERIC_PLAN, FORMAT JSON)\n${sql}`);
+      const rows = await client.query(`EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON)\n${sql}`);
       return { result: parseExplainJson(rows.rows), mode: 'generic' };
     }
     // Before PostgreSQL 16: a prepared statement forced to its generic plan shows the plan
@@ -168,9 +173,9 @@ export async function explainStatement(
       "SELECT pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)",
     );
     const nulls = Array.from({ length: shape.paramCount }, () => 'NULL').join(', ');
-    const rows = await client.query(`EXPLAIN (FORMAT JSON) EXECUTE ${name}(${nulls})`);
+    const rows = await client.query(`EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE ${name}(${nulls})`);
     return { result: parseExplainJson(rows.rows), mode: 'generic-prepared' };
   }
-  const rows = await client.query(`EXPLAIN (FORMAT JSON)\n${sql}`, params);
+  const rows = await client.query(`EXPLAIN (VERBOSE, FORMAT JSON)\n${sql}`, params);
   return { result: parseExplainJson(rows.rows), mode: 'explain' };
 }

@@ -1,9 +1,9 @@
+import { createIndexSql, indexNames } from '../advisors/index.js';
 import {
   fetchColumns,
   fetchIndexLeadingColumns,
   type QueryClient,
   qualifiedName,
-  quoteIdent,
   type RelationInfo,
 } from './catalog.js';
 import { underSavepoint } from './explain-runner.js';
@@ -142,13 +142,15 @@ function statisticsSuggestion(
 function staleStatistics(info: RelationInfo): QuerySuggestion | undefined {
   const rows = info.rows ?? 0;
   const changed = info.modifiedSinceAnalyze ?? 0;
-  const never = info.lastAnalyzedAt === undefined;
+  // From pg_statistic, not last_analyze: that one is per node (empty on a replica, cleared by
+  // pg_stat_reset()), and would call a well-analyzed table "never analyzed".
+  const never = !info.hasStatistics && info.kind !== 'p';
   const stale = changed >= Math.max(STALE_MIN_CHANGES, STALE_FRACTION * rows);
   if (!stale && !(never && rows >= STALE_MIN_CHANGES)) return undefined;
   const why = never
     ? `${displayName(info)} has never been analyzed`
     : `${Math.round(changed).toLocaleString('en-US')} rows of ${displayName(info)} changed since its ` +
-      `last ANALYZE (${new Date(info.lastAnalyzedAt ?? 0).toISOString()})`;
+      `last ANALYZE${info.lastAnalyzedAt === undefined ? '' : ` (${new Date(info.lastAnalyzedAt).toISOString()})`}`;
   return {
     description: `${why}: the planner works from stale row counts and value distributions.`,
     priority: 3,
@@ -189,15 +191,22 @@ async function indexSuggestion(
   const columns = parsed.filter((c) => checked.columns.has(c.name));
   const first = columns[0];
   if (first === undefined || checked.leading.has(first.name)) return undefined;
-  const list = columns.map((c) => `${quoteIdent(c.name)}${c.descending ? ' DESC' : ''}`).join(', ');
   const names = columns.map((c) => c.name);
+  const shape = {
+    schema: info.schema,
+    table: info.name,
+    columns: names,
+    ...(columns.some((c) => c.descending)
+      ? { order: columns.map((c) => (c.descending ? ('desc' as const) : ('asc' as const))) }
+      : {}),
+  };
   const shown = columns.map((c) => `${c.name}${c.descending ? ' DESC' : ''}`).join(', ');
   const why = finding.message.charAt(0).toLowerCase() + finding.message.slice(1);
   return {
     description: `Create an index on ${displayName(info)} (${shown}): ${why}`,
     priority,
     kind: 'index',
-    sql: `CREATE INDEX CONCURRENTLY ON ${table} (${list})`,
+    sql: createIndexSql(shape, indexNames(shape).plain),
     relation: displayName(info),
     columns: names,
   };
