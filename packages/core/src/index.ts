@@ -33,6 +33,7 @@ export {
 } from './analysis/index.js';
 export type { CachedOptions, CacheStats } from './cache/index.js';
 export {
+  type CloseOptions,
   Cluster,
   type ClusterCache,
   type ClusterEvents,
@@ -40,6 +41,7 @@ export {
   type ContextMiddleware,
   createCluster,
   createPoolFromPgOptions,
+  DEFAULT_CLOSE_TIMEOUT_MS,
   type RouteExplanation,
   type SlowQueryReport,
 } from './cluster/index.js';

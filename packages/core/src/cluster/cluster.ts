@@ -27,6 +27,7 @@ import {
 import {
   BadTokenError,
   ClusterClosedError,
+  ConfigError,
   connectFailureOf,
   isDefinitiveConnectFailure,
   NodeConnectionError,
@@ -611,16 +612,39 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return this.alerts();
   }
 
-  /** Ends probes and every pool; statements after this fail with ClusterClosedError. Idempotent. */
-  close(): Promise<void> {
+  /**
+   * Closes the cluster; idempotent (a later call gets the first one's promise). New work is
+   * refused at once with ClusterClosedError: pool.query(), pool.connect(), ready(), acquire(),
+   * analyzeQuery(). Statements already issued and clients already checked out may finish for
+   * up to `timeoutMs` (default {@link DEFAULT_CLOSE_TIMEOUT_MS}, 10 s); after that every
+   * connection is cut (the server rolls back what was open) and a checked-out client's next
+   * statement fails with ClusterClosedError. It resolves once every connection is closed,
+   * which after the deadline does not wait for any borrower or any silent server.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    if (!(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
+      throw new ConfigError([
+        {
+          field: 'close.timeoutMs',
+          message: `must be a number of milliseconds >= 0 (got ${String(timeoutMs)})`,
+        },
+      ]);
+    }
     this.closing ??= (async () => {
+      const deadline = performance.now() + timeoutMs;
+      this.pool.shutDown();
       this.catalog.stop();
       this.monitor.stop();
       this.monitoring?.stop();
       this.results?.clear();
-      await this.slow.close();
-      this.pool.shutDown();
-      await Promise.all(this.nodes.map((n) => n.pool.end()));
+      const quiet = await this.pool.quiet(timeoutMs);
+      const ended = Promise.all([this.slow.close(), ...this.nodes.map((n) => n.pool.end())]);
+      if (!quiet || !(await settlesWithin(ended, deadline - performance.now()))) {
+        this.pool.expire();
+        await Promise.all(this.nodes.map((n) => n.pool.terminate()));
+      }
+      await ended;
     })();
     return this.closing;
   }
@@ -731,6 +755,37 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       throw err;
     }
   };
+}
+
+/** What `close()` waits for when not told: long enough for a request to finish, short of a pod's SIGKILL. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+
+export interface CloseOptions {
+  /**
+   * How long statements already issued and checked-out clients may go on before their
+   * connections are cut; default {@link DEFAULT_CLOSE_TIMEOUT_MS}. 0 cuts them at once.
+   */
+  readonly timeoutMs?: number;
+}
+
+/** True when `work` settles within `ms`; the timer keeps the process up meanwhile. */
+async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  if (ms <= 0) return false;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(resolve, ms, false);
+  });
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function roundMs(ms: number | undefined): number | undefined {

@@ -176,8 +176,8 @@ export class ReadNeedsPrimaryError extends PgPulseError {
 
 /** The cluster was closed; no further statements are accepted. */
 export class ClusterClosedError extends PgPulseError {
-  constructor() {
-    super('PGPULSE_CLOSED', 'The pgpulse cluster has been closed; create a new one.');
+  constructor(options?: { cause?: unknown }) {
+    super('PGPULSE_CLOSED', 'The pgpulse cluster has been closed; create a new one.', options);
   }
 }
 

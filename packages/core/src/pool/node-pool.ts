@@ -270,6 +270,8 @@ export class NodePool {
   /** FIFO of waiters; entries settled elsewhere stay until they reach the head. */
   readonly #queue = new Deque<Waiter>();
   readonly #connecting = new Set<Conn>();
+  /** Every connection not yet closed (connecting, idle, in use, closing): terminate() cuts them. */
+  readonly #live = new Set<Conn>();
   #waiting = 0;
   #open = 0;
   #inUse = 0;
@@ -436,6 +438,24 @@ export class NodePool {
     });
     this.#checkEnded();
     return this.#endPromise;
+  }
+
+  /**
+   * end(), and cut every connection at the socket now, those in use included: a statement in
+   * flight on one fails, the server rolls back what was open, and its lease's release() later
+   * only does the accounting. For a close() whose deadline passed, so nothing waits on a
+   * borrower or on a server that stopped answering.
+   */
+  terminate(): Promise<void> {
+    const ended = this.end();
+    for (const conn of [...this.#live]) {
+      conn.broken = true;
+      if (conn.state === 'connecting') conn.aborted = true;
+      else if (conn.state === 'idle' || conn.state === 'busy') this.#close(conn);
+      // #close asked the client to end; cutting the socket makes that end happen at once.
+      destroySocket(conn.client);
+    }
+    return ended;
   }
 
   /**
@@ -629,6 +649,7 @@ export class NodePool {
     if (owner === null) this.#orphans++;
     else owner.attempt = conn;
     this.#connecting.add(conn);
+    this.#live.add(conn);
     // Without a listener, an 'error' from a connection nobody is using crashes the process.
     client.on('error', (err: Error) => this.#onClientError(conn, err));
     return connectClient(client)
@@ -698,6 +719,7 @@ export class NodePool {
 
   #onConnectFailed(conn: Conn, reason: unknown): void {
     this.#connecting.delete(conn);
+    this.#live.delete(conn);
     conn.state = 'closed';
     destroySocket(conn.client);
     const err = toError(reason);
@@ -868,6 +890,7 @@ export class NodePool {
       finished = true;
       clearTimeout(timer);
       conn.state = 'closed';
+      this.#live.delete(conn);
       this.#closing--;
       this.#checkEnded();
     };

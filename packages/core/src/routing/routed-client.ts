@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { PoolingMode } from '../config/index.js';
 import { currentScope } from '../context/index.js';
-import { PgPulseError } from '../errors/index.js';
+import { ClusterClosedError, PgPulseError } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import type { PooledConnection } from '../pool/index.js';
 import { type ClusterNode, transactionStatus } from '../topology/index.js';
@@ -16,6 +16,8 @@ export interface ClientOwner {
   released(client: RoutedClient, err: Error | undefined): void;
   /** Keeps end() waiting until the statement settles. */
   track<T>(work: Promise<T>): Promise<T>;
+  /** close()'s deadline passed: statements fail with ClusterClosedError. */
+  expired(): boolean;
 }
 
 interface Pin {
@@ -139,7 +141,14 @@ export class RoutedClient extends EventEmitter {
       return settle(Promise.reject(err), callback as Parameters<typeof settle>[1], null);
     }
     const run = () => this.run(request);
-    const result = this.owner.track(this.#tail.then(run, run));
+    const result = this.owner.track(
+      this.#tail.then(run, run).catch((err: unknown) => {
+        // close()'s deadline cut this client's connection under its statement.
+        if (this.owner.expired() && !(err instanceof ClusterClosedError))
+          throw new ClusterClosedError({ cause: err });
+        throw err;
+      }),
+    );
     this.#tail = result.catch(() => {});
     return settle(result, request.callback, null);
   }
@@ -172,6 +181,7 @@ export class RoutedClient extends EventEmitter {
   private async run(request: QueryRequest): Promise<pg.QueryResult> {
     if (this.#released)
       throw new Error('Client was released to the pool; acquire a new one with pool.connect()');
+    if (this.owner.expired()) throw new ClusterClosedError();
     // The checkout's connection goes back first: this statement is routed on its own merits.
     this.#hold?.release(false);
     this.#hold = undefined;

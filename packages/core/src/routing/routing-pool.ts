@@ -37,12 +37,23 @@ export class RoutingPool extends pg.Pool {
   #closed = false;
   #endPromise: Promise<void> | undefined;
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Clients checked out and not yet released. */
+  readonly #out = new Set<RoutedClient>();
+  /** close() waiting for the statements and checkouts above to be done. */
+  readonly #quiet: (() => void)[] = [];
+  /** close()'s deadline passed: every checked-out client's next statement fails. */
+  #expired = false;
   readonly #setups: ConnectionSetup[] = [];
   /** The face of each physical connection (see RoutedClient). */
   readonly #faces = new WeakMap<pg.Client, RoutedClient>();
   readonly #owner: ClientOwner = {
-    released: (client, err) => this.emit('release', err, client),
+    released: (client, err) => {
+      this.#out.delete(client);
+      this.emit('release', err, client);
+      this.checkQuiet();
+    },
     track: (work) => this.track(work),
+    expired: () => this.#expired,
   };
   readonly #leases: LeaseListener = {
     acquired: (client) => this.emit('acquire', this.faceOf(client)),
@@ -110,6 +121,7 @@ export class RoutingPool extends pg.Pool {
       client = new RoutedClient(this.executor, this.poolingMode, this.#owner);
     }
     client.checkout(node, lease);
+    this.#out.add(client);
     this.emit('acquire', client);
     return client;
   }
@@ -169,7 +181,12 @@ export class RoutingPool extends pg.Pool {
     }
     const result = this.#ending
       ? Promise.reject(new ClusterClosedError())
-      : this.track(this.executor.runOnPool(request, currentScope(), this.#leases));
+      : this.track(this.executor.runOnPool(request, currentScope(), this.#leases)).catch(
+          (err: unknown) => {
+            // Its connection was cut by close()'s deadline: say that, not "terminated".
+            throw this.#expired ? new ClusterClosedError({ cause: err }) : err;
+          },
+        );
     return settle(result, request.callback, undefined);
   }
 
@@ -209,6 +226,46 @@ export class RoutingPool extends pg.Pool {
     this.#closed = true;
   }
 
+  /**
+   * @internal close(): resolves true once the statements already issued have settled and
+   * every checked-out client is released, or false when `timeoutMs` passes first.
+   */
+  quiet(timeoutMs: number): Promise<boolean> {
+    if (this.isQuiet()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      // Referenced on purpose: a SIGTERM handler awaiting close() must get its answer.
+      const timer = setTimeout(() => {
+        const at = this.#quiet.indexOf(done);
+        if (at >= 0) this.#quiet.splice(at, 1);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.#quiet.push(done);
+    });
+  }
+
+  /**
+   * @internal close()'s deadline passed: every checked-out client's next statement (and one
+   * in flight, whose connection is being cut) fails with ClusterClosedError.
+   */
+  expire(): void {
+    this.#expired = true;
+    this.#ending = true;
+    this.#closed = true;
+  }
+
+  private isQuiet(): boolean {
+    return this.#inFlight.size === 0 && this.#out.size === 0;
+  }
+
+  private checkQuiet(): void {
+    if (this.#quiet.length === 0 || !this.isQuiet()) return;
+    for (const done of this.#quiet.splice(0)) done();
+  }
+
   /** @internal the figures pg.Pool users read, summed over every node. */
   sumFigures(pick: (node: ClusterNode) => number): number {
     let total = 0;
@@ -228,7 +285,10 @@ export class RoutingPool extends pg.Pool {
       () => {},
     );
     this.#inFlight.add(settled);
-    void settled.then(() => this.#inFlight.delete(settled));
+    void settled.then(() => {
+      this.#inFlight.delete(settled);
+      this.checkQuiet();
+    });
     return work;
   }
 
