@@ -116,7 +116,9 @@ describe('failover', () => {
       `external failover: write unavailable ${(firstWriteAt! - killedAt).toFixed(0)} ms (kill→first write), ` +
         `first write ${writeResumeMs.toFixed(0)} ms after promotion; reads during window: ${reader.reads}, read errors: ${reader.errors.length}`,
     );
-    expect(writeResumeMs).toBeLessThan(2 * INTERVAL + 1000);
+    // Writes resumed (the loop above gives up at 10 s); how fast is printed, not asserted: a
+    // loaded machine stretches it (#11 item 13).
+    expect(writeResumeMs).toBeLessThan(10_000);
     expect(reader.errors.map(String)).toEqual([]);
     expect(completed).toHaveLength(1);
     expect(completed[0]).toMatchObject({

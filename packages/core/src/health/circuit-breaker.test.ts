@@ -33,6 +33,31 @@ function fail(breaker: CircuitBreaker, times: number): void {
 }
 
 describe('CircuitBreaker', () => {
+  it('a probe that reached the node after it opened lets one trial through at once (#11 item 6)', () => {
+    const { breaker, clock } = harness();
+    fail(breaker, 3);
+    expect(stateOf(breaker)).toBe('open');
+    // Evidence from before the opening (a probe sent earlier) changes nothing.
+    breaker.nodeAnswered(clock.now - 1);
+    expect(stateOf(breaker)).toBe('open');
+    clock.now += 10;
+    breaker.nodeAnswered(clock.now);
+    expect(stateOf(breaker)).toBe('half-open');
+    expect(breaker.tryAcquire()).toBe(true);
+    expect(breaker.tryAcquire()).toBe(false);
+    // A failed trial opens it again; the next probe after that may admit another trial.
+    breaker.recordFailure();
+    expect(stateOf(breaker)).toBe('open');
+    clock.now += 10;
+    breaker.nodeAnswered(clock.now);
+    expect(breaker.tryAcquire()).toBe(true);
+    breaker.recordSuccess();
+    expect(stateOf(breaker)).toBe('closed');
+    // On a closed breaker it is a no-op.
+    breaker.nodeAnswered(clock.now + 1);
+    expect(stateOf(breaker)).toBe('closed');
+  });
+
   it('starts closed and admits requests', () => {
     const { breaker } = harness();
     expect(breaker.state).toBe('closed');

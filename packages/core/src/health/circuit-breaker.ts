@@ -143,6 +143,20 @@ export class CircuitBreaker {
     }
   }
 
+  /**
+   * The health probe reached the node on a connection opened after this breaker opened: an
+   * open breaker goes to half-open at once instead of at its reset timeout, so a node that is
+   * back rejoins within a probe interval. It still admits one trial at a time and a failed
+   * trial opens it again; `evidenceAt` (the probe's send time, in the `now()` clock) must be
+   * after the opening, or a probe that began before the outage would lift it.
+   */
+  nodeAnswered(evidenceAt: number): void {
+    if (this.#state !== 'open' || this.#openedAt === undefined) return;
+    if (evidenceAt < this.#openedAt) return;
+    this.#trialStartedAt = undefined;
+    this.#transition('half-open');
+  }
+
   /** Give back a half-open trial slot without an outcome (the statement failed for a reason
    * that says nothing about the node, e.g. a user SQL error or a local pool timeout). */
   releaseTrial(): void {

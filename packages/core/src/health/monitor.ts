@@ -154,6 +154,8 @@ export class HealthMonitor {
       health.lastError = undefined;
       health.consecutiveFailures = 0;
       node.recordLatency(result.roundTripMs);
+      // The breaker is on the monotonic epoch clock; probe times are performance.now().
+      node.breaker.nodeAnswered(performance.timeOrigin + result.sentAt);
       if (!health.up) {
         health.up = true;
         this.events.nodeUp(node);
@@ -161,7 +163,15 @@ export class HealthMonitor {
     } catch (err) {
       health.consecutiveFailures++;
       health.lastError = err instanceof Error ? err.message : String(err);
-      if (health.up && health.consecutiveFailures >= this.config.maxConsecutiveFailures) {
+      // A refused connection (or a server saying it is shutting down or starting up) is a
+      // replica telling us it is down; only silence (a timeout, which load causes too) needs
+      // several probes in a row to be believed. The primary keeps the count: its verdict
+      // starts failovers, which a restart shorter than the count must not.
+      const definitive = node.role === 'replica' && isDownVerdict(err);
+      if (
+        health.up &&
+        (definitive || health.consecutiveFailures >= this.config.maxConsecutiveFailures)
+      ) {
         health.up = false;
         health.lagMs = undefined;
         health.lagBytes = undefined;
@@ -242,4 +252,17 @@ export class HealthMonitor {
       this.events.lag(node, false);
     }
   }
+}
+
+const DOWN_CODES = new Set(['ECONNREFUSED', '57P01', '57P02', '57P03']);
+
+/** True for a probe failure that says the node is down, as opposed to slow or unreachable. */
+function isDownVerdict(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && DOWN_CODES.has(code)) return true;
+    if (e instanceof AggregateError && e.errors.some((inner) => isDownVerdict(inner))) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }

@@ -1,0 +1,81 @@
+import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Cluster, createCluster } from '../packages/core/src/index.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const INTERVAL = 500;
+
+let sandbox: SandboxCluster | undefined;
+let cluster: Cluster | undefined;
+
+afterEach(async () => {
+  await cluster?.close();
+  await sandbox?.stop();
+  cluster = undefined;
+  sandbox = undefined;
+});
+
+describe('#11 item 6: a killed and restarted replica', () => {
+  it('fires node-down and node-up, and rejoins on a successful probe, not at the breaker reset', async () => {
+    sandbox = await startCluster({ replicas: 2 });
+    cluster = createCluster({
+      primary: sandbox.primary.url,
+      replicas: sandbox.replicas.map((r) => r.url),
+      health: { intervalMs: INTERVAL, timeoutMs: 1000, maxConsecutiveFailures: 3 },
+      // A reset far beyond the test's waits: only the probes can bring it back in time.
+      circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 120_000 },
+      consistency: { level: 'eventual' },
+    });
+    await cluster.ready();
+    const c = cluster;
+    const events: string[] = [];
+    c.on('node-down', (e) => events.push(`down ${e.node}`));
+    c.on('node-up', (e) => events.push(`up ${e.node}`));
+    c.on('breaker', (e) => events.push(`breaker ${e.node} ${e.to}`));
+    const errors: unknown[] = [];
+    let running = true;
+    const loops = Array.from({ length: 4 }, () =>
+      c.context(async () => {
+        while (running) {
+          await c.pool.query('SELECT 1').catch((err) => errors.push(err));
+          await sleep(2);
+        }
+      }),
+    );
+    const r1Reads = () => c.stats().nodes.find((n) => n.name === 'replica-1')!.counters.reads;
+    try {
+      await sleep(300);
+      await sandbox.kill('replica1');
+      // The kill fails the reads in flight there and opens the breaker (2 failures).
+      const killedAt = performance.now();
+      while (!events.includes('breaker replica-1 open') && performance.now() - killedAt < 10_000)
+        await sleep(20);
+      await sandbox.start('replica1');
+      const startedAt = performance.now();
+      const readsAtStart = r1Reads();
+      let rejoinedAt: number | undefined;
+      while (performance.now() - startedAt < 30_000) {
+        if (r1Reads() > readsAtStart) {
+          rejoinedAt = performance.now();
+          break;
+        }
+        await sleep(10);
+      }
+      const rejoinMs = rejoinedAt === undefined ? undefined : rejoinedAt - startedAt;
+      console.log(
+        `restarted replica rejoined ${rejoinMs?.toFixed(0)} ms after it accepted connections ` +
+          `(${rejoinMs === undefined ? '-' : (rejoinMs / INTERVAL).toFixed(1)} probe intervals of ${INTERVAL} ms; ` +
+          `breaker reset 120 s); events: ${events.join(', ')}; app-visible errors ${errors.length}`,
+      );
+      expect(rejoinedAt).toBeDefined();
+      expect(events).toContain('down replica-1');
+      expect(events).toContain('up replica-1');
+      expect(events.indexOf('down replica-1')).toBeLessThan(events.indexOf('up replica-1'));
+      expect(events.filter((e) => e.endsWith('replica-2'))).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      running = false;
+      await Promise.all(loops);
+    }
+  });
+});
