@@ -55,6 +55,7 @@ export type {
   NodeConfig,
   PgPulseConfig,
   PoolingMode,
+  PreparedStatementsOptions,
   PromotionStrategy,
   ResetOnRelease,
   ResolvedConfig,

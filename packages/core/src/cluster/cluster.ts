@@ -48,6 +48,7 @@ import {
 } from '../health/index.js';
 import { type Alert, Monitoring } from '../monitoring/index.js';
 import { NodePool, type PooledConnection } from '../pool/index.js';
+import { PreparedStatements, type PreparedStats } from '../prepared/index.js';
 import {
   type CatalogQuery,
   type Classification,
@@ -78,6 +79,8 @@ export interface ClusterStats {
   readonly probeRounds: number;
   /** Monitoring (alert) rounds completed; 0 without `monitoring`. */
   readonly alertRounds: number;
+  /** Automatic prepared statements: prepared, executed by name, re-prepared, deallocated. */
+  readonly preparedStatements: PreparedStats;
 }
 
 /** What `cluster.middleware()` returns: the (req, res, next) shape Express, Connect and others use. */
@@ -153,6 +156,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** The query result cache (`cache` in the config): invalidate, clear, stats. */
   readonly cache: ClusterCache;
   private readonly results: ResultCache | undefined;
+  private readonly prepared: PreparedStatements;
   private readonly router: Router;
   private readonly classifier: Classifier;
   private readonly policy: StatementPolicy;
@@ -288,6 +292,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       },
       telemetry,
     );
+    this.prepared = new PreparedStatements(config.preparedStatements);
     const executor = new Executor(
       this.router,
       this.classifier,
@@ -328,6 +333,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
             hit: telemetry ? (text) => telemetry.cacheHit(text) : undefined,
           })
         : undefined,
+      this.prepared,
     );
     this.pool = new RoutingPool(executor, config.pool.pooling, () => this.close());
   }
@@ -557,6 +563,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       classifierCacheSize: this.classifier.cacheSize,
       probeRounds: this.monitor.rounds,
       alertRounds: this.monitoring?.rounds ?? 0,
+      preparedStatements: this.prepared.stats(),
     };
   }
 

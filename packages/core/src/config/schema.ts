@@ -355,6 +355,15 @@ const cacheSchema = section(
   'an object { enabled?, maxBytes?, defaultTtlMs?, maxEntryBytes? }',
 );
 
+const preparedStatementsSchema = section(
+  'preparedStatements',
+  {
+    enabled: bool().default(true),
+    maxPerConnection: posInt().default(100),
+  },
+  'an object { enabled?, maxPerConnection? }',
+);
+
 const APPLICATION_NAME =
   'a non-empty string of at most 63 bytes (PostgreSQL truncates longer names)';
 
@@ -379,6 +388,7 @@ export const configSchema = section(
     monitoring: monitoringSchema.optional(),
     settings: settingsSchema.optional(),
     cache: cacheSchema.optional(),
+    preparedStatements: preparedStatementsSchema.prefault({}),
     applicationName: nonEmpty(APPLICATION_NAME)
       .refine((name) => Buffer.byteLength(name) <= 63, APPLICATION_NAME)
       .default('pgpulse'),
@@ -488,6 +498,7 @@ function resolve(parsed: ParsedConfig): ResolvedConfig {
     ),
     monitoring: resolveMonitoring(parsed.monitoring),
     cache: resolveCache(parsed.cache),
+    preparedStatements: Object.freeze(parsed.preparedStatements),
     applicationName: parsed.applicationName,
   };
   return Object.freeze(config);

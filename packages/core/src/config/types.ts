@@ -263,6 +263,20 @@ export interface CacheOptions {
   maxEntryBytes?: number;
 }
 
+/**
+ * Automatic prepared statements: a statement text that recurs is prepared once per connection
+ * and then sent by name, so the server skips parse and plan (see docs/prepared-statements.md).
+ */
+export interface PreparedStatementsOptions {
+  /** Default true. */
+  enabled?: boolean;
+  /**
+   * Statements kept prepared on one connection (least recently used ones are deallocated
+   * beyond this); default 100.
+   */
+  maxPerConnection?: number;
+}
+
 /** The configuration users write. Only `primary` is required. */
 export interface PgPulseConfig {
   /** The primary: a URL or the object form. After a failover pgpulse follows the new one. */
@@ -295,6 +309,7 @@ export interface PgPulseConfig {
   monitoring?: MonitoringOptions;
   /** The query result cache; off unless given. */
   cache?: CacheOptions;
+  preparedStatements?: PreparedStatementsOptions;
   /** Sent as application_name; default 'pgpulse'. */
   applicationName?: string;
   /**
@@ -446,6 +461,11 @@ export interface ResolvedCacheConfig {
   readonly maxEntryBytes: number;
 }
 
+export interface ResolvedPreparedStatementsConfig {
+  readonly enabled: boolean;
+  readonly maxPerConnection: number;
+}
+
 /** The configuration with every default applied; deeply frozen. */
 export interface ResolvedConfig {
   readonly primary: NodeConfig;
@@ -463,5 +483,6 @@ export interface ResolvedConfig {
   readonly telemetry: ResolvedTelemetryConfig;
   readonly monitoring: ResolvedMonitoringConfig;
   readonly cache: ResolvedCacheConfig;
+  readonly preparedStatements: ResolvedPreparedStatementsConfig;
   readonly applicationName: string;
 }

@@ -41,6 +41,28 @@ export interface StatementEvent {
   readonly cls: Classification;
   readonly request: QueryRequest;
   readonly scope: RouteScope | undefined;
+  /** Set while it runs when it was sent as an automatic prepared statement (telemetry). */
+  prepared?: PreparedUse;
+}
+
+/** How an automatic prepared statement was sent: Parse with a name, by name only, or again. */
+export type PreparedUse = 'prepare' | 'by-name' | 'reprepare';
+
+/** Automatic prepared statements, as the executor sees them (implemented in prepared/). */
+export interface PreparedStatementHook {
+  /**
+   * Sends the statement by name when its text recurs and it may be prepared, re-preparing it
+   * once if the server finds its prepared form stale; undefined when it is to be sent as is.
+   */
+  run(
+    client: pg.Client,
+    request: QueryRequest,
+    cls: Classification,
+    node: ClusterNode,
+    event: { prepared?: PreparedUse },
+  ): Promise<pg.QueryResult> | undefined;
+  /** A statement succeeded on this connection: DISCARD ALL, DEALLOCATE, a new search_path. */
+  executed(client: pg.Client, cls: Classification, text: string): void;
 }
 
 export interface StatementOutcome {
@@ -120,6 +142,7 @@ export class Executor {
     private readonly ensureReady: () => Promise<void> | undefined,
     private readonly waits: PlacementWaits,
     private readonly cache?: ReadCacheHook,
+    private readonly prepared?: PreparedStatementHook,
   ) {}
 
   /** Resolves once the parser (and, when configured, the catalog's volatile functions) is loaded. */
@@ -358,11 +381,17 @@ export class Executor {
     let error: unknown;
     let result: pg.QueryResult | undefined;
     try {
-      result = await this.observer.around(event, () =>
-        request.plain
-          ? connection.client.query(request.text, request.config.values)
-          : connection.client.query(request.config),
+      const client = connection.client;
+      const prepared = this.prepared;
+      result = await this.observer.around(
+        event,
+        () =>
+          prepared?.run(client, request, cls, node, event) ??
+          (request.plain
+            ? client.query(request.text, request.config.values)
+            : client.query(request.config)),
       );
+      if (cls.session !== undefined) prepared?.executed(client, cls, request.text);
       node.recordLatency(performance.now() - started);
       node.breaker.recordSuccess();
       return result;

@@ -16,6 +16,8 @@ export {
   Executor,
   type LeaseListener,
   type Placement,
+  type PreparedStatementHook,
+  type PreparedUse,
   type ReadCacheHook,
   type StatementEvent,
   type StatementObserver,

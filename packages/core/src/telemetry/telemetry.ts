@@ -220,6 +220,7 @@ export class Telemetry {
     if (text !== null) attributes['db.query.text'] = text;
     if (event.reason === 'retry') attributes['pgpulse.retry'] = true;
     if (event.request.cache) attributes['pgpulse.cache'] = event.request.cache;
+    if (event.prepared) attributes['pgpulse.prepared'] = event.prepared;
     // A replica refused it as a write; this is its one retry on the primary.
     if (event.reason === 'replica-refused') attributes['pgpulse.replica_refused'] = true;
     if (node.role === 'replica' && node.health.lagMs !== undefined)

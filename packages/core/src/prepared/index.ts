@@ -1,0 +1,1 @@
+export { type PreparedFigures, PreparedStatements, type PreparedStats } from './statement-cache.js';
