@@ -98,6 +98,13 @@ export interface ExplainCaptureOptions<Context = unknown> {
   readonly statementTimeoutMs?: number;
   /** Latest plans kept, one per fingerprint. Default 100. */
   readonly maxResults?: number;
+  /**
+   * Bytes of statement text (2 a character) the queue may hold; a job that does not fit is
+   * dropped and counted. Default: no bound beyond `queueSize`.
+   */
+  readonly maxQueuedBytes?: number;
+  /** Bytes the kept plans may hold (their JSON, 2 a character); oldest go first. Default: none. */
+  readonly maxPlanBytes?: number;
   /** Mask literals in stored and delivered plans. Default true; false only with captureParams. */
   readonly redact?: boolean;
   readonly classifier?: Classifier;
@@ -142,6 +149,12 @@ export class ExplainCapture<Context = unknown> {
   readonly #queue: ExplainJob<Context>[] = [];
   readonly #lastAccepted = new Map<string, number>();
   readonly #results = new Map<string, CapturedPlan>();
+  /** Each kept plan's size, counted once when stored. */
+  readonly #resultBytes = new Map<string, number>();
+  readonly #maxQueuedBytes: number;
+  readonly #maxPlanBytes: number;
+  #queuedBytes = 0;
+  #planBytes = 0;
   readonly #versions = new Map<string, number>();
   #running: Promise<void> | undefined;
   #closed = false;
@@ -174,6 +187,18 @@ export class ExplainCapture<Context = unknown> {
       option('maxTrackedFingerprints', options.maxTrackedFingerprints, 10_000, 1),
     );
     this.#now = options.now ?? Date.now;
+    this.#maxQueuedBytes = option(
+      'maxQueuedBytes',
+      options.maxQueuedBytes,
+      Number.POSITIVE_INFINITY,
+      1,
+    );
+    this.#maxPlanBytes = option('maxPlanBytes', options.maxPlanBytes, Number.POSITIVE_INFINITY, 1);
+  }
+
+  /** Bytes held: queued jobs' texts and parameters, kept plans (see the options). */
+  bytes(): { readonly queued: number; readonly plans: number } {
+    return { queued: this.#queuedBytes, plans: this.#planBytes };
   }
 
   stats(): ExplainCaptureStats {
@@ -199,10 +224,15 @@ export class ExplainCapture<Context = unknown> {
         this.#stats.rateLimited++;
         return 'rate-limited';
       }
-      if (this.#queue.length >= this.#queueSize) {
+      const bytes = jobBytes(job);
+      if (
+        this.#queue.length >= this.#queueSize ||
+        this.#queuedBytes + bytes > this.#maxQueuedBytes
+      ) {
         this.#stats.dropped++;
         return 'dropped';
       }
+      this.#queuedBytes += bytes;
       this.#lastAccepted.delete(job.fingerprint);
       this.#lastAccepted.set(job.fingerprint, now);
       if (this.#lastAccepted.size > this.#maxTracked) {
@@ -233,6 +263,7 @@ export class ExplainCapture<Context = unknown> {
     this.#closed = true;
     this.#stats.cancelled += this.#queue.length;
     this.#queue.length = 0;
+    this.#queuedBytes = 0;
     await this.drain();
   }
 
@@ -248,6 +279,7 @@ export class ExplainCapture<Context = unknown> {
 
   async #loop(): Promise<void> {
     for (let job = this.#queue.shift(); job !== undefined; job = this.#queue.shift()) {
+      this.#queuedBytes = Math.max(0, this.#queuedBytes - jobBytes(job));
       try {
         await this.#process(job);
       } catch {
@@ -356,11 +388,40 @@ export class ExplainCapture<Context = unknown> {
   }
 
   #store(captured: CapturedPlan): void {
-    this.#results.delete(captured.fingerprint);
+    this.#forget(captured.fingerprint);
+    const bytes = planBytes(captured);
+    if (bytes > this.#maxPlanBytes) return; // alone over the bound: not kept (still delivered)
     this.#results.set(captured.fingerprint, captured);
-    if (this.#results.size > this.#maxResults) {
+    this.#resultBytes.set(captured.fingerprint, bytes);
+    this.#planBytes += bytes;
+    while (this.#results.size > this.#maxResults || this.#planBytes > this.#maxPlanBytes) {
       const oldest = this.#results.keys().next();
-      if (oldest.done !== true) this.#results.delete(oldest.value);
+      if (oldest.done === true) break;
+      this.#forget(oldest.value);
     }
+  }
+
+  #forget(fingerprint: string): void {
+    this.#planBytes -= this.#resultBytes.get(fingerprint) ?? 0;
+    this.#resultBytes.delete(fingerprint);
+    this.#results.delete(fingerprint);
+  }
+}
+
+/** A queued job's text and parameters, 2 bytes a character. */
+function jobBytes(job: { readonly sql: string; readonly params?: readonly unknown[] }): number {
+  let bytes = typeof job.sql === 'string' ? job.sql.length * 2 : 0;
+  if (Array.isArray(job.params)) {
+    for (const param of job.params) bytes += typeof param === 'string' ? param.length * 2 : 16;
+  }
+  return bytes;
+}
+
+/** A captured plan's size as its JSON, 2 bytes a character. */
+function planBytes(captured: CapturedPlan): number {
+  try {
+    return (JSON.stringify(captured)?.length ?? 0) * 2;
+  } catch {
+    return Number.POSITIVE_INFINITY;
   }
 }

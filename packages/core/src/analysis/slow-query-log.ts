@@ -76,6 +76,11 @@ export interface SlowQueryLogOptions {
   readonly maxQueryLength?: number;
   /** Statement texts whose fingerprint is cached. Default 5000. */
   readonly cacheSize?: number;
+  /**
+   * Bytes the entries may hold (see `bytes`); the least recently seen are evicted beyond it.
+   * Default: no bound beyond `maxFingerprints`.
+   */
+  readonly maxBytes?: number;
   /** Clock for sample times; tests pass their own. */
   readonly now?: () => number;
 }
@@ -99,6 +104,26 @@ interface Entry {
   readonly nodes: Map<string, number>;
   readonly samples: (SlowQuerySample | undefined)[];
   nextSample: number;
+  /** This entry's share of `bytes`: its texts and its samples. */
+  bytes: number;
+}
+
+/** A string's worst-case size in V8 (two-byte representation). */
+export function stringBytes(text: string): number {
+  return text.length * 2;
+}
+
+/** Rough fixed cost of an entry (objects, histogram, maps) and of a sample, in bytes. */
+const ENTRY_OVERHEAD_BYTES = 1_024;
+const SAMPLE_OVERHEAD_BYTES = 160;
+
+function sampleBytes(sample: SlowQuerySample | undefined): number {
+  if (sample === undefined) return 0;
+  let bytes = SAMPLE_OVERHEAD_BYTES + stringBytes(sample.node);
+  if (sample.params !== undefined) {
+    for (const param of sample.params) bytes += typeof param === 'string' ? stringBytes(param) : 16;
+  }
+  return bytes;
 }
 
 function integerOption(field: string, value: number | undefined, fallback: number, min: number) {
@@ -156,6 +181,8 @@ export class SlowQueryLog {
   readonly #maxQueryLength: number;
   readonly #cacheSize: number;
   readonly #now: () => number;
+  readonly #maxBytes: number;
+  #bytes = 0;
   #evictions = 0;
 
   constructor(options: SlowQueryLogOptions = {}) {
@@ -169,6 +196,10 @@ export class SlowQueryLog {
     this.#maxQueryLength = integerOption('maxQueryLength', options.maxQueryLength, 4096, 16);
     this.#cacheSize = integerOption('cacheSize', options.cacheSize, 5000, 0);
     this.#captureParams = options.captureParams === true;
+    this.#maxBytes =
+      options.maxBytes === undefined
+        ? Number.POSITIVE_INFINITY
+        : integerOption('maxBytes', options.maxBytes, 0, 1);
     this.#now = options.now ?? Date.now;
     // Starts loading early so the first slow statements already get parsed fingerprints; a
     // failure surfaces where the parser is awaited (start-up), not here.
@@ -185,7 +216,15 @@ export class SlowQueryLog {
     return this.#entries.size;
   }
 
-  /** Fingerprints evicted to stay within `maxFingerprints`. */
+  /**
+   * What the entries hold, in bytes: their normalized texts, fingerprints and samples (2 bytes
+   * a character) plus a fixed overhead each. Bounded by `maxBytes`.
+   */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Fingerprints evicted to stay within `maxFingerprints` or `maxBytes`. */
   get evictions(): number {
     return this.#evictions;
   }
@@ -232,6 +271,7 @@ export class SlowQueryLog {
     if (entry === undefined) {
       entry = this.#newEntry(id, at);
       this.#entries.set(id.fingerprint, entry);
+      this.#bytes += entry.bytes;
       if (this.#entries.size > this.#maxFingerprints) this.#evictOldest();
     } else {
       // Map order is recency order: re-inserting makes eviction pick the least recent in O(1).
@@ -250,9 +290,15 @@ export class SlowQueryLog {
     if (nodeCalls !== undefined) entry.nodes.set(node, nodeCalls + 1);
     else if (entry.nodes.size < MAX_NODES_PER_ENTRY) entry.nodes.set(node, 1);
     if (this.#samplesPerFingerprint > 0) {
-      entry.samples[entry.nextSample] = this.#sample(input, at, durationMs, rows, node);
+      const sample = this.#sample(input, at, durationMs, rows, node);
+      const delta = sampleBytes(sample) - sampleBytes(entry.samples[entry.nextSample]);
+      entry.bytes += delta;
+      this.#bytes += delta;
+      entry.samples[entry.nextSample] = sample;
       entry.nextSample = (entry.nextSample + 1) % this.#samplesPerFingerprint;
     }
+    // The entry just recorded is the most recent, so it is the last to go.
+    while (this.#bytes > this.#maxBytes && this.#entries.size > 1) this.#evictOldest();
     return {
       fingerprint: id.fingerprint,
       normalized: id.normalized,
@@ -275,12 +321,14 @@ export class SlowQueryLog {
       nodes: new Map(),
       samples: new Array<SlowQuerySample | undefined>(this.#samplesPerFingerprint),
       nextSample: 0,
+      bytes: ENTRY_OVERHEAD_BYTES + stringBytes(id.normalized) + stringBytes(id.fingerprint),
     };
   }
 
   #evictOldest(): void {
     const oldest = this.#entries.keys().next();
     if (oldest.done === true) return;
+    this.#bytes -= this.#entries.get(oldest.value)?.bytes ?? 0;
     this.#entries.delete(oldest.value);
     this.#evictions++;
   }
@@ -346,6 +394,7 @@ export class SlowQueryLog {
 
   clear(): void {
     this.#entries.clear();
+    this.#bytes = 0;
   }
 
   toJSON(): SlowQueryLogSnapshot {

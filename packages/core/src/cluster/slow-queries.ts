@@ -18,6 +18,14 @@ export interface SlowQueryReport {
   readonly evictions: number;
   /** The EXPLAIN queue: accepted, dropped (queue full), rate-limited, completed, failed. */
   readonly explain: ExplainCaptureStats | undefined;
+  /** Memory held, by part, within `slowQuery.maxBytes` (strings at 2 bytes a character). */
+  readonly bytes: {
+    readonly log: number;
+    readonly explainQueue: number;
+    readonly plans: number;
+    readonly total: number;
+    readonly max: number;
+  };
 }
 
 type JobContext = { readonly spanContext: SpanContext | undefined; readonly slow: SlowStatement };
@@ -37,12 +45,16 @@ export class SlowQueries {
     connect: ConnectionProvider,
     private readonly telemetry: Telemetry | undefined,
   ) {
-    this.log = new SlowQueryLog({ captureParams: config.captureParams });
+    // A quarter for the log, a quarter for queued texts, half for plans (see maxBytes).
+    const quarter = Math.max(1, Math.floor(config.maxBytes / 4));
+    this.log = new SlowQueryLog({ captureParams: config.captureParams, maxBytes: quarter });
     this.capture = config.explain
       ? new ExplainCapture<JobContext>({
           connect,
           queueSize: config.queueSize,
           minIntervalMs: config.minExplainIntervalMs,
+          maxQueuedBytes: quarter,
+          maxPlanBytes: Math.max(1, config.maxBytes - 2 * quarter),
           analyze: config.explainAnalyze,
           classifier,
           onPlan: (job, plan) => {
@@ -96,7 +108,25 @@ export class SlowQueries {
         .map((entry) => ({ ...entry, plan: plans.get(entry.fingerprint) })),
       evictions: this.log.evictions,
       explain: this.capture?.stats(),
+      bytes: this.bytes(),
     };
+  }
+
+  bytes(): SlowQueryReport['bytes'] {
+    const held = this.capture?.bytes() ?? { queued: 0, plans: 0 };
+    const log = this.log.bytes;
+    return {
+      log,
+      explainQueue: held.queued,
+      plans: held.plans,
+      total: log + held.queued + held.plans,
+      max: this.config.maxBytes,
+    };
+  }
+
+  /** Resolves once no EXPLAIN is queued or running (tests, benches). */
+  drained(): Promise<void> {
+    return this.capture?.drain() ?? Promise.resolve();
   }
 
   close(): Promise<void> {

@@ -113,6 +113,7 @@ describe('parseConfig: defaults', () => {
       captureParams: false,
       minExplainIntervalMs: 60_000,
       queueSize: 100,
+      maxBytes: 8 * 1024 * 1024,
     });
     expect(config.telemetry).toEqual({ enabled: true, pgInstrumentation: 'suppress' });
     expect(config.applicationName).toBe('pgpulse');

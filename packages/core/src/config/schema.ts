@@ -280,6 +280,7 @@ const slowQuerySchema = section(
     captureParams: bool().default(false),
     minExplainIntervalMs: nonNegMs().default(60_000),
     queueSize: posInt().default(100),
+    maxBytes: posInt().default(8 * 1024 * 1024),
   },
   'an object of slow query options',
 );

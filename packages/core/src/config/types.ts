@@ -184,6 +184,13 @@ export interface SlowQueryOptions {
   minExplainIntervalMs?: number;
   /** Bounded EXPLAIN queue; what does not fit is counted as dropped (default 100). */
   queueSize?: number;
+  /**
+   * Memory bound of the slow-query side, in bytes (default 8 MiB): a quarter for the log's
+   * entries, a quarter for queued EXPLAIN jobs' texts, half for captured plans. Least recently
+   * seen entries and oldest plans go first; jobs that do not fit are counted as dropped.
+   * Strings count 2 bytes per character (V8's worst case).
+   */
+  maxBytes?: number;
 }
 
 export interface TelemetryConfigOptions {
@@ -423,6 +430,7 @@ export interface ResolvedSlowQueryConfig {
   readonly captureParams: boolean;
   readonly minExplainIntervalMs: number;
   readonly queueSize: number;
+  readonly maxBytes: number;
 }
 
 export interface ResolvedTelemetryConfig {
