@@ -52,6 +52,8 @@ export class NodeProber {
   private client: pg.Client | undefined;
   /** The error of the latest probe, or undefined when it succeeded (ready() judges it). */
   lastFailure: unknown;
+  /** When the latest probe's statement was sent (after a connect, when it needed one). */
+  private queriedAt: number | undefined;
 
   constructor(
     private readonly name: string,
@@ -70,11 +72,14 @@ export class NodeProber {
       );
     });
     try {
+      this.queriedAt = undefined;
       const row = await Promise.race([this.run(), timeout]);
       this.lastFailure = undefined;
       return {
         sentAt,
-        roundTripMs: performance.now() - sentAt,
+        // The statement's round trip only: a probe that had to connect first would otherwise
+        // feed the node's latency average a connect time, which starved a replica (#11 item 7).
+        roundTripMs: performance.now() - (this.queriedAt ?? sentAt),
         inRecovery: row.in_recovery,
         currentLsn: parseLsn(row.current_lsn),
         receiveLsn: parseLsn(row.receive_lsn),
@@ -118,6 +123,7 @@ export class NodeProber {
         client as unknown as { connection: { stream: { unref?: () => void } } }
       ).connection.stream.unref?.();
     }
+    this.queriedAt = performance.now();
     const { rows } = await this.client.query<ProbeRow>(PROBE_SQL);
     const row = rows[0];
     if (!row) throw new Error(`health probe of "${this.name}" returned no row`);

@@ -373,7 +373,6 @@ export class Executor {
     // A one-off read may be cut (and retried elsewhere) when its node stops answering probes.
     const oneOff = cls.kind === 'read' && placement.reason !== 'pinned';
     if (oneOff) node.readStarted(connection.client);
-    node.inFlight++;
     node.counters.queries++;
     if (cls.kind === 'read') node.counters.reads++;
     else node.counters.writes++;
@@ -401,7 +400,6 @@ export class Executor {
       throw err;
     } finally {
       if (oneOff) node.readFinished(connection.client);
-      node.inFlight--;
       this.cache?.executed(cls, request, connection.client);
       this.observer.finished(event, {
         durationMs: performance.now() - started,

@@ -154,7 +154,10 @@ export class Router {
     while (eligible.length > 0) {
       const picked = this.balancer.pick(eligible);
       if (!picked) break;
-      if (picked.breaker.tryAcquire()) return { node: picked, reason: 'replica' };
+      if (picked.breaker.tryAcquire()) {
+        picked.reserve();
+        return { node: picked, reason: 'replica' };
+      }
       eligible.splice(eligible.indexOf(picked), 1);
     }
     if (consistencyBlocked) return { node: this.primaryForRead(), reason: 'read-your-writes' };

@@ -48,7 +48,9 @@ export class ClusterNode implements BalancerCandidate, NodeLabel {
   readonly port: number;
   readonly weight: number;
   role: NodeRole;
-  inFlight = 0;
+  /** Picks made by a balancer this turn of the event loop, not yet asking the pool. */
+  private reserved = 0;
+  private reservationsClear: NodeJS.Immediate | undefined;
   readonly counters: NodeCounters = {
     queries: 0,
     reads: 0,
@@ -79,6 +81,30 @@ export class ClusterNode implements BalancerCandidate, NodeLabel {
     this.weight = config.weight;
     this.role = config.role;
     this.breaker = breaker;
+  }
+
+  /**
+   * What the balancers weigh: connections leased from this node's pool (statements running,
+   * pinned clients), acquires waiting for one, and picks not yet at the pool. Counted at the
+   * decision, not once the connection is acquired: otherwise a burst of 200 statements all
+   * see 0 and go to one node (issue #11).
+   */
+  get inFlight(): number {
+    const { inUse, waiting } = this.pool.figures();
+    return inUse + waiting + this.reserved;
+  }
+
+  /**
+   * A balancer chose this node for a statement. The executor asks the pool within the same
+   * turn of the event loop (from then on the pool's figures count it), so the pick is
+   * forgotten at the next one.
+   */
+  reserve(): void {
+    this.reserved++;
+    this.reservationsClear ??= setImmediate(() => {
+      this.reserved = 0;
+      this.reservationsClear = undefined;
+    });
   }
 
   get latencyEwmaMs(): number {
