@@ -1,0 +1,20 @@
+import type { Cluster } from '@pgpulse/core';
+import type { MiddlewareHandler } from 'hono';
+import { headerNames, type RequestContextOptions, runWithToken, tokenToReturn } from './request.js';
+
+/**
+ * Hono middleware: every request is its own pgpulse context, joined to the writes behind a
+ * token the client sent back, and a request that wrote gets its token in the response header.
+ * `app.use(pgpulse(cluster))`. Needs a runtime with AsyncLocalStorage (Node.js, Bun, Deno).
+ */
+export function pgpulse(cluster: Cluster, options: RequestContextOptions = {}): MiddlewareHandler {
+  const { request, response } = headerNames(options);
+  return async (c, next) => {
+    await runWithToken(cluster, c.req.header(request), async () => {
+      await next();
+      if (response === undefined) return;
+      const token = await tokenToReturn(cluster);
+      if (token) c.header(response, token);
+    });
+  };
+}
