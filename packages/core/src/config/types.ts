@@ -316,6 +316,7 @@ export interface PgPulseConfig {
   monitoring?: MonitoringOptions;
   /** The query result cache; off unless given. */
   cache?: CacheOptions;
+  /** Recurring statements prepared once per connection and executed by name. */
   preparedStatements?: PreparedStatementsOptions;
   /** Sent as application_name; default 'pgpulse'. */
   applicationName?: string;
