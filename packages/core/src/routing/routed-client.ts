@@ -304,8 +304,18 @@ export class RoutedClient extends EventEmitter {
     const client = connection.client;
     const onNotification = (msg: pg.Notification) => this.emit('notification', msg);
     const onNotice = (msg: unknown) => this.emit('notice', msg);
+    // The server ended this session (idle_in_transaction_session_timeout, a terminate, a
+    // crash): tell the client's user as a pg client would, so an ORM releases it and reports
+    // its own error. Only to a listener of theirs (the constructor's own is one): pg would
+    // crash the process here, which no one wants from a connection pgpulse chose.
+    const onError = (err: Error) => {
+      if (this.listenerCount('error') > 1) this.emit('error', err);
+    };
+    const onEnd = () => this.emit('end');
     client.on('notification', onNotification);
     client.on('notice', onNotice);
+    client.on('error', onError);
+    client.on('end', onEnd);
     return {
       node,
       connection,
@@ -316,6 +326,8 @@ export class RoutedClient extends EventEmitter {
       detach: () => {
         client.off('notification', onNotification);
         client.off('notice', onNotice);
+        client.off('error', onError);
+        client.off('end', onEnd);
       },
     };
   }
@@ -340,8 +352,8 @@ export class RoutedClient extends EventEmitter {
       this.#hold = undefined;
       await this.executor.ready();
       let pin = this.#pin;
+      const cls = this.executor.classify(text);
       if (!pin) {
-        const cls = this.executor.classify(text);
         const placement = await this.executor.placeWithWaits(cls, text, currentScope());
         const connection = await this.executor.acquire(placement, cls);
         pin = this.newPin(placement.node, connection);
@@ -350,7 +362,26 @@ export class RoutedClient extends EventEmitter {
       const streaming = pin;
       streaming.streaming = true;
       if (streaming.onDrain) streaming.connection.client.off('drain', streaming.onDrain);
-      streaming.onDrain = () => this.streamDone(streaming);
+      // A stream or cursor counts in the node's figures as a statement does, in flight
+      // until it drains.
+      const node = streaming.node;
+      node.counters.queries++;
+      if (cls.kind === 'read') node.counters.reads++;
+      else node.counters.writes++;
+      node.inFlight++;
+      let counted = true;
+      const uncount = () => {
+        if (!counted) return;
+        counted = false;
+        node.inFlight--;
+      };
+      // pg emits 'drain' after an error too (ReadyForQuery follows it); a connection that
+      // dies mid-stream ends instead.
+      streaming.connection.client.once('end', uncount);
+      streaming.onDrain = () => {
+        uncount();
+        this.streamDone(streaming);
+      };
       streaming.connection.client.once('drain', streaming.onDrain);
       streaming.connection.client.query(submittable);
     };
