@@ -1,4 +1,5 @@
 export { CacheLayer, type CacheLayerDeps } from './cache-layer.js';
+export { InvalidationChannel, type InvalidationChannelDeps } from './invalidation-channel.js';
 export {
   type CacheOutcome,
   type CacheStats,

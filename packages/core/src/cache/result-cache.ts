@@ -43,6 +43,8 @@ interface Entry {
   readonly tables: readonly string[];
   readonly tags: readonly string[];
   readonly lsn: bigint | undefined;
+  /** performance.now() when stored. */
+  readonly storedAt: number;
 }
 
 interface Flight {
@@ -66,6 +68,12 @@ export class ResultCache {
   private allChangedAt = 0;
   private counts = { hits: 0, misses: 0, bypasses: 0, evictions: 0, invalidations: 0 };
   private dropping = false;
+
+  /**
+   * The age past which no entry is served right now, or undefined for no limit beyond the TTL:
+   * set while the cross-instance channel is not subscribed (others' writes may go unheard).
+   */
+  maxServedAgeMs: () => number | undefined = () => undefined;
 
   /** When each table (and "everything") last changed, performance.now clock. */
   private readonly writtenAt = new Map<string, number>();
@@ -137,7 +145,7 @@ export class ResultCache {
   ): Promise<{ result: pg.QueryResult; outcome: CacheOutcome }> {
     const key = cacheKey(prefix, request.text, request.values, request.rowMode);
     const entry = this.lru.get(key);
-    if (entry && fresh(entry.lsn, required)) {
+    if (entry && fresh(entry.lsn, required) && this.servable(entry)) {
       this.counts.hits++;
       return { result: copyResult(entry.result), outcome: 'hit' };
     }
@@ -157,7 +165,13 @@ export class ResultCache {
       if (!this.changedSince(tables, asked.tags, startedAt) && this.newEnough(tables, position)) {
         this.store(
           key,
-          { result: copyResult(result), tables, tags: asked.tags, lsn: position.lsn },
+          {
+            result: copyResult(result),
+            tables,
+            tags: asked.tags,
+            lsn: position.lsn,
+            storedAt: performance.now(),
+          },
           asked.ttlMs,
         );
       }
@@ -225,6 +239,11 @@ export class ResultCache {
     this.counts.invalidations += this.lru.size;
     this.lru.clear();
     this.changedAt.clear();
+  }
+
+  private servable(entry: Entry): boolean {
+    const maxAge = this.maxServedAgeMs();
+    return maxAge === undefined || performance.now() - entry.storedAt <= maxAge;
   }
 
   /**

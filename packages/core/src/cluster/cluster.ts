@@ -3,9 +3,11 @@ import { metrics } from '@opentelemetry/api';
 import { analyzeQuery, fingerprintQuery, type QueryAnalysis } from '../analysis/index.js';
 import { createBalancer } from '../balancing/index.js';
 import {
+  ALL_TABLES,
   type CachedOptions,
   CacheLayer,
   type CacheStats,
+  InvalidationChannel,
   type RequiredPosition,
   ResultCache,
   runCached,
@@ -124,9 +126,14 @@ export interface ClusterCache {
     readonly tables?: readonly string[];
     readonly tags?: readonly string[];
   }): void;
-  /** Drops every entry. */
+  /** Drops every entry (on this instance only). */
   clear(): void;
   stats(): CacheStats;
+  /**
+   * True while this instance hears the other instances' writes (`cache.channel` LISTENed on
+   * the current primary, heartbeat answered within `cache.unsubscribedMaxAgeMs`).
+   */
+  subscribed(): boolean;
 }
 
 const EMPTY_CACHE_STATS: CacheStats = Object.freeze({
@@ -157,6 +164,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   readonly cache: ClusterCache;
   private readonly results: ResultCache | undefined;
   private readonly prepared: PreparedStatements;
+  private readonly channel: InvalidationChannel | undefined;
   private readonly router: Router;
   private readonly classifier: Classifier;
   private readonly policy: StatementPolicy;
@@ -276,11 +284,33 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         )
       : undefined;
     const results = this.results;
+    const channelName = config.cache.channel;
+    const channel =
+      results && channelName !== false
+        ? new InvalidationChannel(channelName, config.cache.unsubscribedMaxAgeMs, {
+            primary: () => this.router.primary(),
+            connectionOptions: (node) => nodeConnectionOptions(node.config),
+            connectTimeoutMs: config.health.timeoutMs,
+            applicationName: config.applicationName,
+            received: (tables, tags) => results.invalidate(tables, tags),
+            resubscribed: () => results.invalidate([ALL_TABLES]),
+          })
+        : undefined;
+    this.channel = channel;
+    if (results && channel) {
+      const bound = config.cache.unsubscribedMaxAgeMs;
+      results.maxServedAgeMs = () => (channel.subscribed() ? undefined : bound);
+      this.on('failover-completed', () => channel.poke());
+    }
     this.cache = {
       enabled: results !== undefined,
-      invalidate: ({ tables = [], tags = [] }) => results?.invalidate(tables, tags),
+      invalidate: ({ tables = [], tags = [] }) => {
+        results?.invalidate(tables, tags);
+        channel?.publish(tables, tags);
+      },
       clear: () => results?.clear(),
       stats: () => results?.stats() ?? EMPTY_CACHE_STATS,
+      subscribed: () => channel?.subscribed() ?? false,
     };
     this.slow = new SlowQueries(
       config.slowQuery,
@@ -331,6 +361,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
               return node.role === 'primary' ? probe?.currentLsn : probe?.replayLsn;
             },
             hit: telemetry ? (text) => telemetry.cacheHit(text) : undefined,
+            published: channel ? (tables) => channel.publish(tables) : undefined,
           })
         : undefined,
       this.prepared,
@@ -401,6 +432,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       await loadParser();
       await this.monitor.start();
       if (!this.closing) this.monitoring?.start();
+      if (!this.closing) this.channel?.start();
       await Promise.all([this.loadCatalog(), ...this.nodes.map((n) => n.pool.warm())]);
       this.isReady = true;
     })();
@@ -652,6 +684,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         await Promise.all(this.nodes.map((n) => n.pool.terminate()));
       }
       await ended;
+      // After the statements that may still finish: their writes are still told to the others.
+      await this.channel?.close();
     })();
     return this.closing;
   }

@@ -345,6 +345,9 @@ const monitoringSchema = section(
   'an object of monitoring options',
 );
 
+const CHANNEL_PHRASE =
+  'false or a lower-case identifier of at most 63 characters (a LISTEN/NOTIFY channel)';
+
 const cacheSchema = section(
   'cache',
   {
@@ -352,8 +355,12 @@ const cacheSchema = section(
     maxBytes: posInt().default(64 * 1024 * 1024),
     defaultTtlMs: posMs().default(30_000),
     maxEntryBytes: posInt().optional(),
+    channel: z
+      .union([z.literal(false), z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/)], CHANNEL_PHRASE)
+      .default('pgpulse_cache'),
+    unsubscribedMaxAgeMs: posMs().default(1000),
   },
-  'an object { enabled?, maxBytes?, defaultTtlMs?, maxEntryBytes? }',
+  'an object { enabled?, maxBytes?, defaultTtlMs?, maxEntryBytes?, channel?, unsubscribedMaxAgeMs? }',
 );
 
 const preparedStatementsSchema = section(

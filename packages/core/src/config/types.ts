@@ -268,6 +268,18 @@ export interface CacheOptions {
   defaultTtlMs?: number;
   /** A result larger than this is not cached (default 1 MiB, or maxBytes when smaller). */
   maxEntryBytes?: number;
+  /**
+   * LISTEN/NOTIFY channel on the primary through which instances tell each other the tables
+   * they wrote (default 'pgpulse_cache'; one dedicated connection per instance). `false`: this
+   * instance neither listens nor tells, so other instances' writes are bounded only by TTL.
+   */
+  channel?: string | false;
+  /**
+   * While the channel is not subscribed (start-up, a dropped connection, a failover), entries
+   * older than this are not served (default 1000). Also the heartbeat bound: a subscription
+   * whose heartbeat went unanswered this long counts as lost.
+   */
+  unsubscribedMaxAgeMs?: number;
 }
 
 /**
@@ -468,6 +480,8 @@ export interface ResolvedCacheConfig {
   readonly maxBytes: number;
   readonly defaultTtlMs: number;
   readonly maxEntryBytes: number;
+  readonly channel: string | false;
+  readonly unsubscribedMaxAgeMs: number;
 }
 
 export interface ResolvedPreparedStatementsConfig {
