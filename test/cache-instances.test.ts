@@ -128,7 +128,7 @@ describe('query result cache across instances', () => {
     expect(backwards).toBe(0);
     // The cache was in play: every round's second read (at least) was a hit.
     expect(a.cache.stats().hits - hitsBefore).toBeGreaterThanOrEqual(1000);
-  });
+  }, 180_000);
 
   it('invalidate() by tags reaches the other instance, also past the 8000-byte NOTIFY limit', async () => {
     const tagged = () =>
@@ -171,7 +171,16 @@ describe('query result cache across instances', () => {
     }
     await until(() => a.cache.subscribed() && b.cache.subscribed(), 'resubscription', 20_000);
     // Notifications flow again: B's write reaches A's entry.
-    const old = (await read()).v as number;
+    let old = 0;
+    await until(
+      () =>
+        read().then(
+          (row) => ((old = row.v as number), true),
+          () => false,
+        ),
+      "A's primary back",
+      20_000,
+    );
     await read();
     await until(
       () =>
