@@ -175,7 +175,10 @@ describe('query result cache across instances', () => {
     await until(
       () =>
         read().then(
-          (row) => ((old = row.v as number), true),
+          (row) => {
+            old = row.v as number;
+            return true;
+          },
           () => false,
         ),
       "A's primary back",
