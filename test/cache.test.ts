@@ -73,7 +73,9 @@ describe('query result cache (one instance)', () => {
       primary: sandbox.primary.url,
       replicas: sandbox.replicas.map((r) => r.url),
       health: { intervalMs: 50 },
-      cache: { maxBytes: 4 * 1024 * 1024, defaultTtlMs: 60_000 },
+      // One instance: no channel, so a heartbeat slowed by a loaded machine cannot cap entry
+      // ages here (cache-instances.test.ts covers the channel).
+      cache: { maxBytes: 4 * 1024 * 1024, defaultTtlMs: 60_000, channel: false },
       telemetry: { tracerProvider },
     });
     await cluster.ready();

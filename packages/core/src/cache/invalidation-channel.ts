@@ -54,8 +54,10 @@ export class InvalidationChannel {
   private readonly pendingTags = new Set<string>();
   private flushing: Promise<void> | undefined;
   private busy = 0;
-  /** Subscriptions made, for tests and stats. */
+  /** Subscriptions made, messages sent (answered by the server) and heard from other instances. */
   subscriptions = 0;
+  sent = 0;
+  heard = 0;
 
   constructor(
     readonly channel: string,
@@ -199,10 +201,12 @@ export class InvalidationChannel {
     try {
       message = JSON.parse(payload ?? '') as Message;
     } catch {
+      this.heard++;
       this.deps.received([ALL_TABLES], []); // unreadable: the safe reading
       return;
     }
     if (message.i === this.id) return;
+    this.heard++;
     const tables = Array.isArray(message.t) ? message.t.filter(isString) : [];
     const tags = Array.isArray(message.g) ? message.g.filter(isString) : [];
     if (tables.length > 0 || tags.length > 0) this.deps.received(tables, tags);
@@ -221,8 +225,10 @@ export class InvalidationChannel {
     setRef(client, true); // a process that just wrote should not exit before it told the others
     this.flushing = (async () => {
       try {
-        for (const payload of payloads)
+        for (const payload of payloads) {
           await client.query('SELECT pg_notify($1, $2)', [this.channel, payload]);
+          this.sent++;
+        }
       } catch {
         // Sent again on the next subscription (others that missed it see a resubscription too).
         for (const t of tables) this.pendingTables.add(t);

@@ -134,6 +134,8 @@ export interface ClusterCache {
    * the current primary, heartbeat answered within `cache.unsubscribedMaxAgeMs`).
    */
   subscribed(): boolean;
+  /** The channel's counts: subscriptions made, messages sent, messages heard from other instances. */
+  channelStats(): { readonly subscriptions: number; readonly sent: number; readonly heard: number };
 }
 
 const EMPTY_CACHE_STATS: CacheStats = Object.freeze({
@@ -311,6 +313,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       clear: () => results?.clear(),
       stats: () => results?.stats() ?? EMPTY_CACHE_STATS,
       subscribed: () => channel?.subscribed() ?? false,
+      channelStats: () => ({
+        subscriptions: channel?.subscriptions ?? 0,
+        sent: channel?.sent ?? 0,
+        heard: channel?.heard ?? 0,
+      }),
     };
     this.slow = new SlowQueries(
       config.slowQuery,
