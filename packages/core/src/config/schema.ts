@@ -2,6 +2,7 @@ import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 import { z } from 'zod';
 import { LOAD_BALANCING_STRATEGIES } from '../balancing/index.js';
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
+import { applyLibpqConventions } from './libpq.js';
 import {
   createNodeConfig,
   DEFAULT_PORT,
@@ -415,7 +416,10 @@ type ParsedConfig = z.output<typeof configSchema>;
  * field at once, each with its dotted path and what it must be; no message contains a password.
  */
 export function parseConfig(input: unknown): ResolvedConfig {
-  const result = configSchema.safeParse(input, { reportInput: true, error: fallbackPhrase });
+  const result = configSchema.safeParse(applyLibpqConventions(input), {
+    reportInput: true,
+    error: fallbackPhrase,
+  });
   if (!result.success) throw new ConfigError(toConfigIssues(result.error.issues, []));
   return resolve(result.data);
 }

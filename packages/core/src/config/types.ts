@@ -296,10 +296,16 @@ export interface PreparedStatementsOptions {
   maxPerConnection?: number;
 }
 
-/** The configuration users write. Only `primary` is required. */
+/** The configuration users write. Only `primary` is required (or libpq's PGHOST). */
 export interface PgPulseConfig {
-  /** The primary: a URL or the object form. After a failover pgpulse follows the new one. */
-  primary: NodeInput;
+  /**
+   * The primary: a URL or the object form. After a failover pgpulse follows the new one. A
+   * libpq multi-host URL (`postgres://h1:5432,h2:5432/db?target_session_attrs=any`) lists every
+   * node instead (no `replicas` then): the probes find which is the primary. Default: libpq's
+   * environment (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE,
+   * PGTARGETSESSIONATTRS); required when PGHOST is not set.
+   */
+  primary?: NodeInput;
   /** Streaming replicas that serve reads: URLs or the object form; default none. */
   replicas?: readonly ReplicaInput[];
   /** Per-node connection pools (see below). */
