@@ -362,26 +362,13 @@ export class RoutedClient extends EventEmitter {
       const streaming = pin;
       streaming.streaming = true;
       if (streaming.onDrain) streaming.connection.client.off('drain', streaming.onDrain);
-      // A stream or cursor counts in the node's figures as a statement does, in flight
-      // until it drains.
+      // A stream or cursor counts in the node's figures as a statement does (in flight is
+      // its leased connection, until it drains).
       const node = streaming.node;
       node.counters.queries++;
       if (cls.kind === 'read') node.counters.reads++;
       else node.counters.writes++;
-      node.inFlight++;
-      let counted = true;
-      const uncount = () => {
-        if (!counted) return;
-        counted = false;
-        node.inFlight--;
-      };
-      // pg emits 'drain' after an error too (ReadyForQuery follows it); a connection that
-      // dies mid-stream ends instead.
-      streaming.connection.client.once('end', uncount);
-      streaming.onDrain = () => {
-        uncount();
-        this.streamDone(streaming);
-      };
+      streaming.onDrain = () => this.streamDone(streaming);
       streaming.connection.client.once('drain', streaming.onDrain);
       streaming.connection.client.query(submittable);
     };
