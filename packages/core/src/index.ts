@@ -48,6 +48,8 @@ export {
 export type {
   CacheOptions,
   ConsistencyLevel,
+  EtcdCoordinatorOptions,
+  FailoverOptions,
   LagPolicy,
   LoadBalancingStrategy,
   MonitoringOptions,
@@ -78,6 +80,7 @@ export {
   ConfigError,
   type ConfigIssue,
   type ConnectFailure,
+  CoordinatorUnavailableError,
   NodeConnectionError,
   type NodeLabel,
   type NodeRole,
@@ -87,13 +90,20 @@ export {
   PrimaryUnavailableError,
   ReadNeedsPrimaryError,
   SessionOnPoolError,
+  SplitBrainError,
   TransactionOnPoolError,
 } from './errors/index.js';
 export type {
   FailoverCandidate,
   FailoverCompleted,
+  FailoverCoordinator,
   FailoverStarted,
   LostWindow,
+  NodeIdentity,
+  PromotionLease,
+  PromotionRecord,
+  SeveralInstancesEvent,
+  SplitBrainEvent,
 } from './failover/index.js';
 export { type BreakerState, isAvailabilityError } from './health/index.js';
 export {

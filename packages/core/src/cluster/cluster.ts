@@ -35,10 +35,18 @@ import {
   NodeConnectionError,
 } from '../errors/index.js';
 import {
+  createCoordinator,
   type FailoverCandidate,
   type FailoverCompleted,
+  type FailoverCoordinator,
   FailoverManager,
   type FailoverStarted,
+  IDENTITY_SQL,
+  type IdentityRow,
+  identityFromRow,
+  type NodeIdentity,
+  type SeveralInstancesEvent,
+  type SplitBrainEvent,
 } from '../failover/index.js';
 import {
   type BreakerState,
@@ -107,6 +115,13 @@ export interface ClusterEvents {
   'failover-candidate': [FailoverCandidate];
   'failover-completed': [FailoverCompleted];
   'failover-failed': [{ error: Error }];
+  /** Several nodes accept writes on the newest timeline: no write goes to any until one is left. */
+  'split-brain': [SplitBrainEvent];
+  /**
+   * `promotion: 'automatic'` without `failover.coordinator` while other instances of this app
+   * probe the same primary (without a listener, a process warning says so once).
+   */
+  'several-instances': [SeveralInstancesEvent];
   /** A connection-level error on an idle pooled connection (already handled; for logging). */
   'connection-error': [{ node: string; error: Error }];
   /** A replica refused a read as a write; it ran on the primary and is sent there from now on. */
@@ -160,8 +175,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   readonly config: ResolvedConfig;
   readonly pool: RoutingPool;
   readonly nodes: readonly ClusterNode[];
-  /** Manual failover and the state of an automatic one. */
-  readonly failover: Pick<FailoverManager, 'manual' | 'inProgress' | 'waitForPrimary'>;
+  /**
+   * Manual failover and the state of an automatic one; `candidate()` is the standby this
+   * instance would promote now, by the rule every instance computes alike.
+   */
+  readonly failover: Pick<
+    FailoverManager,
+    'manual' | 'inProgress' | 'waitForPrimary' | 'candidate' | 'splitBrain'
+  >;
   /** The query result cache (`cache` in the config): invalidate, clear, stats. */
   readonly cache: ClusterCache;
   private readonly results: ResultCache | undefined;
@@ -173,6 +194,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly monitor: HealthMonitor;
   private readonly guard: ConsistencyGuard;
   private readonly failoverManager: FailoverManager;
+  private readonly coordinator: FailoverCoordinator | undefined;
+  private warnedInstances = false;
   private readonly probers: Map<ClusterNode, NodeProber>;
   private readonly reasons = new Map<RoutingReason, number>();
   private readonly telemetry: Telemetry | undefined;
@@ -215,6 +238,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       readWriteSplit: config.readWriteSplit,
       lagPolicy: config.replicaLag.policy,
       consistency: config.consistency.level,
+      noPrimary: () => this.failoverManager.splitBrain,
     });
     this.monitor = new HealthMonitor(
       this.nodes,
@@ -237,16 +261,34 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       },
     );
     this.guard = new ConsistencyGuard(config.consistency, this.monitor, this.nodes);
+    this.coordinator = createCoordinator(config.failover.coordinator);
     this.failoverManager = new FailoverManager(
       this.nodes,
       config.failover,
       this.monitor,
-      (node) => this.promoteNode(node),
+      {
+        promote: (node) => this.promoteNode(node),
+        identify: (node) => this.identifyNode(node),
+        countInstances: () => this.countInstances(),
+        applicationName: config.applicationName,
+        coordinator: this.coordinator,
+      },
       {
         started: (event) => this.emit('failover-started', event),
         candidate: (event) => this.emit('failover-candidate', event),
         completed: (event) => this.emit('failover-completed', event),
         failed: (error) => this.emit('failover-failed', { error }),
+        splitBrain: (event) => this.emit('split-brain', event),
+        severalInstances: (event) => {
+          if (this.listenerCount('several-instances') > 0) this.emit('several-instances', event);
+          else if (!this.warnedInstances) {
+            this.warnedInstances = true;
+            process.emitWarning(
+              `pgpulse: ${event.instances} instances of "${event.applicationName}" probe the primary; ${event.advice}`,
+              { code: 'PGPULSE_SEVERAL_INSTANCES' },
+            );
+          }
+        },
       },
     );
     this.failover = this.failoverManager;
@@ -693,6 +735,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       await ended;
       // After the statements that may still finish: their writes are still told to the others.
       await this.channel?.close();
+      await this.coordinator?.close().catch(() => {});
     })();
     return this.closing;
   }
@@ -777,6 +820,39 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       connection.release();
       if (!rows[0]?.promoted)
         throw new Error(`pg_promote() on "${node.name}" did not finish within 60 s`);
+    } catch (err) {
+      connection.release(true);
+      throw err;
+    }
+  }
+
+  /** The server's own identity (failover's tie-break), on the node's pool. */
+  private async identifyNode(node: ClusterNode): Promise<NodeIdentity> {
+    const connection = await node.pool.acquire();
+    try {
+      const { rows } = await connection.client.query<IdentityRow>(IDENTITY_SQL);
+      connection.release();
+      const row = rows[0];
+      if (!row) throw new Error(`"${node.name}" returned no identity row`);
+      return identityFromRow(row, node.host);
+    } catch (err) {
+      connection.release(true);
+      throw err;
+    }
+  }
+
+  /** Health connections of this app's name on the primary: one per pgpulse instance. */
+  private async countInstances(): Promise<number> {
+    const primary = this.router.primary();
+    if (!primary?.health.up) return 0;
+    const connection = await primary.pool.acquire();
+    try {
+      const { rows } = await connection.client.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
+        [`${this.config.applicationName}:health`],
+      );
+      connection.release();
+      return rows[0]?.n ?? 0;
     } catch (err) {
       connection.release(true);
       throw err;

@@ -216,14 +216,42 @@ const consistencySchema = section(
   'an object of consistency options',
 );
 
+const coordinatorSchema = section(
+  'failover.coordinator',
+  {
+    type: choice(['etcd']),
+    endpoints: z
+      .array(nonEmpty('an etcd endpoint URL'), 'an array of etcd endpoint URLs')
+      .min(1, 'an array of etcd endpoint URLs'),
+    prefix: nonEmpty('a key prefix').default('/pgpulse'),
+    leaseTtlSeconds: z
+      .number('an integer >= 2')
+      .int('an integer >= 2')
+      .min(2, 'an integer >= 2')
+      .default(10),
+    timeoutMs: posMs().default(2_000),
+  },
+  "an object { type: 'etcd', endpoints: [...] }",
+);
+
 const failoverSchema = section(
   'failover',
   {
     promotion: choice(['external', 'automatic', 'semi-automatic', 'manual']).default('external'),
     writeWaitMs: nonNegMs().default(0),
+    coordinator: coordinatorSchema.optional(),
   },
   'an object of failover options',
-);
+).superRefine((failover, ctx) => {
+  if (failover.coordinator && failover.promotion !== 'automatic') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['coordinator'],
+      message: `a coordinator is used only by promotion 'automatic' (got '${failover.promotion}'); remove it or set promotion: 'automatic'`,
+      params: FINAL,
+    });
+  }
+});
 
 const functionNames = () =>
   z.array(nonEmpty('a function name'), 'an array of function names').default(() => []);
@@ -487,7 +515,16 @@ function resolve(parsed: ParsedConfig): ResolvedConfig {
       hysteresis: replicaLag.hysteresis,
     }),
     consistency: Object.freeze(parsed.consistency),
-    failover: Object.freeze(parsed.failover),
+    failover: Object.freeze({
+      promotion: parsed.failover.promotion,
+      writeWaitMs: parsed.failover.writeWaitMs,
+      coordinator: parsed.failover.coordinator
+        ? Object.freeze({
+            ...parsed.failover.coordinator,
+            endpoints: Object.freeze([...parsed.failover.coordinator.endpoints]),
+          })
+        : undefined,
+    }),
     routing: Object.freeze({
       volatileFunctions: Object.freeze(unique(routing.volatileFunctions)),
       allowFunctions: Object.freeze(unique(routing.allowFunctions)),

@@ -151,6 +151,24 @@ export interface FailoverOptions {
   promotion?: PromotionStrategy;
   /** How long a write waits for a new primary during failover; default 0 (fail fast). */
   writeWaitMs?: number;
+  /**
+   * For `promotion: 'automatic'` with several app instances: only the instance that holds the
+   * coordinator's lease promotes, the others follow. Without it, `automatic` is for one instance.
+   */
+  coordinator?: EtcdCoordinatorOptions;
+}
+
+/** A leader lease in etcd (v3 API; needs the `etcd3` package installed beside pgpulse). */
+export interface EtcdCoordinatorOptions {
+  type: 'etcd';
+  /** etcd client endpoints, e.g. `['http://10.0.0.5:2379']`. */
+  endpoints: readonly string[];
+  /** Key prefix; default `/pgpulse`. Keys are `<prefix>/<system identifier>/...`. */
+  prefix?: string;
+  /** The lease's time to live: how long a holder that died blocks the others; default 10. */
+  leaseTtlSeconds?: number;
+  /** Bound on each call to etcd, ms; default 2000. */
+  timeoutMs?: number;
 }
 
 export interface RoutingOptions {
@@ -431,6 +449,15 @@ export interface ResolvedConsistencyConfig {
 export interface ResolvedFailoverConfig {
   readonly promotion: PromotionStrategy;
   readonly writeWaitMs: number;
+  readonly coordinator: ResolvedEtcdCoordinatorConfig | undefined;
+}
+
+export interface ResolvedEtcdCoordinatorConfig {
+  readonly type: 'etcd';
+  readonly endpoints: readonly string[];
+  readonly prefix: string;
+  readonly leaseTtlSeconds: number;
+  readonly timeoutMs: number;
 }
 
 export interface ResolvedRoutingConfig {

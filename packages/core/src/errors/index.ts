@@ -174,6 +174,57 @@ export class ReadNeedsPrimaryError extends PgPulseError {
   }
 }
 
+/**
+ * More than one node accepts writes on the newest timeline: two promotions happened (two app
+ * instances each promoted a standby, or an HA system and pgpulse both did). pgpulse stops
+ * sending writes to either rather than pick one silently; it resumes by itself once exactly one
+ * of them is writable. A PrimaryUnavailableError, so retry logic that handles an outage handles
+ * this too.
+ */
+export class SplitBrainError extends PrimaryUnavailableError {
+  override readonly code = 'PGPULSE_SPLIT_BRAIN';
+  /** The nodes that accept writes. */
+  readonly nodes: readonly NodeLabel[];
+  /** What an operator does about it. */
+  readonly fix: string;
+
+  constructor(nodes: readonly NodeLabel[]) {
+    const fix =
+      'Keep the node with the writes you want, stop the other (pg_ctl stop) and rebuild it as a ' +
+      'standby of the kept one (pg_rewind or a new base backup). To prevent it with several app ' +
+      "instances, use failover.promotion 'external' with an HA manager (Patroni), or set " +
+      'failover.coordinator so that one instance holds the promotion lease';
+    super(
+      `split brain: ${nodes.map(describeNode).join(' and ')} all accept writes on the same ` +
+        `timeline, so pgpulse stopped writing to any of them. ${fix}`,
+    );
+    this.nodes = Object.freeze(
+      nodes.map((n) => Object.freeze({ name: n.name, role: n.role, host: n.host, port: n.port })),
+    );
+    this.fix = fix;
+  }
+}
+
+/**
+ * The failover coordinator (`failover.coordinator`, e.g. etcd) could not be reached or did not
+ * answer in time. pgpulse promotes nothing without the lease; it follows a promotion that
+ * another instance (or an HA system) makes, and tries again at the next probe round.
+ */
+export class CoordinatorUnavailableError extends PgPulseError {
+  readonly fix: string;
+
+  constructor(what: string, options?: { cause?: unknown }) {
+    const fix =
+      'Check that the coordinator endpoints in failover.coordinator are right and that the ' +
+      'service is up and reachable from every app instance';
+    super('PGPULSE_COORDINATOR_UNAVAILABLE', `${what}; no promotion was made. ${fix}.`, {
+      retriable: true,
+      cause: options?.cause,
+    });
+    this.fix = fix;
+  }
+}
+
 /** The cluster was closed; no further statements are accepted. */
 export class ClusterClosedError extends PgPulseError {
   constructor(options?: { cause?: unknown }) {

@@ -59,6 +59,8 @@ export interface RouterOptions {
    * one, so 'strong' means the same set for the cluster, a context or a call.
    */
   readonly consistency?: ConsistencyLevel;
+  /** Why there is no primary when failover knows better than "none" (e.g. a split brain). */
+  readonly noPrimary?: () => PrimaryUnavailableError | undefined;
 }
 
 export interface ReadChoice {
@@ -96,7 +98,11 @@ export class Router {
   /** The primary, or a retriable error that says why it cannot take a statement now. */
   writeNode(): ClusterNode {
     const primary = this.primary();
-    if (!primary) throw new PrimaryUnavailableError('no node is currently the primary');
+    if (!primary)
+      throw (
+        this.options.noPrimary?.() ??
+        new PrimaryUnavailableError('no node is currently the primary')
+      );
     if (!primary.health.up) {
       throw new PrimaryUnavailableError(
         `primary "${primary.name}" failed its health probes (${primary.health.lastError ?? 'unreachable'}); waiting for a failover`,

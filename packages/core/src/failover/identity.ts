@@ -1,0 +1,24 @@
+import type { NodeIdentity } from './candidate.js';
+
+/**
+ * The server's own view of who it is: readable by any role on a standby and on a primary
+ * (pg_control_system() is granted to PUBLIC). `inet_server_addr()` is NULL over a Unix socket.
+ */
+export const IDENTITY_SQL = `SELECT system_identifier::text AS system_id,
+  host(inet_server_addr()) AS address,
+  current_setting('port') AS port
+FROM pg_control_system()`;
+
+export interface IdentityRow {
+  system_id: string;
+  address: string | null;
+  port: string;
+}
+
+/** `fallbackHost` is used only for a Unix-socket connection, where the server has no address. */
+export function identityFromRow(row: IdentityRow, fallbackHost: string): NodeIdentity {
+  return {
+    systemId: row.system_id,
+    address: `${row.address ?? fallbackHost.toLowerCase()}:${row.port}`,
+  };
+}
