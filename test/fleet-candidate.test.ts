@@ -70,11 +70,8 @@ describe('fleet: one candidate, one primary', () => {
     await Promise.all(fleet.map((c) => c.ready()));
     // A loaded machine can time a first probe out; the rule compares what every instance sees.
     await allUp(fleet);
-    // Idle and caught up: every standby has the same WAL, so only the tie-break decides.
-    const picks = await Promise.all(fleet.map(async (c) => (await c.failover.candidate())?.port));
-    expect(picks[0]).toBeDefined();
-    expect(new Set(picks).size).toBe(1);
-
+    // While the primary lives, standbys' positions move between two instances' probes; once it
+    // is gone they are final, and the rule must give one answer whatever each list's order.
     // After the primary dies, each instance offers one candidate: the same node everywhere.
     const offers = fleet.map(
       (c) =>
@@ -91,7 +88,9 @@ describe('fleet: one candidate, one primary', () => {
       expect(await inRecovery(s, name)).toBe(true);
   });
 
-  it('automatic, no coordinator: two instances with shuffled order and phases promote one node', async () => {
+  it('automatic, no coordinator: two instances with shuffled order and phases promote one node', {
+    timeout: 120_000,
+  }, async () => {
     sandbox = await startCluster({ replicas: 2 });
     const s = sandbox;
     await s.query('primary', 'CREATE TABLE t (id int)');

@@ -94,6 +94,7 @@ export class FailoverManager {
   private primaryTimeline: number | undefined;
   private promoting: Promise<void> | undefined;
   private offered: string | undefined;
+  private offering = false;
   private split: SplitBrainError | undefined;
   private readonly electionWaiters = new Set<() => void>();
   private readonly identities = new Map<ClusterNode, NodeIdentity>();
@@ -255,7 +256,18 @@ export class FailoverManager {
 
   /** semi-automatic: offer the rule's candidate once (until it changes). */
   private async offer(): Promise<void> {
-    const candidate = await this.candidate().catch(() => undefined);
+    if (this.offering) return;
+    this.offering = true;
+    let candidate: ClusterNode | undefined;
+    try {
+      // Positions read before the primary died may be stale: decide on a round sent after.
+      await this.freshRound();
+      candidate = await this.candidate();
+    } catch {
+      candidate = undefined;
+    } finally {
+      this.offering = false;
+    }
     if (!candidate || this.offered === candidate.name || this.promoting) return;
     this.offered = candidate.name;
     const receive = candidate.health.lastProbe?.receiveLsn;
