@@ -66,6 +66,7 @@ describe('query result cache (one instance)', () => {
        INSERT INTO kv VALUES ('a', 1), ('b', 1);
        INSERT INTO other VALUES ('a', 1);
        CREATE SEQUENCE seq;
+       CREATE FUNCTION bump() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1';
        CREATE FUNCTION kv_of(text) RETURNS int LANGUAGE sql STABLE AS 'SELECT v FROM kv WHERE k = $1';`,
     );
     await sandbox.waitForReplay();
@@ -153,7 +154,11 @@ describe('query result cache (one instance)', () => {
         }),
       );
     expect(await twice("SELECT v FROM kv WHERE k = 'a' FOR UPDATE")).toBe(2);
+    expect(await twice("SELECT v FROM kv WHERE k = 'a' FOR SHARE")).toBe(2);
     expect(await twice('SELECT random()')).toBe(2);
+    // A user function the catalog marks volatile.
+    expect(await twice('SELECT bump()')).toBe(2);
+    expect(await twice("INSERT INTO other VALUES ('w', 1) ON CONFLICT DO NOTHING")).toBe(2);
     expect(await twice("SELECT nextval('seq')")).toBe(2);
     expect(await twice('SELECT now()')).toBe(2);
     expect(await twice('SELECT current_user')).toBe(2);
