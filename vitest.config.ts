@@ -17,7 +17,7 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     // Browser tests need Chromium: they run as `pnpm test:browser` (vitest.browser.config.ts).
-    exclude: ['**/node_modules/**', 'test/browser/**'],
+    exclude: ['**/node_modules/**', 'test/browser/**', 'test/etcd/**'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Each file starts its own PostgreSQL cluster; two cores cannot run many at once.
