@@ -22,6 +22,7 @@ function cluster(extra: Partial<PgPulseConfig> = {}, replicas = true): Cluster {
     replicas: replicas ? sandbox.replicas.map((r) => r.url) : [],
     telemetry: { enabled: false },
     ...extra,
+    preparedStatements: { enabled: true, ...extra.preparedStatements },
   });
   clusters.push(c);
   return c;
@@ -255,7 +256,10 @@ describe('automatic prepared statements', () => {
     });
   }
 
-  it('can be turned off, and its options are checked with dotted paths', async () => {
+  it('is off by default, can be turned off, and its options are checked with dotted paths', async () => {
+    const plain = createCluster({ primary: sandbox.primary.url, telemetry: { enabled: false } });
+    clusters.push(plain);
+    expect(plain.stats().preparedStatements.enabled).toBe(false);
     const c = cluster({ pool: { maxSize: 1 }, preparedStatements: { enabled: false } }, false);
     for (let i = 0; i < 3; i++) await c.pool.query(POINT, [1]);
     expect(c.stats().preparedStatements.prepared).toBe(0);

@@ -395,7 +395,8 @@ const cacheSchema = section(
 const preparedStatementsSchema = section(
   'preparedStatements',
   {
-    enabled: bool().default(true),
+    // Off until the bench figures hold (docs/benchmarks.md, pnpm bench:compare).
+    enabled: bool().default(false),
     maxPerConnection: posInt().default(100),
   },
   'an object { enabled?, maxPerConnection? }',

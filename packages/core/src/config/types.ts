@@ -305,7 +305,7 @@ export interface CacheOptions {
  * and then sent by name, so the server skips parse and plan (see docs/prepared-statements.md).
  */
 export interface PreparedStatementsOptions {
-  /** Default true. */
+  /** Default false (see docs/benchmarks.md for the figures behind that). */
   enabled?: boolean;
   /**
    * Statements kept prepared on one connection (least recently used ones are deallocated
