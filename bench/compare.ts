@@ -25,7 +25,6 @@ const ROWS = 10_000;
 const options = { pairs: PAIRS, seconds: SECONDS, workers: WORKERS };
 
 const POINT = 'SELECT id, email, name FROM "User" WHERE id = $1';
-const UPDATE = 'UPDATE "User" SET name = $1 WHERE id = $2';
 const id = (i: number) => ((Math.imul(i, 2_654_435_761) >>> 0) % ROWS) + 1;
 /** 1 write in 5. */
 const isWrite = (i: number) => i % 5 === 4;
