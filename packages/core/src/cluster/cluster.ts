@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { metrics } from '@opentelemetry/api';
+import type { QueryResultRow } from 'pg';
 import { analyzeQuery, fingerprintQuery, type QueryAnalysis } from '../analysis/index.js';
 import { createBalancer } from '../balancing/index.js';
 import {
@@ -74,7 +75,7 @@ import {
   type RoutingReason,
   StatementPolicy,
 } from '../routing/index.js';
-import { Telemetry } from '../telemetry/index.js';
+import { Telemetry, untraced } from '../telemetry/index.js';
 import { ClusterNode, type NodeStats, trackTransactionStatus } from '../topology/index.js';
 import { SlowQueries, type SlowQueryReport } from './slow-queries.js';
 
@@ -572,7 +573,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private async primaryLsnNow(): Promise<Lsn | undefined> {
     const primary = this.router.primary();
     if (!primary?.health.up) return undefined;
-    const ask = (async () => {
+    const ask = untraced(async () => {
       const connection = await primary.pool.acquire();
       try {
         const { rows } = await connection.client.query<{ lsn: string }>(
@@ -584,7 +585,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         connection.release(true);
         throw err;
       }
-    })();
+    });
     ask.catch(() => {});
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<undefined>((resolve) => {
@@ -811,7 +812,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     }, 'lag');
   }
 
-  private async promoteNode(node: ClusterNode): Promise<void> {
+  private promoteNode(node: ClusterNode): Promise<void> {
+    return untraced(() => this.promote(node));
+  }
+
+  private async promote(node: ClusterNode): Promise<void> {
     const connection = await node.pool.acquire();
     try {
       const { rows } = await connection.client.query<{ promoted: boolean }>(
@@ -866,19 +871,22 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /** One catalog query on the current primary's pool. */
-  private readonly onPrimary: CatalogQuery = async (sql) => {
+  private readonly onPrimary: CatalogQuery = <R extends QueryResultRow>(sql: string) =>
+    untraced(() => this.catalogQuery<R>(sql));
+
+  private async catalogQuery<R extends QueryResultRow>(sql: string): Promise<R[]> {
     const primary = this.router.primary();
     if (!primary) throw new Error('no primary to read the catalog from');
     const connection = await primary.pool.acquire();
     try {
-      const { rows } = await connection.client.query(sql);
+      const { rows } = await connection.client.query<R>(sql);
       connection.release();
       return rows;
     } catch (err) {
       connection.release(true);
       throw err;
     }
-  };
+  }
 }
 
 /** What `close()` waits for when not told: long enough for a request to finish, short of a pod's SIGKILL. */

@@ -9,7 +9,7 @@ import {
 } from '../analysis/index.js';
 import type { ResolvedSlowQueryConfig } from '../config/index.js';
 import type { Classifier, StatementEvent, StatementOutcome } from '../routing/index.js';
-import type { SlowStatement, Telemetry } from '../telemetry/index.js';
+import { type SlowStatement, type Telemetry, untraced } from '../telemetry/index.js';
 
 export interface SlowQueryReport {
   readonly thresholdMs: number;
@@ -89,14 +89,17 @@ export class SlowQueries {
       plan: this.capture?.get(recorded.fingerprint),
     };
     const spanContext = this.telemetry?.finished(event, outcome, slow);
-    this.capture?.enqueue({
-      sql: request.text,
-      ...params,
-      node: node.name,
-      fingerprint: recorded.fingerprint,
-      kind: event.cls.kind,
-      context: { spanContext, slow },
-    });
+    // The capture's EXPLAIN round trips are pgpulse's own: no span in the user's trace.
+    untraced(() =>
+      this.capture?.enqueue({
+        sql: request.text,
+        ...params,
+        node: node.name,
+        fingerprint: recorded.fingerprint,
+        kind: event.cls.kind,
+        context: { spanContext, slow },
+      }),
+    );
   }
 
   report(): SlowQueryReport {

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { forgetPassword, type NodeConnectionOptions } from '../config/index.js';
+import { untraced } from '../telemetry/index.js';
 import { type Lsn, parseLsn } from './lsn.js';
 
 /** What one probe round trip learns about a node. */
@@ -73,7 +74,7 @@ export class NodeProber {
     });
     try {
       this.queriedAt = undefined;
-      const row = await Promise.race([this.run(), timeout]);
+      const row = await Promise.race([untraced(() => this.run()), timeout]);
       this.lastFailure = undefined;
       return {
         sentAt,

@@ -15,6 +15,7 @@ import {
   type PoolFigures,
   PoolTimeoutError,
 } from '../errors/index.js';
+import { untraced } from '../telemetry/index.js';
 import { ConnectTimeoutError, PoolClosedError } from './errors.js';
 import { ReportedSettings } from './reported-settings.js';
 
@@ -552,7 +553,7 @@ export class NodePool {
       waiter.pingTimer = setTimeout(this.#onPingTimeout, this.#connectTimeoutMs, waiter, conn);
     }
     // The empty query is the cheapest round trip the protocol has: no parse, no plan, no row.
-    conn.client.query('').then(
+    untraced(() => conn.client.query('')).then(
       () => this.#pingDone(waiter, conn, true),
       () => this.#pingDone(waiter, conn, false),
     );
@@ -652,7 +653,7 @@ export class NodePool {
     this.#live.add(conn);
     // Without a listener, an 'error' from a connection nobody is using crashes the process.
     client.on('error', (err: Error) => this.#onClientError(conn, err));
-    return connectClient(client)
+    return untraced(() => connectClient(client))
       .then(
         () => {
           forgetPassword(client, this.#password);
@@ -779,7 +780,7 @@ export class NodePool {
       return;
     }
     // Still counted in use until the reset is done: nobody else may have it meanwhile.
-    conn.client.query(reset).then(
+    untraced(() => conn.client.query(reset)).then(
       () => {
         if (reset === RESET_SQL.all) forgetPreparedStatements(conn.client);
         this.#finishRelease(conn, false);

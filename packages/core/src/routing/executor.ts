@@ -8,6 +8,7 @@ import {
 } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import type { PooledConnection } from '../pool/index.js';
+import { untraced } from '../telemetry/index.js';
 import { type ClusterNode, transactionStatus } from '../topology/index.js';
 import type { Classification, Classifier, TransactionControl } from './classifier.js';
 import type { QueryRequest } from './query-args.js';
@@ -341,7 +342,8 @@ export class Executor {
    */
   async acquire(placement: Placement, cls: Classification): Promise<PooledConnection> {
     try {
-      return await placement.node.pool.acquire();
+      // A connect or pre-ping is pgpulse's round trip, not the user's statement.
+      return await untraced(() => placement.node.pool.acquire());
     } catch (err) {
       this.recordOutcome(placement.node, err);
       if (cls.kind === 'write' && placement.node.role === 'primary' && isAvailabilityError(err)) {
