@@ -289,8 +289,9 @@ describe('NodePool', () => {
       proxy.blackhole();
       const started = performance.now();
       const acquiring = pool.acquire();
-      await sleep(50);
-      // The ping already sent was dropped, so that connection stays silent; new ones work.
+      // The ping is held past connectTimeoutMs, so that connection stays silent; the new one
+      // it falls back to connects once the path is back.
+      await sleep(400);
       proxy.heal();
       const b = await acquiring;
       const ms = performance.now() - started;
@@ -310,7 +311,8 @@ describe('NodePool', () => {
       proxy.blackhole();
       const { err, ms: failedAfter } = await rejection(slow.acquire());
       expect(failedAfter).toBeGreaterThanOrEqual(399);
-      expect(failedAfter).toBeLessThanOrEqual(440);
+      // At the deadline, not long after it: the slack is for a loaded machine's timers (#11 item 13).
+      expect(failedAfter).toBeLessThan(1_400);
       expect(err).toBeInstanceOf(ConnectTimeoutError);
       expect((err as ConnectTimeoutError).phase).toBe('pre-ping');
       await waitFor(() => slow.figures().prePingFailures === 1 && slow.figures().total === 0);

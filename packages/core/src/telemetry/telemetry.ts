@@ -19,6 +19,7 @@ import type { StatementEvent, StatementOutcome } from '../routing/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import { QueryTexts } from './query-text.js';
 import { summarize } from './summary.js';
+import { outerContext } from './untraced.js';
 
 export interface TelemetryOptions {
   /** Default: the global tracer provider (whatever SDK the application registered). */
@@ -189,15 +190,20 @@ export class Telemetry {
     statement: SpanContext | undefined,
     slow: SlowStatement & { plan: CapturedPlan },
   ): void {
-    const span = this.tracer.startSpan('pgpulse.explain', {
-      kind: SpanKind.INTERNAL,
-      attributes: {
-        'pgpulse.fingerprint': slow.fingerprint,
-        'pgpulse.node': slow.plan.node,
-        'pgpulse.explain.mode': slow.plan.mode,
+    const span = this.tracer.startSpan(
+      'pgpulse.explain',
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: {
+          'pgpulse.fingerprint': slow.fingerprint,
+          'pgpulse.node': slow.plan.node,
+          'pgpulse.explain.mode': slow.plan.mode,
+        },
+        ...(statement ? { links: [{ context: statement }] } : {}),
       },
-      ...(statement ? { links: [{ context: statement }] } : {}),
-    });
+      // The capture runs untraced (its EXPLAIN is pgpulse's own round trip); its span is not.
+      outerContext(),
+    );
     span.addEvent('pgpulse.plan', slowAttributes(slow));
     span.end();
   }
