@@ -1,0 +1,43 @@
+// One app instance of the fleet harness (bench/lib/fleet.ts), as its own process: a pgpulse
+// cluster with its own replica order and probe phase, writing in a loop and reporting every
+// acknowledged write (and the server port that acknowledged it) to the parent.
+import { createCluster, type PgPulseConfig } from '@pgpulse/core';
+
+interface WorkerArgs {
+  readonly instance: number;
+  readonly phaseMs: number;
+  readonly config: PgPulseConfig;
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}') as WorkerArgs;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let running = true;
+process.on('message', (message: { t?: string }) => {
+  if (message.t === 'stop') running = false;
+});
+process.on('disconnect', () => {
+  running = false;
+});
+
+await sleep(args.phaseMs);
+const cluster = createCluster(args.config);
+cluster.on('several-instances', () => {});
+cluster.on('split-brain', (e) => process.send?.({ t: 'split-brain', nodes: e.nodes }));
+await cluster.ready();
+process.send?.({ t: 'ready' });
+let seq = 0;
+while (running) {
+  seq++;
+  try {
+    const { rows } = await cluster.pool.query<{ port: number }>(
+      'INSERT INTO fleet_writes (instance, seq) VALUES ($1, $2) RETURNING inet_server_port() AS port',
+      [args.instance, seq],
+    );
+    process.send?.({ t: 'ack', seq, port: rows[0]?.port, at: Date.now() });
+    await sleep(10);
+  } catch {
+    await sleep(20);
+  }
+}
+await cluster.close();
+process.exit(0);
