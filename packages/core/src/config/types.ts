@@ -160,6 +160,7 @@ export interface FailoverOptions {
 
 /** A leader lease in etcd (v3 API; needs the `etcd3` package installed beside pgpulse). */
 export interface EtcdCoordinatorOptions {
+  /** The coordination service holding the promotion lease ('etcd'). */
   type: 'etcd';
   /** etcd client endpoints, e.g. `['http://10.0.0.5:2379']`. */
   endpoints: readonly string[];
