@@ -6,7 +6,7 @@ import { type CandidateView, identityKey, type NodeIdentity, pickCandidate } fro
 import type { FailoverCoordinator, PromotionLease } from './coordinator/types.js';
 
 export interface LostWindow {
-  /** The new primary's position when it was promoted. */
+  /** The new primary's position when it was promoted (always before `to`). */
   readonly from: string;
   /** The last position the old primary was seen at. */
   readonly to: string;
@@ -490,8 +490,13 @@ export class FailoverManager {
     node.fenced = false;
     this.split = undefined;
     this.monitor.resetHistory();
+    // Only a real window: a standby at or past the old primary's last probed position (the probe
+    // was older than the crash) lost nothing that pgpulse saw; `from` past `to` is no window.
     const lost =
-      this.lastPrimaryLsn !== undefined && standbyPosition !== undefined && old !== undefined
+      this.lastPrimaryLsn !== undefined &&
+      standbyPosition !== undefined &&
+      old !== undefined &&
+      this.lastPrimaryLsn > standbyPosition
         ? {
             from: formatLsn(standbyPosition),
             to: formatLsn(this.lastPrimaryLsn),

@@ -31,8 +31,19 @@ export interface NodeStats {
   readonly inFlight: number;
   readonly latencyMs: number;
   readonly up: boolean;
+  /**
+   * A former primary after a failover: it gets neither writes nor reads until it follows the
+   * elected primary again, whatever `role` says.
+   */
+  readonly fenced: boolean;
+  /** What the last probe saw: true for a node that accepts writes (not in recovery). */
+  readonly writable: boolean | undefined;
   readonly lagMs: number | undefined;
   readonly lagBytes: number | undefined;
+  /**
+   * Over the lag limit — or down: a node whose lag is not known is not reported as caught up
+   * (lagMs and lagBytes are undefined then).
+   */
   readonly lagging: boolean;
   readonly counters: Readonly<NodeCounters>;
   readonly pool: NodePoolFigures;
@@ -152,9 +163,11 @@ export class ClusterNode implements BalancerCandidate, NodeLabel {
       inFlight: this.inFlight,
       latencyMs: Math.round(this.latency.value * 1000) / 1000,
       up: this.health.up,
+      fenced: this.fenced,
+      writable: this.health.lastProbe === undefined ? undefined : !this.health.lastProbe.inRecovery,
       lagMs: this.health.lagMs === undefined ? undefined : Math.round(this.health.lagMs),
       lagBytes: this.health.lagBytes,
-      lagging: this.health.lagging,
+      lagging: this.health.up ? this.health.lagging : true,
       counters: { ...this.counters },
       pool: this.pool.figures(),
     };
