@@ -121,7 +121,8 @@ export async function runFleet(options: FleetOptions): Promise<RoundResult[]> {
       const since = Date.now();
       await until(
         () => workers.every((w) => w.ready && w.acks.some((a) => a.at >= since && a.port === port)),
-        60_000,
+        // The first round includes every process's start-up (tsx compiles; 2 shared cores).
+        round === 1 ? 300_000 : 60_000,
         'every instance writing to the primary',
       );
       const splitBefore = splitBrains;
