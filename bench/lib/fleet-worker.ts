@@ -23,7 +23,16 @@ await sleep(args.phaseMs);
 const cluster = createCluster(args.config);
 cluster.on('several-instances', () => {});
 cluster.on('split-brain', (e) => process.send?.({ t: 'split-brain', nodes: e.nodes }));
-await cluster.ready();
+// A loaded machine can time a first connect out: ready() is tried again for up to 2 minutes.
+for (const started = Date.now(); ; ) {
+  try {
+    await cluster.ready();
+    break;
+  } catch (err) {
+    if (Date.now() - started > 120_000) throw err;
+    await sleep(200);
+  }
+}
 process.send?.({ t: 'ready' });
 let seq = 0;
 while (running) {
