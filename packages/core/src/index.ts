@@ -5,9 +5,11 @@
 
 export {
   type AdviseIndexesOptions,
+  type AdviseStatementOptions,
   type ApplyOptions,
   type ApplyResult,
   adviseIndexes,
+  adviseStatementIndexes,
   applyRecommendations,
   type BloatedIndex,
   type DropResult,
@@ -19,7 +21,10 @@ export {
   type MaintenanceOptions,
   type RebuildResult,
   rebuildIndex,
+  type StatementIndexAdvice,
+  type StatementIndexRecommendation,
   type UnusedIndex,
+  type WhatIfMethod,
 } from './advisors/index.js';
 export {
   type AnalyzeQueryOptions,

@@ -23,6 +23,14 @@ export function coveringIndex(
       if (shape.predicate === undefined || !ownNames.includes(index.name)) return false;
     }
     if (index.keys.length < shape.columns.length) return false;
+    if (shape.include !== undefined && shape.include.length > 0) {
+      // INCLUDE asks for an index-only scan: the index must hold those columns too.
+      const held = new Set([
+        ...index.keys.flatMap((k) => (k.column === undefined ? [] : [k.column])),
+        ...index.includeNames,
+      ]);
+      if (!shape.include.every((c) => held.has(c))) return false;
+    }
     let flip: number | undefined;
     return shape.columns.every((column, i) => {
       const key = index.keys[i]!;

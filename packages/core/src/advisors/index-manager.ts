@@ -167,6 +167,13 @@ function shapeOf(rec: IndexRecommendation): IndexShape | string {
     if (p.value.includes('\0')) return 'the predicate value cannot contain a NUL character';
     predicate = { column: p.column, value: p.value };
   }
+  let include: string[] | undefined;
+  if (rec.include !== undefined) {
+    if (!Array.isArray(rec.include) || !rec.include.every(isName)) {
+      return 'include must be a list of column names';
+    }
+    include = [...rec.include];
+  }
   if (rec.where !== undefined) {
     // `where` is display text; the DDL is built from `predicate` and they must agree.
     if (predicate === undefined || rec.where !== predicateSql(predicate)) {
@@ -179,6 +186,7 @@ function shapeOf(rec: IndexRecommendation): IndexShape | string {
     columns: [...rec.columns],
     ...(order === undefined ? {} : { order }),
     ...(predicate === undefined ? {} : { predicate }),
+    ...(include === undefined || include.length === 0 ? {} : { include }),
   };
 }
 
@@ -254,7 +262,11 @@ async function prepare(client: QueryClient, rec: IndexRecommendation): Promise<P
   if (!['r', 'm', 'p'].includes(table.kind)) {
     return { kind: 'done', status: 'skipped', reason: 'not a table or materialized view' };
   }
-  const wanted = [...shape.columns, ...(shape.predicate ? [shape.predicate.column] : [])];
+  const wanted = [
+    ...shape.columns,
+    ...(shape.include ?? []),
+    ...(shape.predicate ? [shape.predicate.column] : []),
+  ];
   const found = await existingColumns(client, table.oid, wanted);
   const missing = wanted.filter((c) => !found.has(c));
   if (missing.length > 0) {

@@ -26,6 +26,12 @@ export {
   type RebuildStatus,
   rebuildIndex,
 } from './index-manager.js';
+export {
+  type AdviseStatementOptions,
+  adviseStatementIndexes,
+  type StatementIndexAdvice,
+  type StatementIndexRecommendation,
+} from './query-advice.js';
 export type {
   ForeignKeyGap,
   IndexPriority,
@@ -43,3 +49,4 @@ export {
   type PartialPredicate,
   type SortDirection,
 } from './sql.js';
+export type { WhatIfMethod } from './what-if.js';

@@ -81,7 +81,9 @@ function unwrap(tokens: readonly ExpressionToken[]): readonly ExpressionToken[] 
 }
 
 /** Top-level AND operands, or undefined when the expression is not a plain conjunction. */
-function conjuncts(tokens: readonly ExpressionToken[]): (readonly ExpressionToken[])[] | undefined {
+export function conjuncts(
+  tokens: readonly ExpressionToken[],
+): (readonly ExpressionToken[])[] | undefined {
   const list = unwrap(tokens);
   const parts: (readonly ExpressionToken[])[] = [];
   let depth = 0;

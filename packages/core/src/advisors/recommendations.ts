@@ -26,7 +26,8 @@ import {
 } from './sql.js';
 
 export type IndexPriority = 1 | 2 | 3 | 4 | 5;
-export type RecommendationSource = 'slow-query' | 'foreign-key';
+/** 'statement': adviseQuery's what-if verified advice for one statement. */
+export type RecommendationSource = 'slow-query' | 'foreign-key' | 'statement';
 
 /** A missing index, ready to review or to hand to applyRecommendations. */
 export interface IndexRecommendation {
@@ -44,6 +45,8 @@ export interface IndexRecommendation {
    */
   readonly where?: string;
   readonly predicate?: PartialPredicate;
+  /** INCLUDE columns (an index-only scan for the statement). */
+  readonly include?: readonly string[];
   /** The index name the statement uses. */
   readonly name: string;
   readonly reason: string;

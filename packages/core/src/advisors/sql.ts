@@ -47,6 +47,8 @@ export interface IndexShape {
   /** Parallel to `columns`; ascending when absent. */
   readonly order?: readonly SortDirection[] | undefined;
   readonly predicate?: PartialPredicate | undefined;
+  /** INCLUDE columns: carried in the leaves so the statement can use an index-only scan. */
+  readonly include?: readonly string[] | undefined;
 }
 
 /** The column list of an index definition: `"a", "b" DESC`. */
@@ -70,12 +72,18 @@ export function indexNames(shape: IndexShape): { readonly plain: string; readonl
     shape.columns,
     shape.order ?? [],
     shape.predicate ?? null,
+    ...(shape.include === undefined || shape.include.length === 0 ? [] : [shape.include]),
   ]);
   const base = `${shape.table}_${parts.join('_')}`;
   const hashedTail = `_${digest}_idx`;
   const hashed = `${truncateBytes(base, MAX_IDENTIFIER_BYTES - Buffer.byteLength(hashedTail))}${hashedTail}`;
   const plain = `${base}_idx`;
-  if (shape.predicate !== undefined || Buffer.byteLength(plain) > MAX_IDENTIFIER_BYTES) {
+  const covering = shape.include !== undefined && shape.include.length > 0;
+  if (
+    shape.predicate !== undefined ||
+    covering ||
+    Buffer.byteLength(plain) > MAX_IDENTIFIER_BYTES
+  ) {
     return { plain: hashed, hashed };
   }
   return { plain, hashed };
@@ -97,7 +105,14 @@ export function createIndexSql(
     mode === 'concurrently'
       ? `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(name)} ON ${target}`
       : `CREATE INDEX IF NOT EXISTS ${quoteIdent(name)} ON ONLY ${target}`;
-  return `${head} USING btree (${columnListSql(shape)})${where}`;
+  return `${head} USING btree (${columnListSql(shape)})${includeSql(shape)}${where}`;
+}
+
+/** ` INCLUDE ("a", "b")`, or nothing. */
+export function includeSql(shape: IndexShape): string {
+  return shape.include === undefined || shape.include.length === 0
+    ? ''
+    : ` INCLUDE (${shape.include.map(quoteIdent).join(', ')})`;
 }
 
 export function dropIndexSql(schema: string, name: string): string {
