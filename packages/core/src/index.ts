@@ -96,6 +96,7 @@ export {
   ReadNeedsPrimaryError,
   SessionOnPoolError,
   SplitBrainError,
+  StatementTimeoutError,
   TransactionOnPoolError,
 } from './errors/index.js';
 export type {

@@ -398,6 +398,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         writeWaitMs: config.failover.writeWaitMs,
         primaryElected: (ms) => this.failoverManager.waitForPrimary(ms),
         readWaitMs: config.consistency.waitMs,
+        statementTimeoutMs: config.pool.statementTimeoutMs,
         nextProbeRound: (ms) => this.monitor.nextRound(ms),
         hasWrites: (scope) => this.guard.hasWrites(scope),
       },

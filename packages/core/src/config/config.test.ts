@@ -70,6 +70,7 @@ describe('parseConfig: defaults', () => {
       recycleSeconds: 3_600,
       recycleJitter: 0.1,
       maxUses: 0,
+      statementTimeoutMs: 0,
       exitOnIdle: true,
       pooling: 'transaction',
       resetOnRelease: 'none',

@@ -158,6 +158,7 @@ const poolSchema = section(
       .default(3_600),
     recycleJitter: fraction().default(0.1),
     maxUses: nonNegInt().default(0),
+    statementTimeoutMs: nonNegInt().default(0),
     exitOnIdle: bool().default(true),
     pooling: choice(['transaction', 'session', 'statement']).default('transaction'),
     resetOnRelease: choice(['none', 'objects', 'all']).default('none'),

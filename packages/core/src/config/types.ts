@@ -89,6 +89,12 @@ export interface PoolOptions {
   /** Close a connection after it served this many checkouts (pg's maxUses); default 0 = never. */
   maxUses?: number;
   /**
+   * Per-statement deadline in ms (pg's query_timeout, enforced by pgpulse); 0 = none (default).
+   * Past it the connection is closed (the server rolls back what it ran): a read is retried once
+   * on another node, anything else fails with StatementTimeoutError (retriable).
+   */
+  statementTimeoutMs?: number;
+  /**
    * Let the process exit while every connection is idle (pg.Pool's allowExitOnIdle); default
    * true. false keeps idle connections holding it open until idleTimeoutMs closes them.
    */
@@ -411,6 +417,7 @@ export interface ResolvedPoolConfig {
   readonly recycleJitter: number;
   /** A connection is closed after serving this many checkouts; 0 = never. */
   readonly maxUses: number;
+  readonly statementTimeoutMs: number;
   /** Idle connections do not hold the process open. */
   readonly exitOnIdle: boolean;
   /** How `pool.connect()` clients hold connections: per transaction (default), session, statement. */

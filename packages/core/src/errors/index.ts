@@ -226,6 +226,23 @@ export class CoordinatorUnavailableError extends PgPulseError {
 }
 
 /** The cluster was closed; no further statements are accepted. */
+/** A statement passed pool.statementTimeoutMs; its connection was closed (the server rolls back). */
+export class StatementTimeoutError extends PgPulseError {
+  readonly timeoutMs: number;
+
+  constructor(node: NodeLabel, timeoutMs: number, options?: { cause?: unknown }) {
+    super(
+      'PGPULSE_STATEMENT_TIMEOUT',
+      `A statement on ${describeNode(node)} passed its ${timeoutMs} ms deadline ` +
+        '(pool.statementTimeoutMs); its connection was closed, so the server rolled back what ' +
+        'it had not committed. A write may have been committed just before: retry only when ' +
+        'it is safe to run twice, or raise the deadline.',
+      { ...options, retriable: true },
+    );
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 export class ClusterClosedError extends PgPulseError {
   constructor(options?: { cause?: unknown }) {
     super('PGPULSE_CLOSED', 'The pgpulse cluster has been closed; create a new one.', options);

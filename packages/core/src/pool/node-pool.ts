@@ -25,7 +25,7 @@ import { ReportedSettings } from './reported-settings.js';
  */
 export type NodePoolOptions = Omit<
   ResolvedPoolConfig,
-  'pooling' | 'resetOnRelease' | 'maxUses' | 'exitOnIdle'
+  'pooling' | 'resetOnRelease' | 'maxUses' | 'exitOnIdle' | 'statementTimeoutMs'
 > & {
   /** Default 'none'. */
   readonly resetOnRelease?: ResetOnRelease;

@@ -4,6 +4,7 @@ import {
   PrimaryUnavailableError,
   ReadNeedsPrimaryError,
   SessionOnPoolError,
+  StatementTimeoutError,
   TransactionOnPoolError,
 } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
@@ -110,6 +111,8 @@ export interface PlacementWaits {
   readonly readWaitMs: number;
   readonly nextProbeRound: (timeoutMs: number) => Promise<void>;
   readonly hasWrites: (scope: RouteScope | undefined) => boolean;
+  /** Per-statement deadline (pool.statementTimeoutMs); 0 or absent = none. */
+  readonly statementTimeoutMs?: number;
 }
 
 /**
@@ -384,13 +387,16 @@ export class Executor {
     try {
       const client = connection.client;
       const prepared = this.prepared;
-      result = await this.observer.around(
-        event,
-        () =>
-          prepared?.run(client, request, cls, node, event) ??
-          (request.plain
-            ? client.query(request.text, request.config.values)
-            : client.query(request.config)),
+      result = await this.observer.around(event, () =>
+        this.withDeadline(
+          node,
+          connection,
+          () =>
+            prepared?.run(client, request, cls, node, event) ??
+            (request.plain
+              ? client.query(request.text, request.config.values)
+              : client.query(request.config)),
+        ),
       );
       if (cls.session !== undefined) prepared?.executed(client, cls, request.text);
       node.recordLatency(performance.now() - started);
@@ -408,6 +414,34 @@ export class Executor {
         error,
         rowCount: result?.rowCount,
       });
+    }
+  }
+
+  /**
+   * pg's query_timeout, enforced here: past the deadline the socket is cut (a node that went
+   * silent never answers a cancel), the statement fails with StatementTimeoutError whose cause
+   * is the connection failure, so a read counts as an availability error and is retried once
+   * elsewhere, and the connection is discarded on release.
+   */
+  private async withDeadline<T>(
+    node: ClusterNode,
+    connection: PooledConnection,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const timeoutMs = this.waits.statementTimeoutMs ?? 0;
+    if (timeoutMs <= 0) return run();
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      connection.client.connection.stream.destroy();
+    }, timeoutMs);
+    try {
+      return await run();
+    } catch (err) {
+      if (expired) throw new StatementTimeoutError(node, timeoutMs, { cause: err });
+      throw err;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
