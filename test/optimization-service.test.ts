@@ -73,6 +73,12 @@ describe('DatabaseOptimizationService: the facade over the whole feature set', (
     // Applying again builds nothing new.
     const again = await service.optimizeIndexes({ tables: ['trades'], apply: true });
     expect(again.applied.some((a) => a.status === 'created')).toBe(false);
+    // The service rebuilds an index (REINDEX CONCURRENTLY) and takes a bloat threshold.
+    const built = result.applied.find((a) => a.status === 'created')!;
+    const rebuilt = await service.rebuildIndex('public', built.indexName!);
+    expect(rebuilt).toMatchObject({ status: 'rebuilt', name: built.indexName });
+    expect((await service.rebuildIndex('public', 'no_such_index')).status).toBe('missing');
+    await service.optimizeIndexes({ tables: ['trades'], bloatThresholdPercent: 10 });
   });
 
   it('setupPartitioning premakes daily partitions; analyzeDatabaseHealth reports nodes, replication, slow queries, indexes and partitions', async () => {

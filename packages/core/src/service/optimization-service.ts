@@ -5,6 +5,9 @@ import {
   adviseIndexes,
   applyRecommendations,
   type IndexReport,
+  type MaintenanceOptions,
+  type RebuildResult,
+  rebuildIndex,
 } from '../advisors/index.js';
 import type { QueryAnalysis } from '../analysis/index.js';
 import {
@@ -36,7 +39,8 @@ import {
   type SetupResult,
 } from '../partitioning/index.js';
 
-export interface OptimizeIndexesOptions extends Pick<AdviseIndexesOptions, 'tables' | 'schema'> {
+export interface OptimizeIndexesOptions
+  extends Pick<AdviseIndexesOptions, 'tables' | 'schema' | 'bloatThresholdPercent'> {
   /** Build the recommendations at or above `priorityThreshold` (CREATE INDEX CONCURRENTLY). */
   readonly apply?: boolean;
   /** Default 4: only priority 4-5 recommendations are built. */
@@ -166,6 +170,9 @@ export class DatabaseOptimizationService {
       const report = await adviseIndexes(lease.client, {
         ...(options.tables ? { tables: options.tables } : {}),
         ...(options.schema ? { schema: options.schema } : {}),
+        ...(options.bloatThresholdPercent === undefined
+          ? {}
+          : { bloatThresholdPercent: options.bloatThresholdPercent }),
         slowQueries: this.cluster.slowQueries().queries,
       });
       const applied = options.apply
@@ -175,6 +182,27 @@ export class DatabaseOptimizationService {
         : [];
       lease.release();
       return { ...report, applied };
+    } catch (err) {
+      lease.release(true);
+      throw err;
+    }
+  }
+
+  /**
+   * REINDEX INDEX CONCURRENTLY on the primary, under the table's advisory lock (a bloated or
+   * invalid index from `optimizeIndexes()`); 'locked' when another instance holds it.
+   */
+  async rebuildIndex(
+    schema: string,
+    name: string,
+    options: MaintenanceOptions = {},
+  ): Promise<RebuildResult> {
+    await this.cluster.ready();
+    const lease = await this.cluster.acquire('primary');
+    try {
+      const result = await rebuildIndex(lease.client, schema, name, options);
+      lease.release();
+      return result;
     } catch (err) {
       lease.release(true);
       throw err;
