@@ -1,15 +1,6 @@
-import type { Cluster } from '@pgpulse/core';
-import {
-  firstValue,
-  headerNames,
-  type RequestContextOptions,
-  runWithToken,
-  tokenToReturn,
-} from './request.js';
+import type { Cluster, ContextMiddleware } from '@pgpulse/core';
+import { headerNames, type RequestContextOptions } from './request.js';
 
-interface IncomingRequest {
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-}
 interface OutgoingResponse {
   setHeader(name: string, value: string): unknown;
 }
@@ -18,14 +9,9 @@ interface OutgoingResponse {
  * Express (4 and 5) and Connect middleware: every request is its own pgpulse context, joined
  * to the writes behind a token the client sent back. `app.use(pgpulse(cluster))`.
  */
-export function pgpulse(
-  cluster: Cluster,
-  options: RequestContextOptions = {},
-): (req: IncomingRequest, res: OutgoingResponse, next: (err?: unknown) => void) => void {
-  const { request } = headerNames(options);
-  return (req, _res, next) => {
-    runWithToken(cluster, firstValue(req.headers[request]), () => next());
-  };
+export function pgpulse(cluster: Cluster, options: RequestContextOptions = {}): ContextMiddleware {
+  // Core's own middleware, with the token header on by default.
+  return cluster.middleware({ header: headerNames(options).request });
 }
 
 /**
@@ -40,6 +26,6 @@ export async function sendToken(
 ): Promise<void> {
   const { response } = headerNames(options);
   if (response === undefined) return;
-  const token = await tokenToReturn(cluster);
+  const token = await cluster.consistencyToken();
   if (token) res.setHeader(response, token);
 }

@@ -1,13 +1,7 @@
 import type { Cluster } from '@pgpulse/core';
 import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
-import {
-  firstValue,
-  headerNames,
-  type RequestContextOptions,
-  runWithToken,
-  tokenToReturn,
-} from './request.js';
+import { firstValue, headerNames, type RequestContextOptions } from './request.js';
 
 export interface PgPulseFastifyOptions extends RequestContextOptions {
   readonly cluster: Cluster;
@@ -19,11 +13,11 @@ const plugin: FastifyPluginCallback<PgPulseFastifyOptions> = (app, options, done
   // done() inside the context: Fastify runs the rest of the request (hooks, handler, onSend)
   // from this call, so they all see it.
   app.addHook('onRequest', (req, _reply, next) => {
-    runWithToken(cluster, firstValue(req.headers[request]), () => next());
+    cluster.requestContext(firstValue(req.headers[request]), () => next(), request);
   });
   if (response !== undefined) {
     app.addHook('onSend', async (_req, reply, payload) => {
-      const token = await tokenToReturn(cluster);
+      const token = await cluster.consistencyToken();
       if (token) reply.header(response, token);
       return payload;
     });

@@ -1,6 +1,6 @@
 import type { Cluster } from '@pgpulse/core';
 import type { MiddlewareHandler } from 'hono';
-import { headerNames, type RequestContextOptions, runWithToken, tokenToReturn } from './request.js';
+import { headerNames, type RequestContextOptions } from './request.js';
 
 /**
  * Hono middleware: every request is its own pgpulse context, joined to the writes behind a
@@ -10,11 +10,15 @@ import { headerNames, type RequestContextOptions, runWithToken, tokenToReturn } 
 export function pgpulse(cluster: Cluster, options: RequestContextOptions = {}): MiddlewareHandler {
   const { request, response } = headerNames(options);
   return async (c, next) => {
-    await runWithToken(cluster, c.req.header(request), async () => {
-      await next();
-      if (response === undefined) return;
-      const token = await tokenToReturn(cluster);
-      if (token) c.header(response, token);
-    });
+    await cluster.requestContext(
+      c.req.header(request),
+      async () => {
+        await next();
+        if (response === undefined) return;
+        const token = await cluster.consistencyToken();
+        if (token) c.header(response, token);
+      },
+      request,
+    );
   };
 }

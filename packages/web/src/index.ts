@@ -3,4 +3,4 @@
  * `/fastify`, `/hono`, `/nestjs`) so an app loads only its own.
  */
 export { jobToken, runJob } from './jobs.js';
-export { DEFAULT_TOKEN_HEADER, type RequestContextOptions, runWithToken } from './request.js';
+export { DEFAULT_TOKEN_HEADER, type RequestContextOptions } from './request.js';

@@ -1,5 +1,4 @@
 import type { Cluster, InScope } from '@pgpulse/core';
-import { runWithToken } from './request.js';
 
 /**
  * A background job reads what the request that queued it wrote. At enqueue time, inside the
@@ -15,5 +14,5 @@ export function jobToken(cluster: Cluster): Promise<string> {
  * empty, missing or malformed token gives a fresh context.
  */
 export function runJob<T>(cluster: Cluster, token: string | undefined, fn: () => T): InScope<T> {
-  return runWithToken(cluster, token, fn);
+  return cluster.requestContext(token, fn, 'job');
 }

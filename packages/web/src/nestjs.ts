@@ -12,7 +12,7 @@ import { APP_INTERCEPTOR } from '@nestjs/core';
 import type { Cluster } from '@pgpulse/core';
 import { from, type Observable, switchMap } from 'rxjs';
 import { pgpulse } from './express.js';
-import { headerNames, type RequestContextOptions, tokenToReturn } from './request.js';
+import { headerNames, type RequestContextOptions } from './request.js';
 
 /** Injection token of the cluster: `constructor(@Inject(PGPULSE_CLUSTER) cluster: Cluster)`. */
 export const PGPULSE_CLUSTER = Symbol.for('@pgpulse/web:cluster');
@@ -35,7 +35,7 @@ class TokenInterceptor implements NestInterceptor {
     return next.handle().pipe(
       switchMap((value: unknown) =>
         from(
-          tokenToReturn(this.cluster).then((token) => {
+          this.cluster.consistencyToken().then((token) => {
             if (token && typeof res.setHeader === 'function') res.setHeader(this.header, token);
             return value;
           }),

@@ -1,5 +1,3 @@
-import { BadTokenError, type Cluster, type InScope } from '@pgpulse/core';
-
 /** The header a client sends its consistency token in, and gets a new one back in. */
 export const DEFAULT_TOKEN_HEADER = 'x-pgpulse-token';
 
@@ -18,41 +16,9 @@ export interface RequestContextOptions {
   readonly responseHeader?: string | false;
 }
 
-/**
- * Runs `fn` as a new pgpulse context (its own read-your-writes session) or, given a valid
- * token, as a context that has already seen the writes behind it.
- */
-export function runWithToken<T>(
-  cluster: Cluster,
-  token: string | undefined,
-  fn: () => T,
-): InScope<T> {
-  if (token) {
-    let started = false;
-    try {
-      return cluster.withConsistencyToken(token, () => {
-        started = true;
-        return fn();
-      });
-    } catch (error) {
-      // Only a token refused before `fn` ran falls back; an error from `fn` is the caller's.
-      if (started || !(error instanceof BadTokenError)) throw error;
-      if (cluster.listenerCount('bad-token') > 0) {
-        cluster.emit('bad-token', { header: DEFAULT_TOKEN_HEADER, reason: error.message });
-      }
-    }
-  }
-  return cluster.context(fn);
-}
-
 /** The first value of a header that may have been sent several times. */
 export function firstValue(value: string | readonly string[] | undefined): string | undefined {
   return typeof value === 'string' ? value : value?.[0];
-}
-
-/** The token to send back: '' when the request wrote nothing a replica may lack. */
-export function tokenToReturn(cluster: Cluster): Promise<string> {
-  return cluster.consistencyToken();
 }
 
 /** Resolved header names (lower case, as Node gives them). */

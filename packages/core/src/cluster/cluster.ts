@@ -534,24 +534,27 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const header = options.header?.toLowerCase();
     return (req, _res, next) => {
       const raw = header === undefined ? undefined : req.headers[header];
-      const token = Array.isArray(raw) ? raw[0] : raw;
-      if (token) {
-        let session: ConsistencySession | undefined;
-        try {
-          session = this.guard.sessionFromToken(token);
-        } catch (err) {
-          if (!(err instanceof BadTokenError)) throw err;
-          // A client's bad header must not fail its request: it reads as a fresh context.
-          if (this.listenerCount('bad-token') > 0)
-            this.emit('bad-token', { header: header ?? '', reason: err.message });
-        }
-        if (session) {
-          runInScope({ session }, () => next());
-          return;
-        }
-      }
-      this.context(() => next());
+      this.requestContext(Array.isArray(raw) ? raw[0] : raw, () => next(), header);
     };
+  }
+
+  /**
+   * Runs `fn` as a request's (or job's) own context: joined to the writes behind `token` when
+   * it is a valid one from `consistencyToken()`, else fresh. A malformed token must not fail
+   * the request: it reads as absent, and 'bad-token' is emitted with `header` (where it came from).
+   */
+  requestContext<T>(token: string | undefined, fn: () => T, header = ''): InScope<T> {
+    let session: ConsistencySession | undefined;
+    if (token) {
+      try {
+        session = this.guard.sessionFromToken(token);
+      } catch (err) {
+        if (!(err instanceof BadTokenError)) throw err;
+        if (this.listenerCount('bad-token') > 0)
+          this.emit('bad-token', { header, reason: err.message });
+      }
+    }
+    return session ? runInScope({ session }, fn) : this.context(fn);
   }
 
   /** Runs `fn` reading only from replicas at most `maxLagMs` behind (else the lag policy applies). */
