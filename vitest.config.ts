@@ -18,7 +18,13 @@ export default defineConfig({
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     // Browser tests need Chromium: they run as `pnpm test:browser` (vitest.browser.config.ts).
     // HypoPG tests need Debian's PostgreSQL 15 + HypoPG: `pnpm test:hypopg` (vitest.hypopg.config.ts).
-    exclude: ['**/node_modules/**', 'test/browser/**', 'test/etcd/**', 'test/hypopg/**'],
+    exclude: [
+      '**/node_modules/**',
+      'test/browser/**',
+      'test/etcd/**',
+      'test/hypopg/**',
+      'test/balance/**',
+    ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Each file starts its own PostgreSQL cluster; two cores cannot run many at once.

@@ -1,6 +1,6 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, createCluster } from '../packages/core/src/index.js';
+import { type Cluster, createCluster } from '../../packages/core/src/index.js';
 
 let sandbox: SandboxCluster;
 let cluster: Cluster;
