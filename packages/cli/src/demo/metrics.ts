@@ -1,7 +1,10 @@
 /**
  * Samples `cluster.stats()` a few times a second: per-node rates for the live view, and the
- * statements each role served (a node's role can change mid-run, so every delta is credited
- * to the role the node had when it was sampled).
+ * statements each role served. A node's role can change between two samples (a replica is
+ * promoted; the old primary is demoted as it is replaced), so a delta is credited to the
+ * primary when the node was the primary at either end of the interval: the writes the old
+ * primary acknowledged just before the kill are not a replica's writes because the next
+ * sample came after the promotion.
  */
 import type { Cluster, NodeStats } from '@pgpulse/core';
 
@@ -32,7 +35,7 @@ export class StatsSampler {
     replica: { reads: 0, writes: 0 },
   };
   rows: NodeRow[] = [];
-  private last = new Map<string, { reads: number; writes: number; at: number }>();
+  private last = new Map<string, { reads: number; writes: number; at: number; primary: boolean }>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -69,11 +72,12 @@ export class StatsSampler {
   private row(node: NodeStats, now: number): NodeRow {
     const { reads, writes } = node.counters;
     const before = this.last.get(node.name);
-    this.last.set(node.name, { reads, writes, at: now });
+    const primaryNow = node.role === 'primary';
+    this.last.set(node.name, { reads, writes, at: now, primary: primaryNow });
     const seconds = before ? Math.max(0.001, (now - before.at) / 1000) : 1;
     const dReads = before ? reads - before.reads : 0;
     const dWrites = before ? writes - before.writes : 0;
-    const role = node.role === 'primary' ? 'primary' : 'replica';
+    const role = primaryNow || before?.primary ? 'primary' : 'replica';
     this.byRole[role].reads += dReads;
     this.byRole[role].writes += dWrites;
     const fenced = this.cluster.nodes.find((n) => n.name === node.name)?.fenced ?? false;
