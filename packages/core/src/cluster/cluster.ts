@@ -36,16 +36,15 @@ import {
   NodeConnectionError,
 } from '../errors/index.js';
 import {
+  countInstances,
   createCoordinator,
   type FailoverCandidate,
   type FailoverCompleted,
   type FailoverCoordinator,
   FailoverManager,
   type FailoverStarted,
-  IDENTITY_SQL,
-  type IdentityRow,
-  identityFromRow,
-  type NodeIdentity,
+  identifyNode,
+  promoteNode,
   type SeveralInstancesEvent,
   type SplitBrainEvent,
 } from '../failover/index.js';
@@ -73,6 +72,7 @@ import {
   Router,
   RoutingPool,
   type RoutingReason,
+  readPipeline,
   StatementPolicy,
 } from '../routing/index.js';
 import { Telemetry, untraced } from '../telemetry/index.js';
@@ -240,6 +240,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       lagPolicy: config.replicaLag.policy,
       consistency: config.consistency.level,
       noPrimary: () => this.failoverManager.splitBrain,
+      readChecks: readPipeline((node, scope) => this.guard.check(node, scope)),
     });
     this.monitor = new HealthMonitor(
       this.nodes,
@@ -268,9 +269,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       config.failover,
       this.monitor,
       {
-        promote: (node) => this.promoteNode(node),
-        identify: (node) => this.identifyNode(node),
-        countInstances: () => this.countInstances(),
+        promote: promoteNode,
+        identify: identifyNode,
+        countInstances: () => countInstances(this.router.primary(), config.applicationName),
         applicationName: config.applicationName,
         coordinator: this.coordinator,
       },
@@ -293,7 +294,6 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       },
     );
     this.failover = this.failoverManager;
-    this.addReadChecks();
     this.monitoring = config.monitoring.enabled
       ? new Monitoring(this.nodes, config.monitoring, {
           alert: (alert) => this.emit('alert', alert),
@@ -487,6 +487,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       await Promise.all([this.loadCatalog(), ...this.nodes.map((n) => n.pool.warm())]);
       this.isReady = true;
     })();
+    // A failed start-up (the parser did not load, a catalog read threw) is not kept: the
+    // next statement or ready() starts again instead of failing forever.
+    this.readiness.catch(() => {
+      this.readiness = undefined;
+    });
     return this.readiness;
   }
 
@@ -578,17 +583,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const primary = this.router.primary();
     if (!primary?.health.up) return undefined;
     const ask = untraced(async () => {
-      const connection = await primary.pool.acquire();
-      try {
-        const { rows } = await connection.client.query<{ lsn: string }>(
-          'SELECT pg_current_wal_insert_lsn()::text AS lsn',
-        );
-        connection.release();
-        return parseLsn(rows[0]?.lsn);
-      } catch (err) {
-        connection.release(true);
-        throw err;
-      }
+      const rows = await primary.queryOnce<{ lsn: string }>(
+        'SELECT pg_current_wal_insert_lsn()::text AS lsn',
+      );
+      return parseLsn(rows[0]?.lsn);
     });
     ask.catch(() => {});
     let timer: NodeJS.Timeout | undefined;
@@ -792,82 +790,6 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return new ClusterNode(nodeConfig, pool, breaker);
   }
 
-  /** What, besides its breaker, keeps a replica from serving a read. */
-  private addReadChecks(): void {
-    this.router.addReadCheck((node) => (node.health.up ? undefined : 'failed its health probes'));
-    this.router.addReadCheck((node) =>
-      node.fenced ? 'fenced: a former primary, not following the new one' : undefined,
-    );
-    this.router.addReadCheck((node) =>
-      node.health.lastProbe?.inRecovery === false ? 'writable: not a standby' : undefined,
-    );
-    this.router.addReadCheck(this.guard.check, 'consistency');
-    this.router.addReadCheck(
-      (node) => (node.health.lagging ? `lagging (${node.health.lagMs ?? '?'} ms)` : undefined),
-      'lag',
-    );
-    this.router.addReadCheck((node, scope) => {
-      const budget = scope?.maxLagMs;
-      if (budget === undefined) return undefined;
-      const lag = node.health.lagMs;
-      return lag !== undefined && lag <= budget
-        ? undefined
-        : `lag ${lag ?? 'unknown'} ms over this scope's ${budget} ms`;
-    }, 'lag');
-  }
-
-  private promoteNode(node: ClusterNode): Promise<void> {
-    return untraced(() => this.promote(node));
-  }
-
-  private async promote(node: ClusterNode): Promise<void> {
-    const connection = await node.pool.acquire();
-    try {
-      const { rows } = await connection.client.query<{ promoted: boolean }>(
-        'SELECT pg_promote(true, 60) AS promoted',
-      );
-      connection.release();
-      if (!rows[0]?.promoted)
-        throw new Error(`pg_promote() on "${node.name}" did not finish within 60 s`);
-    } catch (err) {
-      connection.release(true);
-      throw err;
-    }
-  }
-
-  /** The server's own identity (failover's tie-break), on the node's pool. */
-  private async identifyNode(node: ClusterNode): Promise<NodeIdentity> {
-    const connection = await node.pool.acquire();
-    try {
-      const { rows } = await connection.client.query<IdentityRow>(IDENTITY_SQL);
-      connection.release();
-      const row = rows[0];
-      if (!row) throw new Error(`"${node.name}" returned no identity row`);
-      return identityFromRow(row, node.host);
-    } catch (err) {
-      connection.release(true);
-      throw err;
-    }
-  }
-
-  /** Health connections of this app's name on the primary: one per pgpulse instance. */
-  private async countInstances(): Promise<number> {
-    const primary = this.router.primary();
-    if (!primary?.health.up) return 0;
-    const connection = await primary.pool.acquire();
-    try {
-      const { rows } = await connection.client.query<{ n: number }>(
-        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1',
-        [`${this.config.applicationName}:health`],
-      );
-      connection.release();
-      return rows[0]?.n ?? 0;
-    } catch (err) {
-      connection.release(true);
-      throw err;
-    }
-  }
-
   private async loadCatalog(): Promise<void> {
     if (!this.config.routing.detectCatalogVolatile) return;
     await this.catalog.load();
@@ -881,15 +803,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private async catalogQuery<R extends QueryResultRow>(sql: string): Promise<R[]> {
     const primary = this.router.primary();
     if (!primary) throw new Error('no primary to read the catalog from');
-    const connection = await primary.pool.acquire();
-    try {
-      const { rows } = await connection.client.query<R>(sql);
-      connection.release();
-      return rows;
-    } catch (err) {
-      connection.release(true);
-      throw err;
-    }
+    return primary.queryOnce<R>(sql);
   }
 }
 

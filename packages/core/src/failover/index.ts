@@ -24,3 +24,5 @@ export {
   type SeveralInstancesEvent,
   type SplitBrainEvent,
 } from './manager.js';
+export { countInstances, identifyNode, promoteNode } from './node-actions.js';
+export { fenced } from './read-checks.js';

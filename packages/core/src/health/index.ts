@@ -5,5 +5,18 @@ export {
 } from './circuit-breaker.js';
 export { isAvailabilityError, isReadOnlyError } from './errors.js';
 export { formatLsn, type Lsn, parseLsn } from './lsn.js';
-export { HealthMonitor, initialHealth, type MonitorEvents, type NodeHealth } from './monitor.js';
+export {
+  HealthMonitor,
+  initialHealth,
+  type MonitorEvents,
+  type MonitoredNode,
+  type NodeHealth,
+} from './monitor.js';
 export { NodeProber, type ProbeResult, ProbeTimeoutError } from './probe.js';
+export {
+  breakerOpen,
+  failedProbes,
+  lagging,
+  notStandby,
+  overScopeLagBudget,
+} from './read-checks.js';

@@ -1,5 +1,6 @@
 import type { ResolvedHealthConfig, ResolvedReplicaLagConfig } from '../config/index.js';
-import type { ClusterNode } from '../topology/index.js';
+import type { NodeRole } from '../errors/index.js';
+import type { CircuitBreaker } from './circuit-breaker.js';
 import type { Lsn } from './lsn.js';
 import type { NodeProber, ProbeResult } from './probe.js';
 
@@ -29,10 +30,25 @@ export function initialHealth(): NodeHealth {
   };
 }
 
-export interface MonitorEvents {
-  nodeDown(node: ClusterNode, error: string): void;
-  nodeUp(node: ClusterNode): void;
-  lag(node: ClusterNode, over: boolean): void;
+/**
+ * What the monitor needs of a node. topology's `ClusterNode` is one; the monitor names only
+ * this much so that health/ does not import topology/ (which holds a node's health).
+ */
+export interface MonitoredNode {
+  readonly name: string;
+  readonly role: NodeRole;
+  readonly health: NodeHealth;
+  readonly breaker: Pick<CircuitBreaker, 'nodeAnswered'>;
+  readonly pool: { drain(): void };
+  recordLatency(ms: number): void;
+  /** Cuts the one-off reads in flight on a node that stopped answering; returns how many. */
+  abortOneOffReads(): number;
+}
+
+export interface MonitorEvents<N extends MonitoredNode = MonitoredNode> {
+  nodeDown(node: N, error: string): void;
+  nodeUp(node: N): void;
+  lag(node: N, over: boolean): void;
   /** After every round, for failover detection. */
   round(): void;
 }
@@ -53,21 +69,21 @@ const HISTORY = 2048;
  * exists), grows while replay is paused or the standby stopped receiving, and needs no clock
  * agreement between servers — unlike `now() - pg_last_xact_replay_timestamp()`.
  */
-export class HealthMonitor {
+export class HealthMonitor<N extends MonitoredNode = MonitoredNode> {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private readonly history: PrimarySample[] = [];
-  private historyPrimary: ClusterNode | undefined;
+  private historyPrimary: N | undefined;
   private readonly waiters = new Set<() => void>();
   rounds = 0;
 
   constructor(
-    private readonly nodes: readonly ClusterNode[],
-    private readonly probers: ReadonlyMap<ClusterNode, NodeProber>,
+    private readonly nodes: readonly N[],
+    private readonly probers: ReadonlyMap<N, NodeProber>,
     private readonly config: ResolvedHealthConfig,
     private readonly lag: ResolvedReplicaLagConfig,
-    private readonly primaryOf: () => ClusterNode | undefined,
-    private readonly events: MonitorEvents,
+    private readonly primaryOf: () => N | undefined,
+    private readonly events: MonitorEvents<N>,
   ) {}
 
   start(): Promise<void> {
@@ -144,7 +160,7 @@ export class HealthMonitor {
     for (const wake of [...this.waiters]) wake();
   }
 
-  private async probeNode(node: ClusterNode): Promise<void> {
+  private async probeNode(node: N): Promise<void> {
     const prober = this.probers.get(node);
     if (!prober) return;
     const health = node.health;
@@ -205,7 +221,7 @@ export class HealthMonitor {
     this.history.push({ at: probe.sentAt, lsn: probe.currentLsn });
   }
 
-  private updateLag(node: ClusterNode): void {
+  private updateLag(node: N): void {
     const health = node.health;
     const probe = health.lastProbe;
     if (!health.up || !probe || health.consecutiveFailures > 0) return;
@@ -233,7 +249,7 @@ export class HealthMonitor {
     this.updateLagging(node);
   }
 
-  private updateLagging(node: ClusterNode): void {
+  private updateLagging(node: N): void {
     const health = node.health;
     const { maxLagMs, maxLagBytes, hysteresis } = this.lag;
     if (maxLagMs === null && maxLagBytes === null) return;

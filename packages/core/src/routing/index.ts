@@ -30,8 +30,14 @@ export {
   type FunctionCatalogOptions,
 } from './function-catalog.js';
 export { normalizeQueryArgs, type QueryRequest } from './query-args.js';
+export {
+  type ReadCheck,
+  type ReadCheckKind,
+  type ReadEligibility,
+  readPipeline,
+} from './read-pipeline.js';
 export { isStandbyRefusal } from './refusals.js';
 export { RoutedClient } from './routed-client.js';
-export { type ReadEligibility, Router, type RoutingReason } from './router.js';
+export { Router, type RoutingReason } from './router.js';
 export { RoutingPool } from './routing-pool.js';
 export { CATALOG_VOLATILE_SQL, type PolicyReason, StatementPolicy } from './statement-policy.js';

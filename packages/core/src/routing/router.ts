@@ -8,6 +8,7 @@ import {
 } from '../errors/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import type { Classification } from './classifier.js';
+import type { ReadCheck, ReadCheckKind } from './read-pipeline.js';
 import type { StatementPolicy } from './statement-policy.js';
 
 /**
@@ -30,27 +31,6 @@ export type RoutingReason =
   | 'learned-refusal'
   | 'pinned';
 
-/**
- * Says why a node may not serve a read for this scope right now, or undefined when it may.
- * Health, lag and read-your-writes plug in here; the router asks, it does not know them.
- */
-export type ReadEligibility = (
-  node: ClusterNode,
-  scope: RouteScope | undefined,
-) => string | undefined;
-
-/**
- * `lag` checks are soft: the `least-lagged` policy may still pick a replica that fails them.
- * `consistency` checks protect read-your-writes: when they are what keeps every replica out, the
- * read goes to the primary whatever the lag policy says (it is not a replica health problem).
- */
-export type ReadCheckKind = 'hard' | 'lag' | 'consistency';
-
-export interface ReadCheck {
-  readonly check: ReadEligibility;
-  readonly kind: ReadCheckKind;
-}
-
 export interface RouterOptions {
   readonly readWriteSplit: boolean;
   readonly lagPolicy: LagPolicy;
@@ -61,6 +41,8 @@ export interface RouterOptions {
   readonly consistency?: ConsistencyLevel;
   /** Why there is no primary when failover knows better than "none" (e.g. a split brain). */
   readonly noPrimary?: () => PrimaryUnavailableError | undefined;
+  /** What keeps a replica from serving a read, in order (routing/read-pipeline.ts). */
+  readonly readChecks: readonly ReadCheck[];
 }
 
 export interface ReadChoice {
@@ -69,7 +51,7 @@ export interface ReadChoice {
 }
 
 export class Router {
-  private readonly checks: ReadCheck[] = [];
+  private readonly checks: readonly ReadCheck[];
 
   constructor(
     readonly nodes: readonly ClusterNode[],
@@ -77,11 +59,7 @@ export class Router {
     private readonly policy: StatementPolicy,
     private readonly options: RouterOptions,
   ) {
-    this.addReadCheck((node) => (node.breaker.canRequest() ? undefined : 'circuit breaker open'));
-  }
-
-  addReadCheck(check: ReadEligibility, kind: ReadCheckKind = 'hard'): void {
-    this.checks.push({ check, kind });
+    this.checks = options.readChecks;
   }
 
   /** The consistency level a read in this scope is held to: its own, else the cluster's. */

@@ -153,6 +153,26 @@ export class ClusterNode implements BalancerCandidate, NodeLabel {
     return clients.length;
   }
 
+  /**
+   * One of pgpulse's own statements (promotion, identity, catalog reads) on a connection of
+   * this node's pool, outside any caller's scope: the connection goes back on success and is
+   * destroyed on failure, when its state is unknown.
+   */
+  async queryOnce<R extends pg.QueryResultRow>(
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<R[]> {
+    const connection = await this.pool.acquire();
+    try {
+      const { rows } = await connection.client.query<R>(sql, params ? [...params] : undefined);
+      connection.release();
+      return rows;
+    } catch (err) {
+      connection.release(true);
+      throw err;
+    }
+  }
+
   stats(): NodeStats {
     return {
       name: this.name,

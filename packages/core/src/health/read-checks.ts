@@ -1,0 +1,45 @@
+/**
+ * health/'s steps of the read pipeline (routing/read-pipeline.ts puts them in order): each
+ * says why a node may not serve a read right now, or undefined when it may. They name only
+ * the part of a node they look at.
+ */
+import type { NodeHealth } from './monitor.js';
+
+interface WithHealth {
+  readonly health: NodeHealth;
+}
+
+/** The breaker is open: the node failed too often lately; a probe half-opens it. */
+export function breakerOpen(node: {
+  readonly breaker: { canRequest(): boolean };
+}): string | undefined {
+  return node.breaker.canRequest() ? undefined : 'circuit breaker open';
+}
+
+/** The last probes failed: the node is down or unreachable. */
+export function failedProbes(node: WithHealth): string | undefined {
+  return node.health.up ? undefined : 'failed its health probes';
+}
+
+/** The node answers as a primary (out of recovery): a replica must be a standby. */
+export function notStandby(node: WithHealth): string | undefined {
+  return node.health.lastProbe?.inRecovery === false ? 'writable: not a standby' : undefined;
+}
+
+/** Over the cluster's lag limits (`replicaLag`). A soft step: `least-lagged` may overrule it. */
+export function lagging(node: WithHealth): string | undefined {
+  return node.health.lagging ? `lagging (${node.health.lagMs ?? '?'} ms)` : undefined;
+}
+
+/** Over the lag budget of this scope (`cluster.withMaxLag`); unknown lag is over any budget. */
+export function overScopeLagBudget(
+  node: WithHealth,
+  scope: { readonly maxLagMs?: number } | undefined,
+): string | undefined {
+  const budget = scope?.maxLagMs;
+  if (budget === undefined) return undefined;
+  const lag = node.health.lagMs;
+  return lag !== undefined && lag <= budget
+    ? undefined
+    : `lag ${lag ?? 'unknown'} ms over this scope's ${budget} ms`;
+}

@@ -1,0 +1,49 @@
+/**
+ * Which replicas may serve a read: one pipeline of independent steps, each owned by the
+ * module that knows its subject (health: breaker, probes, standby, lag; failover: fencing;
+ * consistency: read-your-writes). The router runs them in this order for every candidate
+ * and reports the first that refuses; "why did this read go to the primary?" is answered here.
+ */
+import type { RouteScope } from '../context/index.js';
+import { fenced } from '../failover/index.js';
+import {
+  breakerOpen,
+  failedProbes,
+  lagging,
+  notStandby,
+  overScopeLagBudget,
+} from '../health/index.js';
+import type { ClusterNode } from '../topology/index.js';
+
+/**
+ * Says why a node may not serve a read for this scope right now, or undefined when it may.
+ */
+export type ReadEligibility = (
+  node: ClusterNode,
+  scope: RouteScope | undefined,
+) => string | undefined;
+
+/**
+ * `lag` checks are soft: the `least-lagged` policy may still pick a replica that fails them.
+ * `consistency` checks protect read-your-writes: when they are what keeps every replica out, the
+ * read goes to the primary whatever the lag policy says (it is not a replica health problem).
+ */
+export type ReadCheckKind = 'hard' | 'lag' | 'consistency';
+
+export interface ReadCheck {
+  readonly check: ReadEligibility;
+  readonly kind: ReadCheckKind;
+}
+
+/** The pipeline, given the consistency guard's step (it needs the cluster's sessions). */
+export function readPipeline(consistency: ReadEligibility): readonly ReadCheck[] {
+  return [
+    { kind: 'hard', check: breakerOpen },
+    { kind: 'hard', check: failedProbes },
+    { kind: 'hard', check: fenced },
+    { kind: 'hard', check: notStandby },
+    { kind: 'consistency', check: consistency },
+    { kind: 'lag', check: lagging },
+    { kind: 'lag', check: overScopeLagBudget },
+  ];
+}
