@@ -27,7 +27,10 @@ function fakeCluster(nodes: FakeNode[]): Cluster {
       breaker: 'closed',
     })),
   });
-  return { stats, nodes: nodes.map((n) => ({ name: n.name, fenced: false })) } as unknown as Cluster;
+  return {
+    stats,
+    nodes: nodes.map((n) => ({ name: n.name, fenced: false })),
+  } as unknown as Cluster;
 }
 
 describe('StatsSampler', () => {
