@@ -1,13 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const src = (pkg: string) =>
-  fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const src = (pkg: string, entry = 'index') =>
+  fileURLToPath(new URL(`./packages/${pkg}/src/${entry}.ts`, import.meta.url));
 
 export default defineConfig({
   resolve: {
     alias: {
       '@pgpulse/core': src('core'),
+      // Before '@pgpulse/sandbox', which would otherwise match the subpath as a prefix.
+      '@pgpulse/sandbox/testing': src('sandbox', 'testing/index'),
       '@pgpulse/sandbox': src('sandbox'),
       '@pgpulse/drizzle': src('drizzle'),
       '@pgpulse/prisma': src('prisma'),

@@ -4,6 +4,9 @@
  */
 import type { Cluster } from '@pgpulse/core';
 import type { SandboxCluster } from '@pgpulse/sandbox';
+import { observe as observeStatements, sleep, uniqueName } from '@pgpulse/sandbox/testing';
+
+export { sleep };
 
 export type Role = 'primary' | 'replica';
 
@@ -26,25 +29,6 @@ export const SCHEMA_SQL = `
   INSERT INTO "Post" (title, "authorId") SELECT 'post ' || i, 1 + i % 5 FROM generate_series(1, 10) i;
 `;
 
-/** Statements about the test tables, excluding the observation query itself. */
-const TRACKED_SQL = `
-  SELECT coalesce(sum(calls), 0)::int AS n FROM pg_stat_statements
-  WHERE query ~ '"(User|Post)"' AND query !~ 'pg_stat_statements'`;
-
-/** How many statements touching "User" or "Post" each running node has executed. */
-export async function statementCounts(sandbox: SandboxCluster): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  await Promise.all(
-    sandbox.all
-      .filter((node) => node.running && node.role !== 'detached')
-      .map(async (node) => {
-        const [row] = await sandbox.query<{ n: number }>(node.name, TRACKED_SQL);
-        counts.set(node.name, row?.n ?? 0);
-      }),
-  );
-  return counts;
-}
-
 export interface Served<T> {
   readonly result: T;
   /** Roles of the nodes whose PostgreSQL ran at least one statement on "User"/"Post". */
@@ -57,31 +41,26 @@ export interface Served<T> {
 
 /**
  * Runs `fn` and reports which nodes served it: from pg_stat_statements on every node and, when
- * a cluster is given, from `cluster.stats()` deltas. Never assumed.
+ * a cluster is given, from `cluster.stats()` deltas (the shared `observe` of
+ * `@pgpulse/sandbox/testing`, bound to "User" and "Post"). Never assumed.
  */
 export async function observe<T>(
   sandbox: SandboxCluster,
   cluster: Cluster | undefined,
   fn: () => Promise<T>,
 ): Promise<Served<T>> {
-  const pgBefore = await statementCounts(sandbox);
-  const statsBefore = new Map(cluster?.stats().nodes.map((n) => [n.name, n.counters.queries]));
-  const result = await fn();
-  const pgAfter = await statementCounts(sandbox);
+  const seen = await observeStatements(sandbox, fn, { statements: '"(User|Post)"', cluster });
   const statements: Record<Role, number> = { primary: 0, replica: 0 };
-  for (const [name, after] of pgAfter) {
-    const role = sandbox.node(name).role === 'primary' ? 'primary' : 'replica';
-    statements[role] += after - (pgBefore.get(name) ?? 0);
-  }
-  const pgpulse = new Set<Role>();
-  for (const node of cluster?.stats().nodes ?? []) {
-    if (node.counters.queries > (statsBefore.get(node.name) ?? 0)) pgpulse.add(node.role);
+  for (const [name, calls] of Object.entries(seen.calls)) {
+    const role = sandbox.node(name).role;
+    if (role === 'detached') continue;
+    statements[role] += calls;
   }
   return {
-    result,
+    result: seen.result,
     statements,
     postgres: (['primary', 'replica'] as const).filter((role) => statements[role] > 0),
-    pgpulse: [...pgpulse].sort(),
+    pgpulse: seen.pgpulse as Role[],
   };
 }
 
@@ -129,11 +108,7 @@ export async function undelayReplicas(sandbox: SandboxCluster): Promise<void> {
   await sandbox.waitForReplay();
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /** A unique e-mail address per call, so tests do not depend on each other's rows. */
-let serial = 0;
 export function email(tag: string): string {
-  serial += 1;
-  return `${tag}-${serial}-${process.pid}@example.com`;
+  return `${uniqueName(tag)}@example.com`;
 }

@@ -2,26 +2,9 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { alive, waitUntil } from './testing/index.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/start-and-hang.ts', import.meta.url));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return check();
-}
 
 async function startFixture() {
   const child = spawn(process.execPath, ['--import', 'tsx', fixture], {
@@ -45,15 +28,27 @@ describe('no server is left behind', () => {
     const { child, dir, pids } = await startFixture();
     expect(pids.every(alive)).toBe(true);
     child.kill('SIGINT');
-    expect(await waitUntil(() => !pids.some(alive), 10_000)).toBe(true);
-    expect(await waitUntil(() => !existsSync(dir), 10_000)).toBe(true);
+    await waitUntil(() => !pids.some(alive), {
+      timeoutMs: 10_000,
+      message: 'the servers did not exit',
+    });
+    await waitUntil(() => !existsSync(dir), {
+      timeoutMs: 10_000,
+      message: `${dir} was not removed`,
+    });
   });
 
   it('when the process is killed outright (SIGKILL): the watchdog cleans up', async () => {
     const { child, dir, pids } = await startFixture();
     expect(pids.every(alive)).toBe(true);
     child.kill('SIGKILL');
-    expect(await waitUntil(() => !pids.some(alive), 15_000)).toBe(true);
-    expect(await waitUntil(() => !existsSync(dir), 15_000)).toBe(true);
+    await waitUntil(() => !pids.some(alive), {
+      timeoutMs: 15_000,
+      message: 'the servers did not exit',
+    });
+    await waitUntil(() => !existsSync(dir), {
+      timeoutMs: 15_000,
+      message: `${dir} was not removed`,
+    });
   });
 });

@@ -16,6 +16,7 @@ import { findInstallation, type PgInstallation, sandboxRoot } from './binaries.j
 import { type Disposable, startWatchdog, track, untrack } from './cleanup.js';
 import { FaultProxy } from './proxy.js';
 import { chownTo, ensureTemplate, type Template } from './template.js';
+import { sleep, waitUntil } from './wait.js';
 
 export type SandboxRole = 'primary' | 'replica' | 'detached';
 export type SettingValue = string | number | boolean;
@@ -444,20 +445,7 @@ export class SandboxCluster implements Disposable {
     check: () => Promise<boolean>,
     describe: () => string,
   ): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let lastError: unknown;
-    for (;;) {
-      try {
-        if (await check()) return;
-      } catch (err) {
-        lastError = err;
-      }
-      if (Date.now() > deadline) {
-        const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-        throw new Error(`${describe()} within ${timeoutMs} ms${why}`);
-      }
-      await sleep(10);
-    }
+    await waitUntil(check, { timeoutMs, message: describe, retryErrors: true });
   }
 }
 
@@ -617,8 +605,4 @@ function formatDelay(ms: number): string {
   if (whole % 60_000 === 0) return `${whole / 60_000}min`;
   if (whole % 1_000 === 0) return `${whole / 1_000}s`;
   return `${whole}ms`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -1,5 +1,6 @@
 import { type Cluster, ConfigError, createCluster } from '@pgpulse/core';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep } from '@pgpulse/sandbox/testing';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,7 +9,7 @@ import {
   pgpulseDataSourceOptions,
 } from './index.js';
 import { BlogPost, ENTITIES, SCHEMA_SQL, UserAccount } from './test-support/entities.js';
-import { observe, sleep } from './test-support/observe.js';
+import { observe } from './test-support/observe.js';
 
 /**
  * The scenario list of issue 5 for TypeORM on a 1 + 2 sandbox. Which node ran a statement is

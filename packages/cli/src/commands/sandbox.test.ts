@@ -1,30 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { alive, waitUntil } from '@pgpulse/sandbox/testing';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
 const main = fileURLToPath(new URL('../main.ts', import.meta.url));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitUntil(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return check();
-}
 
 async function accepts(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
@@ -64,7 +44,13 @@ describe('pgpulse sandbox', () => {
     expect(await accepts(started.primary)).toBe(true);
 
     launcher.kill('SIGKILL');
-    expect(await waitUntil(() => !alive(started.pid), 20_000)).toBe(true);
-    expect(await waitUntil(async () => !(await accepts(started.primary)), 10_000)).toBe(true);
+    await waitUntil(() => !alive(started.pid), {
+      timeoutMs: 20_000,
+      message: 'the sandbox process did not exit',
+    });
+    await waitUntil(async () => !(await accepts(started.primary)), {
+      timeoutMs: 10_000,
+      message: 'the primary still accepts connections',
+    });
   });
 });

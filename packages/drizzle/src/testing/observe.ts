@@ -1,9 +1,11 @@
 /**
- * Which PostgreSQL server ran a statement, as PostgreSQL itself saw it: pg_stat_statements
- * (loaded on every sandbox node) counts each statement per server. Only statements touching the
- * tests' `dz_` tables are looked at, so health probes and catalog reads do not blur the picture.
+ * Which PostgreSQL server ran a statement, for the drizzle tests: the shared `observe` of
+ * `@pgpulse/sandbox/testing`, bound to the tests' `dz_` tables, in the shape these tests read.
  */
 import type { SandboxCluster } from '@pgpulse/sandbox';
+import * as testing from '@pgpulse/sandbox/testing';
+
+export { nodeAt } from '@pgpulse/sandbox/testing';
 
 /** Statement texts (normalized by pg_stat_statements) that ran, per sandbox node name. */
 export type Ran = Record<string, string[]>;
@@ -21,46 +23,15 @@ export interface ObservedFailure {
   readonly ran: Ran;
 }
 
-const SNAPSHOT = `
-  SELECT query, sum(calls)::int AS calls FROM pg_stat_statements
-  WHERE strpos(query, 'dz_') > 0 AND strpos(query, 'pg_stat_statements') = 0
-  GROUP BY query`;
-
-type Snapshot = Map<string, Map<string, number>>;
-
-async function snapshot(sandbox: SandboxCluster): Promise<Snapshot> {
-  const running = sandbox.all.filter((node) => node.running);
-  const entries = await Promise.all(
-    running.map(async (node) => {
-      const rows = await sandbox.query<{ query: string; calls: number }>(node.name, SNAPSHOT);
-      return [node.name, new Map(rows.map((r) => [r.query, r.calls]))] as const;
-    }),
-  );
-  return new Map(entries);
-}
-
-function diff(before: Snapshot, after: Snapshot): { nodes: string[]; ran: Ran } {
-  const ran: Ran = {};
-  for (const [node, counts] of after) {
-    const earlier = before.get(node);
-    for (const [query, calls] of counts) {
-      if (calls <= (earlier?.get(query) ?? 0)) continue;
-      const list = ran[node] ?? [];
-      list.push(query);
-      ran[node] = list;
-    }
-  }
-  return { nodes: Object.keys(ran).sort(), ran };
-}
+const TABLES = { statements: 'dz_' };
 
 /** Runs `fn` and reports which nodes ran its statements; rethrows if `fn` fails. */
 export async function observe<T>(
   sandbox: SandboxCluster,
   fn: () => Promise<T>,
 ): Promise<Observed<T>> {
-  const before = await snapshot(sandbox);
-  const value = await fn();
-  return { value, ...diff(before, await snapshot(sandbox)) };
+  const { result, nodes, ran } = await testing.observe(sandbox, fn, TABLES);
+  return { value: result, nodes, ran };
 }
 
 /** Runs `fn`, which must fail, and reports the error and which nodes ran statements. */
@@ -68,22 +39,8 @@ export async function observeFailure(
   sandbox: SandboxCluster,
   fn: () => Promise<unknown>,
 ): Promise<ObservedFailure> {
-  const before = await snapshot(sandbox);
-  let error: unknown;
-  try {
-    await fn();
-  } catch (err) {
-    error = err;
-  }
-  if (error === undefined) throw new Error('expected the statement to fail, but it succeeded');
-  return { error, ...diff(before, await snapshot(sandbox)) };
-}
-
-/** The sandbox node listening on `port` (from `inet_server_port()`). */
-export function nodeAt(sandbox: SandboxCluster, port: number | string): string {
-  const node = sandbox.all.find((n) => n.port === Number(port));
-  if (!node) throw new Error(`no sandbox node listens on port ${port}`);
-  return node.name;
+  const { error, nodes, ran } = await testing.observeFailure(sandbox, fn, TABLES);
+  return { error, nodes, ran };
 }
 
 /** The message of an error and of its causes (drizzle wraps driver errors in DrizzleQueryError). */
