@@ -3,6 +3,7 @@
 import { withPgPulse } from '@pgpulse/drizzle';
 import { pgpulseAdapter, withPgPulse as withPgPulsePrisma } from '@pgpulse/prisma';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep } from '@pgpulse/sandbox/testing';
 import { createPgPulseDataSource } from '@pgpulse/typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
@@ -14,8 +15,6 @@ import {
   SCHEMA_SQL as TYPEORM_DDL,
   UserAccount,
 } from '../packages/typeorm/src/test-support/entities.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Retries `write` until it succeeds (writes fail fast and retriably during the window). */
 async function untilWritten(write: () => Promise<unknown>, timeoutMs: number): Promise<number> {

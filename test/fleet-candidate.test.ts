@@ -1,6 +1,7 @@
 // Several app instances (here: several clusters in one process) over one sandbox: they pick the
 // same candidate whatever their replica order, and two writable nodes stop writes (split brain).
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -11,8 +12,6 @@ import {
 } from '../packages/core/src/index.js';
 
 const INTERVAL = 100;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 let sandbox: SandboxCluster | undefined;
 const clusters: Cluster[] = [];
 

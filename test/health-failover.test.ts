@@ -1,4 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -8,8 +9,6 @@ import {
 } from '../packages/core/src/index.js';
 
 const INTERVAL = 100;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 let sandbox: SandboxCluster | undefined;
 let cluster: Cluster | undefined;
 

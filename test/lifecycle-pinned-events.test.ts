@@ -1,4 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep } from '@pgpulse/sandbox/testing';
 import Cursor from 'pg-cursor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
@@ -19,8 +20,6 @@ afterAll(async () => {
   await cluster?.close();
   await sandbox?.stop();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('pinned client events (#22 item 5)', () => {
   it("a checked-out client gets 'error' and 'end' when its pinned session is terminated", async () => {

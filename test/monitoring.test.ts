@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep, waitUntil } from '@pgpulse/sandbox/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -16,17 +17,8 @@ const INTERVAL = 250;
 const LAG_MS = 800;
 const TOKEN = 'Bearer webhook-secret-token';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = fn();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const until = <T>(what: string, fn: () => T, timeoutMs = 20_000) =>
+  waitUntil(fn, { timeoutMs, intervalMs: 20, message: `no ${what}` });
 
 /** A local webhook endpoint: refuses the very first POST (to exercise retries), keeps the rest. */
 function webhookServer(): Promise<{

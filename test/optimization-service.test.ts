@@ -1,8 +1,7 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep } from '@pgpulse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatabaseOptimizationService } from '../packages/core/src/index.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('DatabaseOptimizationService: the facade over the whole feature set', () => {
   let sandbox: SandboxCluster;

@@ -1,8 +1,7 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let sandbox: SandboxCluster | undefined;
 let cluster: Cluster | undefined;

@@ -1,8 +1,7 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { waitUntil } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let sandbox: SandboxCluster | undefined;
 let cluster: Cluster | undefined;
@@ -14,10 +13,9 @@ afterEach(async () => {
   sandbox = undefined;
 });
 
-async function until(check: () => boolean, ms = 20_000): Promise<void> {
-  const started = performance.now();
-  while (!check() && performance.now() - started < ms) await sleep(20);
-}
+/** Fails when `check` is not true in time (it used to return silently and leave it to the next expect). */
+const until = (check: () => boolean, ms = 20_000) =>
+  waitUntil(check, { timeoutMs: ms, intervalMs: 20 });
 
 describe('#11 item 10: stats() report the truth', () => {
   it('a down replica is not reported as caught up; every node reports fenced and writable', async () => {

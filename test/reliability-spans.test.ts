@@ -7,11 +7,10 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep } from '@pgpulse/sandbox/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * #11 item 13: pgpulse's own round trips (probes, connects, pre-pings, EXPLAIN capture, catalog

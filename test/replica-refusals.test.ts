@@ -1,16 +1,11 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { waitUntil } from '@pgpulse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
 
 /** Polls `check` until it is true or the deadline passes (no fixed sleeps: the box is shared). */
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (performance.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = (check: () => Promise<boolean> | boolean, timeoutMs = 20_000) =>
+  waitUntil(check, { timeoutMs, intervalMs: 25 });
 
 const WRITER = (name: string) => `
   CREATE FUNCTION ${name}() RETURNS int LANGUAGE plpgsql AS $$

@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep } from '@pgpulse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -466,8 +467,4 @@ function urlParts(url: string) {
     password: u.password,
     database: 'postgres',
   };
-}
-
-function sleep(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
 }

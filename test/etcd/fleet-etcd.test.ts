@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep } from '@pgpulse/sandbox/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -16,8 +17,6 @@ import {
 } from '../../packages/core/src/index.js';
 
 const INTERVAL = 100;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 let etcd: ChildProcess | undefined;
 let etcdDir: string | undefined;
 let endpoint = '';

@@ -1,5 +1,6 @@
 import { type Cluster, createCluster } from '@pgpulse/core';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep } from '@pgpulse/sandbox/testing';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgPulseDataSource } from './index.js';
@@ -20,8 +21,6 @@ afterAll(async () => {
   await cluster?.close();
   await sandbox?.stop();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What TypeORM reports when the server kills a connection idle in a transaction. */
 async function killedInTransaction(ds: DataSource): Promise<unknown> {
