@@ -1,11 +1,6 @@
 export { findInstallation, type PgInstallation } from './binaries.js';
-export {
-  type ClusterOptions,
-  SandboxCluster,
-  type SandboxNode,
-  type SandboxRole,
-  type SettingValue,
-  startCluster,
-  type WaitOptions,
-} from './cluster.js';
+export { SandboxCluster, type WaitOptions } from './cluster.js';
+export type { ClusterOptions, SettingValue } from './config.js';
+export type { SandboxNode, SandboxRole } from './node.js';
 export { FaultProxy, type ProxyMode } from './proxy.js';
+export { startCluster } from './start.js';
