@@ -109,7 +109,7 @@ describe('failover', () => {
       }
     }
     await reader.stop();
-    expect(firstWriteAt).toBeDefined();
+    expect(firstWriteAt).toBeGreaterThan(promotedAt);
     const writeResumeMs = firstWriteAt! - promotedAt;
     console.log(
       `external failover: write unavailable ${(firstWriteAt! - killedAt).toFixed(0)} ms (kill→first write), ` +

@@ -102,7 +102,7 @@ describe('ready() rejects a set-up that cannot work (#11 item 3)', () => {
       expect(err.failure).toBe(failure);
       expect(err.node.name).toBe('primary');
       expect(err.retriable).toBe(retriable);
-      expect(err.cause).toBeDefined();
+      expect(err.cause).toBeInstanceOf(Error); // the driver's own error, kept
       if (sqlstate) expect((err.cause as { code?: string }).code).toBe(sqlstate);
       // The query path gives the same typed error, never a raw DatabaseError or Error.
       // Once the primary's breaker opened, a write is refused up front (PrimaryUnavailableError,

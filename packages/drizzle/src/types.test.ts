@@ -134,7 +134,11 @@ describe('types: the wrapped database is a drizzle database', () => {
     expectTypeOf(viaAsync).toEqualTypeOf<number>();
     expectTypeOf(db.$withConsistency('eventual', () => 42)).toEqualTypeOf<number>();
 
+    // The level is checked by the compiler (nothing checks it at run time, so nothing runs here).
+    expectTypeOf(db.$consistency).toBeCallableWith('strong');
     // @ts-expect-error: not a consistency level
-    expect(() => db.$consistency('sometimes')).not.toThrow();
+    expectTypeOf(db.$consistency).toBeCallableWith('sometimes');
+    // @ts-expect-error: not a consistency level
+    expectTypeOf(db.$withConsistency).toBeCallableWith('sometimes', () => 1);
   });
 });
