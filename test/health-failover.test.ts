@@ -1,5 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { sleep } from '@pgpulse/sandbox/testing';
+import { nextEvent, sleep, waitForRounds, waitUntil } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -153,7 +153,7 @@ describe('failover', () => {
         }
       }
     })();
-    await sleep(300);
+    await waitUntil(() => acknowledged > 0, { message: 'no write was acknowledged' });
     const completed = new Promise<{ to: string; durationMs?: number; promotedBy: string }>(
       (resolve) => c.once('failover-completed', resolve),
     );
@@ -188,7 +188,7 @@ describe('failover', () => {
     await s.follow('replica2', 'replica1');
     await c.failover.waitForPrimary(5000);
     await s.start('primary'); // comes back on its own timeline, writable: split brain
-    await sleep(4 * INTERVAL);
+    await waitForRounds(() => c.stats().probeRounds, 4);
     const before = await count(s, 'primary');
     const servedBefore = c.stats().nodes.find((n) => n.name === 'primary')!.counters.queries;
     for (let i = 0; i < 50; i++) await c.pool.query("INSERT INTO events (note) VALUES ('x')");
@@ -205,7 +205,9 @@ describe('failover', () => {
   it('manual: promotes the named standby and routes writes to it', async () => {
     const { sandbox: s, cluster: c } = await setup({}, { failover: { promotion: 'manual' } });
     await s.kill('primary');
-    await sleep(3 * INTERVAL);
+    await waitUntil(() => !c.stats().nodes.find((n) => n.name === 'primary')?.up, {
+      message: 'the killed primary was not seen down',
+    });
     await c.failover.manual({ host: '127.0.0.1', port: s.node('replica2').port });
     await c.pool.query("INSERT INTO events (note) VALUES ('manual')");
     expect(await count(s, 'replica2')).toBe(1);
@@ -221,7 +223,7 @@ describe('failover', () => {
     );
     await s.kill('primary');
     const offer = await offered;
-    await sleep(3 * INTERVAL);
+    await waitForRounds(() => c.stats().probeRounds, 3); // time for a wrong promotion to show
     const [r1] = await s.query<{ r: boolean }>('replica1', 'SELECT pg_is_in_recovery() AS r');
     const [r2] = await s.query<{ r: boolean }>('replica2', 'SELECT pg_is_in_recovery() AS r');
     expect(r1!.r && r2!.r).toBe(true); // nothing promoted yet
@@ -243,20 +245,27 @@ describe('replica lag', () => {
     );
     const lagEvents: unknown[] = [];
     c.on('lag', (e) => lagEvents.push(e));
+    const lagOf = (over: boolean) =>
+      nextEvent<[{ node: string; over: boolean }]>(c, 'lag', {
+        timeoutMs: 30_000,
+        where: (e) => e.node === 'replica-1' && e.over === over,
+      });
+    const over = lagOf(true);
     await s.pauseReplay('replica1');
     const writer = setInterval(
       () => void c.pool.query("INSERT INTO events (note) VALUES ('tick')").catch(() => {}),
       10,
     );
     try {
-      // The bar is 2 probe intervals past the limit; the margin absorbs a loaded CI box.
-      await sleep(150 + 2 * INTERVAL + 300);
+      // Out of rotation from the probe that saw it past the limit (an event, not a guessed delay).
+      await over;
       const ports = new Set<number>();
       for (let i = 0; i < 40; i++) ports.add(await port(c));
       expect(ports.has(s.node('replica1').port)).toBe(false);
       expect(ports.has(s.node('replica2').port)).toBe(true);
+      const caughtUp = lagOf(false);
       await s.resumeReplay('replica1');
-      await sleep(8 * INTERVAL);
+      await caughtUp;
       const after = new Set<number>();
       for (let i = 0; i < 40; i++) after.add(await port(c));
       expect(after.has(s.node('replica1').port)).toBe(true);
@@ -286,7 +295,14 @@ describe('replica lag', () => {
         10,
       );
       try {
-        await sleep(100 + 6 * INTERVAL);
+        await waitUntil(
+          () =>
+            c
+              .stats()
+              .nodes.filter((n) => n.role === 'replica')
+              .every((n) => n.lagging),
+          { timeoutMs: 30_000, message: 'the paused replicas were not seen lagging' },
+        );
         const primaryPort = s.primary.port;
         const results = { primary: 0, replica: 0, errors: 0 };
         for (let i = 0; i < 30; i++) {

@@ -1,5 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { sleep } from '@pgpulse/sandbox/testing';
+import { nextEvent, waitUntil } from '@pgpulse/sandbox/testing';
 import Cursor from 'pg-cursor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
@@ -33,8 +33,9 @@ describe('pinned client events (#22 item 5)', () => {
     client.on('end', () => events.push('end'));
     await client.query('BEGIN');
     const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+    const ended = nextEvent(client, 'end');
     await sandbox.query('primary', 'SELECT pg_terminate_backend($1)', [rows[0].pid]);
-    for (let i = 0; i < 50 && !events.includes('end'); i++) await sleep(50);
+    await ended;
     expect(events).toContain('end');
     expect(events.some((e) => e.startsWith('error'))).toBe(true);
     client.release(new Error('session gone'));
@@ -42,8 +43,10 @@ describe('pinned client events (#22 item 5)', () => {
     const quiet = await cluster.pool.connect();
     await quiet.query('BEGIN');
     const other = await quiet.query('SELECT pg_backend_pid() AS pid');
+    // An 'end' listener is not an 'error' listener: it only shows the termination arrived.
+    const quietEnded = nextEvent(quiet, 'end');
     await sandbox.query('primary', 'SELECT pg_terminate_backend($1)', [other.rows[0].pid]);
-    await sleep(300);
+    await quietEnded;
     quiet.release(true);
     await cluster.close();
     cluster = undefined;
@@ -67,7 +70,10 @@ describe('pinned client events (#22 item 5)', () => {
     expect(inFlight()).toBe(1);
     await cursor.read(1000);
     await cursor.close();
-    for (let i = 0; i < 20 && inFlight() > 0; i++) await sleep(25);
+    await waitUntil(() => inFlight() === 0, {
+      timeoutMs: 5_000,
+      message: 'a statement stayed in flight',
+    });
     expect(inFlight()).toBe(0);
     client.release();
     expect(sum('queries') - before.queries).toBe(1);

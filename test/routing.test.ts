@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { sleep } from '@pgpulse/sandbox/testing';
+import { waitUntil } from '@pgpulse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -351,16 +351,30 @@ describe('balancing, failures and limits', () => {
     try {
       await cluster.ready();
       const workers = Array.from({ length: 4 }, worker);
-      await sleep(300);
+      const replica1 = () => cluster.stats().nodes.find((n) => n.name === 'replica-1')!;
+      await waitUntil(() => replica1().counters.queries > 0, {
+        message: 'replica-1 served nothing',
+      });
       await sandbox.kill('replica1');
-      await sleep(800);
-      const stats = cluster.stats().nodes.find((n) => n.name === 'replica-1')!;
+      const stats = await waitUntil(
+        () => {
+          const now = replica1();
+          return now.breaker !== 'closed' && now.counters.availabilityErrors >= 1 && now;
+        },
+        { timeoutMs: 20_000, message: "replica-1's breaker did not open" },
+      );
       expect(stats.breaker).not.toBe('closed');
       expect(stats.counters.availabilityErrors).toBeGreaterThanOrEqual(1);
       await sandbox.start('replica1');
-      await sleep(1500);
-      const before = cluster.stats().nodes.find((n) => n.name === 'replica-1')!.counters.queries;
-      await sleep(500);
+      await waitUntil(() => replica1().breaker === 'closed', {
+        timeoutMs: 20_000,
+        message: "replica-1's breaker did not close",
+      });
+      const before = replica1().counters.queries;
+      await waitUntil(() => replica1().counters.queries > before, {
+        timeoutMs: 20_000,
+        message: 'replica-1 served no read after it came back',
+      });
       running = false;
       await Promise.all(workers);
       const after = cluster.stats().nodes.find((n) => n.name === 'replica-1')!;

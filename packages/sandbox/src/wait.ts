@@ -76,3 +76,22 @@ export async function waitUntil<T>(
     await sleep(options.intervalMs ?? 10);
   }
 }
+
+/**
+ * Waits until `rounds` whole rounds of something periodic (pgpulse's health probes:
+ * `() => cluster.stats().probeRounds`; its alert rounds: `alertRounds`) have run after this
+ * call, however long they take on a loaded machine. A round under way at the call does not
+ * count. For "N probe intervals later" without assuming how long an interval takes.
+ */
+export async function waitForRounds(
+  completed: () => number,
+  rounds: number,
+  options: Omit<WaitUntilOptions, 'message'> = {},
+): Promise<void> {
+  const target = completed() + rounds + 1;
+  await waitUntil(() => completed() >= target, {
+    timeoutMs: 30_000,
+    ...options,
+    message: () => `${rounds} rounds did not run (${completed()} of ${target})`,
+  });
+}

@@ -1,10 +1,16 @@
 /** Waiting for an event instead of sleeping for as long as it usually takes. */
 
-/** Anything with `on`/`off` listeners: a Node.js EventEmitter, pgpulse's cluster, a pg client. */
+/**
+ * Anything with `on`/`off` listeners: a Node.js EventEmitter, pgpulse's cluster, a pg client.
+ * The parameters are `never` so that typed and overloaded emitters fit; `nextEvent` passes the
+ * event name and a listener, as every emitter takes them.
+ */
 export interface Listenable {
-  on(event: string, listener: (...args: never[]) => void): unknown;
-  off(event: string, listener: (...args: never[]) => void): unknown;
+  on(...args: never[]): unknown;
+  off(...args: never[]): unknown;
 }
+
+type Subscribe = (event: string, listener: (...args: unknown[]) => void) => unknown;
 
 export interface NextEventOptions<A extends unknown[]> {
   /** Rejects after this long (default 10 000 ms): a guard against a hang, not a speed check. */
@@ -28,13 +34,13 @@ export function nextEvent<A extends unknown[] = unknown[]>(
       const args = received as A;
       if (options.where && !options.where(...args)) return;
       clearTimeout(timer);
-      emitter.off(event, listener);
+      (emitter.off as Subscribe).call(emitter, event, listener);
       resolve(args);
     };
     const timer = setTimeout(() => {
-      emitter.off(event, listener);
+      (emitter.off as Subscribe).call(emitter, event, listener);
       reject(new Error(`no '${event}' event within ${timeoutMs} ms`));
     }, timeoutMs);
-    emitter.on(event, listener);
+    (emitter.on as Subscribe).call(emitter, event, listener);
   });
 }

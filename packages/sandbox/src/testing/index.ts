@@ -4,7 +4,7 @@
  * small fixtures. Depends on nothing of @pgpulse/core: the cluster `observe` reads is typed by
  * its shape.
  */
-export { sleep, type WaitUntilOptions, waitUntil } from '../wait.js';
+export { sleep, type WaitUntilOptions, waitForRounds, waitUntil } from '../wait.js';
 export { type Listenable, type NextEventOptions, nextEvent } from './events.js';
 export { uniqueName } from './names.js';
 export {
