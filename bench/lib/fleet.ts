@@ -6,6 +6,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep, waitUntil } from '@pgpulse/sandbox/testing';
 
 export interface FleetOptions {
   readonly instances: number;
@@ -41,7 +42,6 @@ interface Worker {
   ready: boolean;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const WORKER = fileURLToPath(new URL('./fleet-worker.ts', import.meta.url));
 
 function shuffled<T>(items: readonly T[]): T[] {
@@ -190,9 +190,5 @@ export async function runFleet(options: FleetOptions): Promise<RoundResult[]> {
 }
 
 async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`fleet: timed out waiting for ${what}`);
-    await sleep(20);
-  }
+  await waitUntil(check, { timeoutMs, intervalMs: 20, message: `fleet: no ${what}` });
 }
