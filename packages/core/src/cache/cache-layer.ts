@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import type { RouteScope } from '../context/index.js';
+import { transactionStatus } from '../pool/index.js';
 import type { Classification, QueryRequest, ReadCacheHook } from '../routing/index.js';
-import { type ClusterNode, transactionStatus } from '../topology/index.js';
+import type { ClusterNode } from '../topology/index.js';
 import type { ReadPosition, RequiredPosition, ResultCache } from './result-cache.js';
 import { ALL_TABLES, readDependencies, writtenTables } from './tables.js';
 

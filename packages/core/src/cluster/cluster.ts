@@ -76,7 +76,7 @@ import {
   StatementPolicy,
 } from '../routing/index.js';
 import { Telemetry, untraced } from '../telemetry/index.js';
-import { ClusterNode, type NodeStats, trackTransactionStatus } from '../topology/index.js';
+import { ClusterNode, type NodeStats } from '../topology/index.js';
 import { SlowQueries, type SlowQueryReport } from './slow-queries.js';
 
 export type { SlowQueryReport };
@@ -774,7 +774,6 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       ...this.config.pool,
       applicationName: this.config.applicationName,
     });
-    pool.onConnect = trackTransactionStatus;
     // pg.Pool's events and set-up hooks, for every physical connection on every node.
     pool.setup = (client) => this.pool.connectionOpened(client);
     pool.onRemove = (client) => this.pool.connectionRemoved(client);

@@ -9,6 +9,7 @@ import {
 } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import {
+  type Clock,
   type ConnectionConfig,
   ConnectTimeoutError,
   NodePool,
@@ -105,6 +106,38 @@ async function rejection(promise: Promise<unknown>): Promise<{ err: unknown; ms:
   throw new Error('expected a rejection');
 }
 
+/** A clock moved by hand: timers fire only in advance(), in the order they fall due. */
+class ManualClock implements Clock {
+  #now = 0;
+  #timers: { at: number; seq: number; fn: () => void; live: boolean }[] = [];
+  #seq = 0;
+
+  now(): number {
+    return this.#now;
+  }
+
+  schedule(ms: number, fn: () => void): { cancel(): void } {
+    const timer = { at: this.#now + ms, seq: this.#seq++, fn, live: true };
+    this.#timers.push(timer);
+    return { cancel: () => (timer.live = false) };
+  }
+
+  advance(ms: number): void {
+    const until = this.#now + ms;
+    for (;;) {
+      const due = this.#timers
+        .filter((t) => t.live && t.at <= until)
+        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (due === undefined) break;
+      due.live = false;
+      this.#now = due.at;
+      due.fn();
+    }
+    this.#now = until;
+    this.#timers = this.#timers.filter((t) => t.live);
+  }
+}
+
 describe('NodePool', () => {
   it('rejects impossible options with a ConfigError naming the field', () => {
     const label: NodeLabel = { name: 'p', role: 'primary', host: 'h', port: 1 };
@@ -195,13 +228,18 @@ describe('NodePool', () => {
   });
 
   it('closes idle connections above minSize after idleTimeoutMs', async () => {
-    const { pool, app } = makePool({ minSize: 1, idleTimeoutMs: 100 });
+    const clock = new ManualClock();
+    const { pool, app } = makePool({ minSize: 1, idleTimeoutMs: 100, clock });
     const held = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
     for (const c of held) c.release();
     expect(pool.figures().idle).toBe(3);
-    await sleep(60);
+    clock.advance(99);
     expect(pool.figures().idle).toBe(3);
-    await waitFor(() => pool.figures().total === 1, 1_000);
+    clock.advance(1);
+    // Exactly at the timeout, down to minSize and no further.
+    expect(pool.figures()).toMatchObject({ total: 1, idle: 1 });
+    clock.advance(10_000);
+    expect(pool.figures()).toMatchObject({ total: 1, idle: 1 });
     await waitFor(async () => (await backends(app)) === 1);
   });
 
@@ -356,22 +394,30 @@ describe('NodePool', () => {
   it('recycles connections after their jittered lifetime and replaces them up to minSize', async () => {
     const randoms = [0, 0.999];
     // lifetime = 200 ms * (1 ± 0.5): 0 -> 100 ms, 0.999 -> ~300 ms, then 0.5 -> 200 ms.
+    const clock = new ManualClock();
     const { pool } = makePool({
       minSize: 1,
       recycleSeconds: 0.2,
       recycleJitter: 0.5,
       random: () => randoms.shift() ?? 0.5,
+      clock,
     });
     const a = await pool.acquire();
     const b = await pool.acquire();
     const pidA = await pidOf(a);
     const pidB = await pidOf(b);
-    await sleep(150);
+    clock.advance(150);
+    // In use, neither is closed at its lifetime: that waits for the release.
+    expect(pool.figures()).toMatchObject({ recycled: 0, total: 2, inUse: 2 });
     b.release();
     a.release();
     // Both are 150 ms old: A (100 ms) is past its lifetime, B (~300 ms) is not.
     expect(pool.figures()).toMatchObject({ recycled: 1, total: 1, idle: 1 });
-    // B expires while idle; the sweep closes it and opens a replacement for minSize.
+    // B expires while idle at ~300 ms; it is closed then and a replacement opens for minSize.
+    clock.advance(149);
+    expect(pool.figures().recycled).toBe(1);
+    clock.advance(1);
+    expect(pool.figures().recycled).toBe(2);
     await waitFor(() => {
       const f = pool.figures();
       return f.recycled === 2 && f.total === 1 && f.idle === 1;

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
 import type { ResolvedPreparedStatementsConfig } from '../config/index.js';
+import { transactionStatus } from '../pool/index.js';
 import type {
   Classification,
   PreparedStatementHook,
@@ -9,7 +10,7 @@ import type {
   RouteReason,
 } from '../routing/index.js';
 import { firstWord } from '../sql/index.js';
-import { type ClusterNode, transactionStatus } from '../topology/index.js';
+import type { ClusterNode } from '../topology/index.js';
 
 /** Counters of automatic preparation, for stats(). */
 export interface PreparedFigures {

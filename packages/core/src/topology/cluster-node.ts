@@ -203,25 +203,3 @@ export class ClusterNode implements BalancerCandidate, NodeLabel {
     };
   }
 }
-
-/** A physical connection's last reported transaction status ('I' idle, 'T' in a block, 'E' failed block). */
-export type TransactionStatus = 'I' | 'T' | 'E';
-
-const txStatus = new WeakMap<pg.Client, TransactionStatus>();
-
-/**
- * Follows the transaction status byte of every ReadyForQuery the server sends. The server is
- * the one authority on whether a connection is inside a transaction, whatever SQL (multi-
- * statement strings, COMMIT AND CHAIN, a failed COMMIT) got it there.
- */
-export function trackTransactionStatus(client: pg.Client): void {
-  txStatus.set(client, 'I');
-  client.connection.on('readyForQuery', (message: { status?: string }) => {
-    const status = message.status;
-    if (status === 'I' || status === 'T' || status === 'E') txStatus.set(client, status);
-  });
-}
-
-export function transactionStatus(client: pg.Client): TransactionStatus {
-  return txStatus.get(client) ?? 'I';
-}

@@ -1,0 +1,267 @@
+import pg from 'pg';
+import { forgetPassword, type PasswordSource, passwordSource } from '../config/index.js';
+import { NodeConnectionError, type NodeLabel } from '../errors/index.js';
+import { untraced } from '../telemetry/index.js';
+import type { Clock } from './clock.js';
+import {
+  Conn,
+  connectClient,
+  destroySocket,
+  type RemoveReason,
+  refSocket,
+  toError,
+} from './connection.js';
+import type { ConnectionConfig, NodePoolOptions } from './options.js';
+import { trackTransactionStatus } from './transaction-status.js';
+
+/** A connection that has not finished end() by then is cut off at the socket. */
+const END_GRACE_MS = 5_000;
+
+/** What the set tells its pool. */
+export interface ConnectionSetOwner {
+  /** An idle connection failed and has been closed. */
+  idleFailed(conn: Conn, err: Error): void;
+  /** A connection finished closing: capacity may be free, end() may be done. */
+  closed(): void;
+  /** An idle connection reached its lifetime and was closed: top up to minSize. */
+  recycled(): void;
+}
+
+/**
+ * The physical connections of one node: opening them (the driver's connect, then the set-up
+ * hook), the idle stack with its idle-timeout and lifetime timers, and closing them. How they
+ * are handed out is the pool's business (node-pool.ts).
+ */
+export class ConnectionSet {
+  /** Runs on every new connection before anyone gets it; a throw fails that connect. */
+  setup?: (client: pg.Client) => void | Promise<void>;
+  /** A connection was closed and left the pool (pg.Pool's 'remove'). */
+  onRemove?: (client: pg.Client, reason: RemoveReason) => void;
+
+  /** Stack: the most recently released connection is handed out first. */
+  readonly idle: Conn[] = [];
+  readonly connecting = new Set<Conn>();
+  /** Every connection not yet closed (connecting, idle, in use, closing): terminate() cuts them. */
+  readonly live = new Set<Conn>();
+  open = 0;
+  closing = 0;
+  created = 0;
+  destroyed = 0;
+  recycled = 0;
+  /** Bumped by drain(): connections of an older generation are not reused. */
+  generation = 0;
+
+  // The password is a closure in here: pg calls it while authenticating; nothing shows it.
+  readonly #clientConfig: pg.ClientConfig;
+  readonly #password: PasswordSource | undefined;
+  readonly #Client: typeof pg.Client;
+  readonly #idleTimeoutMs: number;
+  readonly #minSize: number;
+  readonly #recycleMs: number | null;
+  readonly #recycleJitter: number;
+  readonly #exitOnIdle: boolean;
+  readonly #random: () => number;
+
+  constructor(
+    readonly label: NodeLabel,
+    connection: ConnectionConfig,
+    options: NodePoolOptions,
+    readonly clock: Clock,
+    private readonly owner: ConnectionSetOwner,
+    private readonly report: (err: unknown) => void,
+  ) {
+    const password = connection.password;
+    this.#password = typeof password === 'string' ? passwordSource(password) : password;
+    this.#clientConfig = {
+      host: connection.host,
+      port: connection.port,
+      database: connection.database,
+      user: connection.user,
+      ...(this.#password === undefined ? {} : { password: this.#password }),
+      ssl: connection.ssl,
+      ...(connection.options === undefined ? {} : { options: connection.options }),
+      connectionTimeoutMillis: Math.min(options.connectTimeoutMs, 2_147_483_647),
+      keepAlive: true,
+      ...(options.applicationName === undefined
+        ? {}
+        : { application_name: options.applicationName }),
+    };
+    this.#Client = options.Client ?? pg.Client;
+    this.#idleTimeoutMs = options.idleTimeoutMs;
+    this.#minSize = options.minSize;
+    this.#recycleMs =
+      options.recycleSeconds === null || options.recycleSeconds === 0
+        ? null
+        : options.recycleSeconds * 1000;
+    this.#recycleJitter = options.recycleJitter;
+    this.#exitOnIdle = options.exitOnIdle ?? true;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** A new connection, counted as connecting; connect() opens it. */
+  start(): Conn {
+    const client = new this.#Client(this.#clientConfig);
+    trackTransactionStatus(client);
+    const conn = new Conn(client, this.clock.now());
+    this.connecting.add(conn);
+    this.live.add(conn);
+    // Without a listener, an 'error' from a connection nobody is using crashes the process.
+    client.on('error', (err: Error) => this.#onClientError(conn, err));
+    return conn;
+  }
+
+  /**
+   * Opens `conn` and runs the set-up hook. Resolves with it counted open and in use; rejects
+   * (with the connection gone) with a NodeConnectionError naming the node, or, for an abort
+   * by `ending()`, with the driver's own error.
+   */
+  async connect(conn: Conn, ending: () => boolean): Promise<void> {
+    const client = conn.client;
+    try {
+      try {
+        await untraced(() => connectClient(client));
+      } catch (err) {
+        // An abort by end() is not a connection failure of the node: it keeps its own error.
+        throw ending() || conn.aborted ? err : new NodeConnectionError(this.label, err);
+      } finally {
+        forgetPassword(client, this.#password);
+      }
+      await this.setup?.(client);
+    } catch (err) {
+      this.connecting.delete(conn);
+      this.live.delete(conn);
+      conn.state = 'closed';
+      destroySocket(client);
+      throw toError(err);
+    }
+    this.connecting.delete(conn);
+    this.open++;
+    this.created++;
+    conn.state = 'busy';
+    conn.generation = this.generation;
+    conn.expiresAt = this.#expiry(conn);
+  }
+
+  /** Keeps `conn` for reuse: on the idle stack, its idle timer running. */
+  putIdle(conn: Conn): void {
+    conn.state = 'idle';
+    conn.idleSince = this.clock.now();
+    if (this.#exitOnIdle) refSocket(conn.client, false);
+    this.idle.push(conn);
+    if (this.#idleTimeoutMs > 0) {
+      conn.idleTimer = this.clock.schedule(
+        this.#idleTimeoutMs,
+        () => this.#idleExpired(conn),
+        false,
+      );
+    }
+  }
+
+  /** The most recently idle connection that is not past its lifetime, off the stack. */
+  takeIdle(): Conn | undefined {
+    const now = this.clock.now();
+    for (;;) {
+      const conn = this.idle.pop();
+      if (conn === undefined) return undefined;
+      conn.idleTimer?.cancel();
+      conn.idleTimer = null;
+      if (now < conn.expiresAt) return conn;
+      // Its lifetime timer has not fired yet (a busy event loop): recycle it here.
+      this.recycled++;
+      this.close(conn, 'expired');
+      this.owner.recycled();
+    }
+  }
+
+  /** Closes every idle connection. */
+  closeIdle(reason: RemoveReason): void {
+    for (const conn of this.idle.splice(0)) this.close(conn, reason);
+  }
+
+  /** Ends an open connection without making anyone wait for it. */
+  close(conn: Conn, reason: RemoveReason): void {
+    if (conn.state === 'closing' || conn.state === 'closed') return;
+    conn.idleTimer?.cancel();
+    conn.lifeTimer?.cancel();
+    conn.idleTimer = conn.lifeTimer = null;
+    this.open--;
+    this.destroyed++;
+    conn.state = 'closing';
+    this.closing++;
+    const client = conn.client;
+    try {
+      this.onRemove?.(client, reason);
+    } catch (err) {
+      this.report(err);
+    }
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      timer.cancel();
+      conn.state = 'closed';
+      this.live.delete(conn);
+      this.closing--;
+      this.owner.closed();
+    };
+    // A server that stopped answering never acknowledges the goodbye; cut the socket then.
+    const timer = this.clock.schedule(
+      END_GRACE_MS,
+      () => {
+        destroySocket(client);
+        finish();
+      },
+      false,
+    );
+    client.end().then(finish, finish);
+  }
+
+  /** Nothing open, connecting or closing. */
+  get empty(): boolean {
+    return this.open === 0 && this.connecting.size === 0 && this.closing === 0;
+  }
+
+  /** When a connection opened now should be recycled (jittered lifetime). */
+  #expiry(conn: Conn): number {
+    const base = this.#recycleMs;
+    if (base === null) return Number.POSITIVE_INFINITY;
+    const lifetime = base * (1 + this.#recycleJitter * (2 * this.#random() - 1));
+    conn.lifeTimer = this.clock.schedule(lifetime, () => this.#lifeExpired(conn), false);
+    return this.clock.now() + lifetime;
+  }
+
+  #idleExpired(conn: Conn): void {
+    conn.idleTimer = null;
+    // Within minSize a connection stays, however long it has been idle.
+    if (conn.state !== 'idle' || this.open <= this.#minSize) return;
+    this.#removeIdle(conn);
+    this.close(conn, 'idle');
+  }
+
+  #lifeExpired(conn: Conn): void {
+    conn.lifeTimer = null;
+    // In use, it is closed on release instead (the pool compares expiresAt).
+    if (conn.state !== 'idle') return;
+    this.#removeIdle(conn);
+    this.recycled++;
+    this.close(conn, 'expired');
+    this.owner.recycled();
+  }
+
+  #removeIdle(conn: Conn): void {
+    const index = this.idle.indexOf(conn);
+    if (index >= 0) this.idle.splice(index, 1);
+    conn.idleTimer?.cancel();
+    conn.idleTimer = null;
+  }
+
+  #onClientError(conn: Conn, err: Error): void {
+    conn.broken = true;
+    // In use, the statement fails with this error and release() discards the connection;
+    // while connecting, connect() rejects. Only an idle connection needs handling here.
+    if (conn.state !== 'idle') return;
+    this.#removeIdle(conn);
+    this.close(conn, 'error');
+    this.owner.idleFailed(conn, err);
+  }
+}
