@@ -13,6 +13,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -112,12 +113,25 @@ for (const file of readdirSync(packs)) {
 process.stdout.write('\ntarballs\n');
 for (const name of PACKAGES) {
   const tarball = tarballs.get(name);
-  check(`${name}: packed, README, LICENSE, no tests, maps with sources`, () => {
+  check(`${name}: packed, README, LICENSE, exports, no tests, maps with sources`, () => {
     if (tarball === undefined) throw new Error('no tarball');
     const files = run('tar', ['tzf', tarball], root).trim().split('\n');
     const has = (path: string) => files.includes(`package/${path}`);
     const missing = ['README.md', 'LICENSE', 'package.json'].filter((f) => !has(f));
     if (missing.length > 0) throw new Error(`missing ${missing.join(', ')}`);
+    // Every target of package.json `exports` (e.g. @pgpulse/sandbox/testing) is in the tarball.
+    const manifest = JSON.parse(
+      readFileSync(join(root, 'packages', name, 'package.json'), 'utf8'),
+    ) as { exports?: unknown };
+    const targets: string[] = [];
+    const collect = (value: unknown): void => {
+      if (typeof value === 'string') targets.push(value.replace(/^\.\//, ''));
+      else if (value && typeof value === 'object') Object.values(value).forEach(collect);
+    };
+    collect(manifest.exports);
+    const unexported = targets.filter((t) => !has(t));
+    if (unexported.length > 0)
+      throw new Error(`exports not in the tarball: ${unexported.join(', ')}`);
     const tests = files.filter((f) => /\.test(-d)?\.[cm]?[jt]s$|\/fixtures\//.test(f));
     if (tests.length > 0) throw new Error(`test files shipped: ${tests.slice(0, 5).join(', ')}`);
     // Each dist/x.js.map points at ../src/x.ts: that source must be in the tarball.

@@ -1,7 +1,7 @@
 // Several app instances (here: several clusters in one process) over one sandbox: they pick the
 // same candidate whatever their replica order, and two writable nodes stop writes (split brain).
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { sleep } from '@pgpulse/sandbox/testing';
+import { sleep, waitUntil } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -40,11 +40,14 @@ function instance(s: SandboxCluster, replicas: readonly string[], config: Partia
 }
 
 async function allUp(fleet: readonly Cluster[]): Promise<void> {
-  const deadline = performance.now() + 10_000;
-  while (fleet.some((c) => c.nodes.some((n) => !n.health.up || !n.health.lastProbe))) {
-    if (performance.now() > deadline) throw new Error('nodes did not all answer their probes');
-    await sleep(INTERVAL);
-  }
+  await waitUntil(
+    () => fleet.every((c) => c.nodes.every((n) => n.health.up && n.health.lastProbe)),
+    {
+      timeoutMs: 10_000,
+      intervalMs: INTERVAL,
+      message: 'nodes did not all answer their probes',
+    },
+  );
 }
 
 async function inRecovery(s: SandboxCluster, name: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { sleep } from '@pgpulse/sandbox/testing';
+import { waitUntil } from '@pgpulse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatabaseOptimizationService } from '../packages/core/src/index.js';
 
@@ -55,7 +55,7 @@ describe('DatabaseOptimizationService: the facade over the whole feature set', (
             q.query.includes('FROM trades WHERE symbol') &&
             q.plan?.findings.some((f) => f.kind === 'seq-scan'),
         );
-    for (let i = 0; i < 200 && !planned(); i++) await sleep(25);
+    await waitUntil(planned, { timeoutMs: 20_000, message: 'no seq-scan plan was captured' });
     expect(planned()).toBe(true);
     const result = await service.optimizeIndexes({ tables: ['trades'], apply: true });
     const rec = result.recommendations.find(

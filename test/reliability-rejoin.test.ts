@@ -1,5 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { sleep } from '@pgpulse/sandbox/testing';
+import { sleep, waitUntil } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
 
@@ -44,7 +44,7 @@ describe('#11 item 6: a killed and restarted replica', () => {
     );
     const r1Reads = () => c.stats().nodes.find((n) => n.name === 'replica-1')!.counters.reads;
     try {
-      await sleep(300);
+      await waitUntil(() => r1Reads() > 0, { message: 'replica-1 served no read' });
       await sandbox.kill('replica1');
       // The kill fails the reads in flight there and opens the breaker (2 failures).
       const killedAt = performance.now();
