@@ -60,9 +60,14 @@ describe('the dashboard in headless Chromium, against the sandbox', () => {
     });
     cluster.on('connection-error', () => {});
     await cluster.ready();
-    // A slow read with a plan to show, routed reads and writes for the routing split.
+    // A slow read with a plan to show, routed reads and writes for the routing split. The
+    // pg_sleep makes it slow on any machine: the scan alone takes 11 ms on an idle one, under
+    // the 20 ms threshold (it was over it only on a loaded machine).
     for (let i = 0; i < 3; i++)
-      await cluster.pool.query('SELECT * FROM orders WHERE customer_id = $1', [i]);
+      await cluster.pool.query(
+        'WITH pause AS MATERIALIZED (SELECT pg_sleep(0.03)) SELECT o.* FROM orders o, pause WHERE o.customer_id = $1',
+        [i],
+      );
     await cluster.pool.query('INSERT INTO orders (customer_id, amount) VALUES (1, 1)');
     server = await serveDashboard(cluster, { intervalMs: 250, catalogEveryMs: 1_000 });
     browser = await chromium.launch({
