@@ -75,8 +75,9 @@ import {
   readPipeline,
   StatementPolicy,
 } from '../routing/index.js';
-import { Telemetry, untraced } from '../telemetry/index.js';
+import { Telemetry } from '../telemetry/index.js';
 import { ClusterNode, type NodeStats } from '../topology/index.js';
+import { untraced } from '../tracing/index.js';
 import { SlowQueries, type SlowQueryReport } from './slow-queries.js';
 
 export type { SlowQueryReport };

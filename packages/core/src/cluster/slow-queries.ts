@@ -9,7 +9,8 @@ import {
 } from '../analysis/index.js';
 import type { ResolvedSlowQueryConfig } from '../config/index.js';
 import type { Classifier, StatementEvent, StatementOutcome } from '../routing/index.js';
-import { type SlowStatement, type Telemetry, untraced } from '../telemetry/index.js';
+import type { SlowStatement, Telemetry } from '../telemetry/index.js';
+import { untraced } from '../tracing/index.js';
 
 export interface SlowQueryReport {
   readonly thresholdMs: number;

@@ -3,8 +3,9 @@
  * watching the primary. Each is one statement on the node's own pool, outside any caller's
  * scope and span.
  */
-import { untraced } from '../telemetry/index.js';
+
 import type { ClusterNode } from '../topology/index.js';
+import { untraced } from '../tracing/index.js';
 import type { NodeIdentity } from './candidate.js';
 import { IDENTITY_SQL, type IdentityRow, identityFromRow } from './identity.js';
 

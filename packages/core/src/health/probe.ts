@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { forgetPassword, type NodeConnectionOptions } from '../config/index.js';
-import { untraced } from '../telemetry/index.js';
+import { untraced } from '../tracing/index.js';
 import { type Lsn, parseLsn } from './lsn.js';
 
 /** What one probe round trip learns about a node. */

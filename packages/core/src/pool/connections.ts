@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { forgetPassword, type PasswordSource, passwordSource } from '../config/index.js';
 import { NodeConnectionError, type NodeLabel } from '../errors/index.js';
-import { untraced } from '../telemetry/index.js';
+import { untraced } from '../tracing/index.js';
 import type { Clock } from './clock.js';
 import {
   Conn,

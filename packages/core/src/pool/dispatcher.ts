@@ -1,5 +1,5 @@
 import { type NodeLabel, type PoolFigures, PoolTimeoutError } from '../errors/index.js';
-import { untraced } from '../telemetry/index.js';
+import { untraced } from '../tracing/index.js';
 import type { Clock } from './clock.js';
 import {
   type Conn,

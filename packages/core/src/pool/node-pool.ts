@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { NodeLabel, PoolFigures } from '../errors/index.js';
-import { untraced } from '../telemetry/index.js';
+import { untraced } from '../tracing/index.js';
 import { type Clock, systemClock } from './clock.js';
 import {
   type Conn,

@@ -9,8 +9,8 @@ import {
 } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import { type PooledConnection, transactionStatus } from '../pool/index.js';
-import { untraced } from '../telemetry/index.js';
 import type { ClusterNode } from '../topology/index.js';
+import { untraced } from '../tracing/index.js';
 import type { Classification, Classifier, TransactionControl } from './classifier.js';
 import type { QueryRequest } from './query-args.js';
 import { asRefusedWrite, isStandbyRefusal } from './refusals.js';

@@ -1,3 +1,2 @@
 export { type QuerySummary, summarize } from './summary.js';
 export { type SlowStatement, Telemetry, type TelemetryOptions } from './telemetry.js';
-export { untraced } from './untraced.js';

@@ -17,9 +17,9 @@ import pg from 'pg';
 import type { CapturedPlan } from '../analysis/index.js';
 import type { StatementEvent, StatementOutcome } from '../routing/index.js';
 import type { ClusterNode } from '../topology/index.js';
+import { outerContext } from '../tracing/index.js';
 import { QueryTexts } from './query-text.js';
 import { summarize } from './summary.js';
-import { outerContext } from './untraced.js';
 
 export interface TelemetryOptions {
   /** Default: the global tracer provider (whatever SDK the application registered). */
