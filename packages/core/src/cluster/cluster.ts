@@ -481,6 +481,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** What ready() does before judging the nodes; statements wait for this much. */
   private start(): Promise<void> {
     this.readiness ??= (async () => {
+      // Not awaited: the coordinator matters at a promotion only, never for a statement.
+      void this.coordinator?.prepare();
       await loadParser();
       await this.monitor.start();
       if (!this.closing) this.monitoring?.start();

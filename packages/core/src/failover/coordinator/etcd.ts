@@ -72,6 +72,16 @@ export class EtcdCoordinator implements FailoverCoordinator {
     };
   }
 
+  async prepare(): Promise<void> {
+    try {
+      const client = await this.connect();
+      // One read opens the gRPC channel; the key need not exist.
+      await this.bounded(client.get(this.config.prefix).exists(), 'opening the etcd connection');
+    } catch {
+      // acquire() reports it when a promotion needs the service.
+    }
+  }
+
   async close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
