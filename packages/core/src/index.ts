@@ -138,7 +138,6 @@ export {
   type Classifier,
   classify,
   createClassifier,
-  loadParser,
   RoutedClient,
   type RouteReason,
   RoutingPool,
@@ -152,4 +151,5 @@ export {
   type OptimizeIndexesOptions,
   type ReadOptions,
 } from './service/index.js';
+export { loadParser } from './sql/index.js';
 export type { NodeStats } from './topology/index.js';

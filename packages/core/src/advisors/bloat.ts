@@ -1,4 +1,4 @@
-import { type QueryClient, quoteIdent } from '../analysis/catalog.js';
+import { type QueryClient, quoteIdent } from '../sql/index.js';
 import type { IndexInfo } from './catalog.js';
 import { asRow, num, reindexSql, str } from './sql.js';
 

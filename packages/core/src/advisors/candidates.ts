@@ -1,4 +1,4 @@
-import type { QueryClient } from '../analysis/catalog.js';
+import type { QueryClient } from '../sql/index.js';
 import { type IndexInfo, loadIndexes } from './catalog.js';
 import { coveringIndex } from './coverage.js';
 import { choosePredicate } from './partial.js';

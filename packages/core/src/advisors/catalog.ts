@@ -1,4 +1,4 @@
-import type { QueryClient } from '../analysis/catalog.js';
+import type { QueryClient } from '../sql/index.js';
 import { asRow, bool, json, num, str, timestamp } from './sql.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { QueryClient } from '../analysis/catalog.js';
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
+import type { QueryClient } from '../sql/index.js';
 import { type BloatedIndex, type BloatMethod, findBloat } from './bloat.js';
 import { type IndexInfo, loadForeignKeys, loadIndexes, nodeFacts, type Scope } from './catalog.js';
 import { type DuplicateIndex, findDuplicates, isDroppable } from './duplicates.js';

@@ -1,5 +1,5 @@
-import type { QueryClient } from '../analysis/catalog.js';
 import { ConfigError, type ConfigIssue, type PgPulseError } from '../errors/index.js';
+import type { QueryClient } from '../sql/index.js';
 import { type IndexInfo, loadIndexes } from './catalog.js';
 import { coveringIndex } from './coverage.js';
 import { isDroppable } from './duplicates.js';

@@ -1,5 +1,5 @@
-import type { QueryClient } from '../analysis/catalog.js';
-import { type ExpressionToken, tokenizeExpression } from '../analysis/plan-expression.js';
+import { type ExpressionToken, tokenizeExpression } from '../analysis/index.js';
+import type { QueryClient } from '../sql/index.js';
 import { asRow, num, type PartialPredicate } from './sql.js';
 
 /**

@@ -1,5 +1,7 @@
 import {
   type ExplainResult,
+  type ExpressionToken,
+  expressionColumns,
   flattenPlan,
   nodeType,
   type PlanNode,
@@ -7,12 +9,8 @@ import {
   planNumber,
   planString,
   planStrings,
-} from '../analysis/plan.js';
-import {
-  type ExpressionToken,
-  expressionColumns,
   tokenizeExpression,
-} from '../analysis/plan-expression.js';
+} from '../analysis/index.js';
 import { type ConstantEquality, conjuncts, constantEqualities } from './partial.js';
 import type { SortDirection } from './sql.js';
 

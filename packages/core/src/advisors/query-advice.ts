@@ -1,15 +1,16 @@
-import type { QueryClient } from '../analysis/catalog.js';
 import {
   type ExplainOutcome,
+  type ExplainResult,
   explainStatement,
   GENERIC_PLAN_VERSION,
   inReadOnlyTransaction,
+  inspectStatement,
+  parseExplainJson,
+  type StatementShape,
   underSavepoint,
-} from '../analysis/explain-runner.js';
-import { type ExplainResult, parseExplainJson } from '../analysis/plan.js';
-import { inspectStatement, type StatementShape } from '../analysis/statement.js';
+} from '../analysis/index.js';
 import { PgPulseError } from '../errors/index.js';
-import { loadParser } from '../routing/classifier.js';
+import { loadParser, type QueryClient } from '../sql/index.js';
 import { type Candidate, relationCandidates, tableFacts } from './candidates.js';
 import { relationUses, totalCost } from './plan-use.js';
 import { type IndexRecommendation, lookupNames, pickName } from './recommendations.js';

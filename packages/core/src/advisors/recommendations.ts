@@ -1,13 +1,13 @@
 import {
+  type ExplainResult,
   fetchColumns,
   fetchRelations,
-  type QueryClient,
-  qualifiedName,
-} from '../analysis/catalog.js';
-import type { PlanFinding } from '../analysis/finding.js';
-import { fingerprintQuery } from '../analysis/fingerprint.js';
-import { type ExplainResult, flattenPlan, planString } from '../analysis/plan.js';
-import { loadParser } from '../routing/classifier.js';
+  fingerprintQuery,
+  flattenPlan,
+  type PlanFinding,
+  planString,
+} from '../analysis/index.js';
+import { loadParser, type QueryClient } from '../sql/index.js';
 import type { ForeignKeyInfo, IndexInfo, Scope } from './catalog.js';
 import { coveringIndex, coversForeignKey } from './coverage.js';
 import { choosePredicate, constantEqualities } from './partial.js';
@@ -364,7 +364,7 @@ export async function slowQueryRecommendations(
     all.map((d) => ({ relation: d.relation, schema: d.schema ?? scope.schema })),
   );
   const resolved = all.flatMap((d) => {
-    const info = relations.get(qualifiedName(d.relation, d.schema ?? scope.schema));
+    const info = relations.get(qualified(d.schema ?? scope.schema, d.relation));
     if (info === undefined || !['r', 'm', 'p'].includes(info.kind)) return [];
     if (!inScope(scope, info.schema, info.name)) return [];
     return [{ draft: d, schema: info.schema, table: info.name }];

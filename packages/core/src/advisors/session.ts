@@ -1,5 +1,5 @@
-import type { QueryClient } from '../analysis/catalog.js';
 import { PgPulseError } from '../errors/index.js';
+import type { QueryClient } from '../sql/index.js';
 import { asRow, bool, ddlFailure, num, str } from './sql.js';
 
 /**

@@ -1,6 +1,5 @@
-import type { QueryClient } from '../analysis/catalog.js';
-import type { ExplainResult, PlanNode } from '../analysis/plan.js';
-import { quoteIdent } from '../sql/index.js';
+import type { ExplainResult, PlanNode } from '../analysis/index.js';
+import { type QueryClient, quoteIdent } from '../sql/index.js';
 import type { Candidate } from './candidates.js';
 import { planRows, totalCost } from './plan-use.js';
 import { asRow, columnListSql, includeSql, num, predicateSql, qualified } from './sql.js';

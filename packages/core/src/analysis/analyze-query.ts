@@ -1,13 +1,7 @@
 import { PgPulseError } from '../errors/index.js';
-import { type Classifier, loadParser } from '../routing/classifier.js';
-import {
-  fetchColumns,
-  fetchRelations,
-  type QueryClient,
-  qualifiedName,
-  type RelationInfo,
-  serverVersion,
-} from './catalog.js';
+import type { Classifier } from '../routing/index.js';
+import { loadParser, type QueryClient, qualified } from '../sql/index.js';
+import { fetchColumns, fetchRelations, type RelationInfo, serverVersion } from './catalog.js';
 import {
   ExplainError,
   type ExplainMode,
@@ -98,7 +92,7 @@ export async function analyzeQuery(
         )) ?? new Map<string, RelationInfo>();
       const findings = analyzePlan(outcome.result, {
         ...options.analyzer,
-        relationRows: (relation, schema) => relations.get(qualifiedName(relation, schema))?.rows,
+        relationRows: (relation, schema) => relations.get(qualified(schema, relation))?.rows,
       });
       const suggestions = await suggest(client, findings, relations);
       const rewrite = await tryRewrite(client, {
@@ -182,7 +176,7 @@ interface RewriteInput {
 
 async function notNull(client: QueryClient, target: NotInCandidate['outer']): Promise<boolean> {
   const columns = await underSavepoint(client, () =>
-    fetchColumns(client, qualifiedName(target.relation, target.schema), [target.column]),
+    fetchColumns(client, qualified(target.schema, target.relation), [target.column]),
   );
   return columns?.get(target.column)?.notNull === true;
 }

@@ -3,22 +3,10 @@
  * by `to_regclass`, so nothing a user wrote is ever concatenated into SQL (invariant 7).
  */
 
-/** The narrow client shape analysis needs: pg.Client and pg.PoolClient fit it. */
-export interface QueryClient {
-  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
-}
-
-import { quoteIdent } from '../sql/index.js';
-
-export { quoteIdent };
-
-/** `"schema"."name"`, or `"name"` when the schema is unknown (search_path resolves it). */
-export function qualifiedName(name: string, schema?: string): string {
-  return schema === undefined ? quoteIdent(name) : `${quoteIdent(schema)}.${quoteIdent(name)}`;
-}
+import { type QueryClient, qualified } from '../sql/index.js';
 
 export interface RelationInfo {
-  /** The key it was requested by: `qualifiedName(relation, schema)`. */
+  /** The key it was requested by: `qualified(schema, relation)`. */
   readonly requested: string;
   readonly oid: number;
   readonly schema: string;
@@ -85,7 +73,7 @@ export async function fetchRelations(
     ...new Set(
       [...relations]
         .filter((r) => typeof r.schema === 'string' && r.schema.length > 0)
-        .map((r) => qualifiedName(r.relation, r.schema)),
+        .map((r) => qualified(r.schema, r.relation)),
     ),
   ];
   const found = new Map<string, RelationInfo>();

@@ -1,11 +1,9 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadParser } from '../routing/classifier.js';
-import type { QueryClient } from './catalog.js';
+import { type ConnectionLease, loadParser, type QueryClient } from '../sql/index.js';
 import {
   type CapturedPlan,
-  type ConnectionLease,
   ExplainCapture,
   type ExplainCaptureOptions,
   type ExplainJob,

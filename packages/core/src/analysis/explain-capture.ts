@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors/index.js';
-import type { Classifier } from '../routing/classifier.js';
-import { fetchRelations, type QueryClient, qualifiedName, serverVersion } from './catalog.js';
+import type { Classifier } from '../routing/index.js';
+import { type ConnectionLease, qualified } from '../sql/index.js';
+import { fetchRelations, serverVersion } from './catalog.js';
 import {
   type ExplainError,
   type ExplainMode,
@@ -15,11 +16,6 @@ import { redactPlan } from './redact-plan.js';
 import { inspectStatement } from './statement.js';
 
 /** A connection on one node, borrowed for one EXPLAIN. */
-export interface ConnectionLease {
-  readonly client: QueryClient;
-  /** `destroy` is true after a failure: the session may hold state and must not be reused. */
-  release(destroy?: boolean): void;
-}
 
 export type ConnectionProvider = (nodeName: string) => Promise<ConnectionLease>;
 
@@ -357,7 +353,7 @@ export class ExplainCapture<Context = unknown> {
       );
       const findings = analyzePlan(outcome.result, {
         ...this.#options.analyzer,
-        relationRows: (relation, schema) => relations?.get(qualifiedName(relation, schema))?.rows,
+        relationRows: (relation, schema) => relations?.get(qualified(schema, relation))?.rows,
       });
       captured = {
         fingerprint: job.fingerprint,

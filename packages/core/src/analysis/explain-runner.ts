@@ -1,5 +1,6 @@
 import { PgPulseError } from '../errors/index.js';
-import { functionsAreStable, type QueryClient } from './catalog.js';
+import type { QueryClient } from '../sql/index.js';
+import { functionsAreStable } from './catalog.js';
 import { type ExplainResult, parseExplainJson } from './plan.js';
 import type { StatementShape } from './statement.js';
 

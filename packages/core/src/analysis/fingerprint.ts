@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { fingerprintSync, normalizeSync, type ScanToken, scanSync } from 'libpg-query';
-import { isParserLoaded } from '../routing/classifier.js';
-import { maskLiterals, shapeOf } from '../sql/index.js';
+import { isParserLoaded, maskLiterals, shapeOf } from '../sql/index.js';
 
 export type FingerprintSource = 'libpg-query' | 'hash';
 

@@ -10,10 +10,9 @@ export {
   type SuggestionKind,
   type SuggestionPriority,
 } from './analyze-query.js';
-export { type QueryClient, quoteIdent } from './catalog.js';
+export { fetchColumns, fetchRelations } from './catalog.js';
 export {
   type CapturedPlan,
-  type ConnectionLease,
   type ConnectionProvider,
   type EnqueueOutcome,
   ExplainCapture,
@@ -22,7 +21,15 @@ export {
   type ExplainJob,
   type ExplainJobInfo,
 } from './explain-capture.js';
-export { ExplainError, type ExplainMode } from './explain-runner.js';
+export {
+  ExplainError,
+  type ExplainMode,
+  type ExplainOutcome,
+  explainStatement,
+  GENERIC_PLAN_VERSION,
+  inReadOnlyTransaction,
+  underSavepoint,
+} from './explain-runner.js';
 export {
   type FingerprintSource,
   fingerprintQuery,
@@ -32,9 +39,13 @@ export { LatencyHistogram } from './latency-histogram.js';
 export {
   type ExplainResult,
   flattenPlan,
+  nodeType,
   type PlanNode,
   type PlanVisit,
   parseExplainJson,
+  planNumber,
+  planString,
+  planStrings,
   walkPlan,
 } from './plan.js';
 export {
@@ -47,9 +58,11 @@ export {
 } from './plan-analyzer.js';
 export {
   type ExpressionColumn,
+  type ExpressionToken,
   expressionColumns,
   filterColumns,
   redactExpression,
+  tokenizeExpression,
 } from './plan-expression.js';
 export { redactPlan } from './redact-plan.js';
 export {
@@ -61,3 +74,4 @@ export {
   type SlowQueryRecord,
   type SlowQuerySample,
 } from './slow-query-log.js';
+export { inspectStatement, type StatementShape } from './statement.js';

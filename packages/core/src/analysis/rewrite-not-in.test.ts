@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { parseSync } from 'libpg-query';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadParser } from '../routing/classifier.js';
+import { loadParser } from '../sql/index.js';
 import { applyRewrites, findNotInCandidates } from './rewrite-not-in.js';
 
 beforeAll(async () => {

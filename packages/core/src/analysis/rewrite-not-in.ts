@@ -3,12 +3,12 @@ import {
   type AstRecord,
   arrayField,
   isRecord,
+  quoteIdent,
   recordField,
   stringField,
   stringList,
   unwrapNode,
-} from '../routing/sql-ast.js';
-import { quoteIdent } from './catalog.js';
+} from '../sql/index.js';
 
 /**
  * `x NOT IN (SELECT y FROM t WHERE p)` -> `NOT EXISTS (SELECT 1 FROM t WHERE (p) AND o.x = t.y)`.

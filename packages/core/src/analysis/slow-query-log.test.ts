@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors/index.js';
-import { loadParser } from '../routing/classifier.js';
+import { loadParser } from '../sql/index.js';
 import { fingerprintQuery, maskSqlText, UNREADABLE_STATEMENT } from './fingerprint.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import { type SlowQueryInput, SlowQueryLog } from './slow-query-log.js';

@@ -1,5 +1,5 @@
 import { ConfigError, type NodeRole } from '../errors/index.js';
-import { isParserLoaded, loadParser } from '../routing/classifier.js';
+import { isParserLoaded, loadParser } from '../sql/index.js';
 import { type FingerprintSource, fingerprintQuery, type QueryFingerprint } from './fingerprint.js';
 import { LatencyHistogram } from './latency-histogram.js';
 

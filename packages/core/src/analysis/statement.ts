@@ -1,6 +1,6 @@
 import { parseSync } from 'libpg-query';
-import { type Classifier, createClassifier, isParserLoaded } from '../routing/classifier.js';
-import { arrayField, isRecord, unwrapNode } from '../routing/sql-ast.js';
+import { type Classifier, createClassifier } from '../routing/index.js';
+import { arrayField, isParserLoaded, isRecord, unwrapNode } from '../sql/index.js';
 
 /** Statements EXPLAIN accepts and that are worth a plan. */
 const EXPLAINABLE: ReadonlySet<string> = new Set([

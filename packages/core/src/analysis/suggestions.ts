@@ -1,11 +1,5 @@
-import { createIndexSql, indexNames } from '../advisors/index.js';
-import {
-  fetchColumns,
-  fetchIndexLeadingColumns,
-  type QueryClient,
-  qualifiedName,
-  type RelationInfo,
-} from './catalog.js';
+import { createIndexSql, indexNames, type QueryClient, qualified } from '../sql/index.js';
+import { fetchColumns, fetchIndexLeadingColumns, type RelationInfo } from './catalog.js';
 import { underSavepoint } from './explain-runner.js';
 import type { PlanFinding } from './finding.js';
 
@@ -55,7 +49,7 @@ export async function suggest(
 ): Promise<QuerySuggestion[]> {
   const out: QuerySuggestion[] = [];
   const infoOf = (f: PlanFinding): RelationInfo | undefined =>
-    f.relation === undefined ? undefined : relations.get(qualifiedName(f.relation, f.schema));
+    f.relation === undefined ? undefined : relations.get(qualified(f.schema, f.relation));
   for (const finding of findings) {
     const info = infoOf(finding);
     switch (finding.kind) {
@@ -99,7 +93,7 @@ export async function suggest(
             description: finding.suggestion,
             priority: 3,
             kind: 'statistics',
-            sql: `VACUUM (ANALYZE) ${qualifiedName(info.name, info.schema)}`,
+            sql: `VACUUM (ANALYZE) ${qualified(info.schema, info.name)}`,
             relation: displayName(info),
           });
         }
@@ -133,7 +127,7 @@ function statisticsSuggestion(
     description: finding.suggestion,
     priority: clampPriority(priority),
     kind: 'statistics',
-    sql: `ANALYZE ${qualifiedName(info.name, info.schema)}`,
+    sql: `ANALYZE ${qualified(info.schema, info.name)}`,
     relation: displayName(info),
     ...(finding.columns === undefined ? {} : { columns: finding.columns }),
   };
@@ -155,7 +149,7 @@ function staleStatistics(info: RelationInfo): QuerySuggestion | undefined {
     description: `${why}: the planner works from stale row counts and value distributions.`,
     priority: 3,
     kind: 'statistics',
-    sql: `ANALYZE ${qualifiedName(info.name, info.schema)}`,
+    sql: `ANALYZE ${qualified(info.schema, info.name)}`,
     relation: displayName(info),
   };
 }
@@ -175,7 +169,7 @@ async function indexSuggestion(
   if (info === undefined || wanted.length === 0 || (info.kind !== 'r' && info.kind !== 'm')) {
     return undefined;
   }
-  const table = qualifiedName(info.name, info.schema);
+  const table = qualified(info.schema, info.name);
   const parsed = wanted
     .slice(0, MAX_INDEX_COLUMNS)
     .map((name, i) => ({ name, descending: finding.order?.[i] === 'desc' }));

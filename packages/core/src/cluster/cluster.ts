@@ -67,14 +67,13 @@ import {
   createClassifier,
   Executor,
   FunctionCatalog,
-  isParserLoaded,
-  loadParser,
   Router,
   RoutingPool,
   type RoutingReason,
   readPipeline,
   StatementPolicy,
 } from '../routing/index.js';
+import { isParserLoaded, loadParser } from '../sql/index.js';
 import { Telemetry } from '../telemetry/index.js';
 import { ClusterNode, type NodeStats } from '../topology/index.js';
 import { untraced } from '../tracing/index.js';

@@ -1,4 +1,4 @@
-import { type QueryClient, quoteIdent } from '../analysis/catalog.js';
+import { type QueryClient, quoteIdent } from '../sql/index.js';
 import { PartitioningError } from './errors.js';
 import { readAttachment } from './inspect.js';
 import { qualified } from './sql.js';

@@ -1,4 +1,4 @@
-import type { QueryClient } from '../analysis/catalog.js';
+import type { QueryClient } from '../sql/index.js';
 import { PartitioningError } from './errors.js';
 import { qualified } from './sql.js';
 import type { PartitionType } from './strategy.js';

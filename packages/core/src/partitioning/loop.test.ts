@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ConnectionLease } from '../analysis/explain-capture.js';
+import type { ConnectionLease } from '../sql/index.js';
 import type { PartitioningError } from './errors.js';
 import { PartitionManager } from './partition-manager.js';
 

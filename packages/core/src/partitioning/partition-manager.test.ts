@@ -1,8 +1,8 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { qualifiedName } from '../analysis/catalog.js';
 import { PgPulseError } from '../errors/index.js';
+import { qualified } from '../sql/index.js';
 import { PartitioningError } from './errors.js';
 import {
   type PartitionConnectionProvider,
@@ -83,7 +83,7 @@ async function partitions(table: string, schema = 'public'): Promise<Record<stri
     `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
       WHERE i.inhparent = to_regclass($1) ORDER BY c.relname`,
-    [qualifiedName(table, schema)],
+    [qualified(schema, table)],
   );
   return Object.fromEntries(rows.map((r) => [r.name, r.bound]));
 }
@@ -98,7 +98,7 @@ async function placement(table: string): Promise<Record<string, string>> {
 
 async function exists(name: string, schema = 'public'): Promise<boolean> {
   const [row] = await sql<{ oid: string | null }>('SELECT to_regclass($1)::text AS oid', [
-    qualifiedName(name, schema),
+    qualified(schema, name),
   ]);
   return row?.oid !== null && row?.oid !== undefined;
 }

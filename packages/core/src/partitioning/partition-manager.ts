@@ -1,6 +1,5 @@
-import { quoteIdent } from '../analysis/catalog.js';
-import type { ConnectionLease } from '../analysis/explain-capture.js';
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
+import { type ConnectionLease, quoteIdent } from '../sql/index.js';
 import {
   createPartition,
   type DdlSession,

@@ -1,4 +1,4 @@
-import type { QueryClient } from '../analysis/catalog.js';
+import type { QueryClient } from '../sql/index.js';
 import { readChildren, record, requirePartitionedParent } from './inspect.js';
 import type { PartitionType } from './strategy.js';
 

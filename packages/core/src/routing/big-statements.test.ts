@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadParser } from '../sql/index.js';
 import {
   type Classification,
   type ClassifierOptions,
   classifyByParse,
   createClassifier,
-  loadParser,
 } from './classifier.js';
 
 beforeAll(async () => {

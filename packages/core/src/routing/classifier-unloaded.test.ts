@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classify, createClassifier, isParserLoaded, loadParser } from './classifier.js';
+import { isParserLoaded, loadParser } from '../sql/index.js';
+import { classify, createClassifier } from './classifier.js';
 
 // A separate file gets a fresh module graph, so the parser really is not loaded yet.
 describe('before loadParser()', () => {

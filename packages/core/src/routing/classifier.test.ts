@@ -1,12 +1,11 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { isParserLoaded, loadParser } from '../sql/index.js';
 import {
   BUILTIN_VOLATILE_FUNCTIONS,
   type Classification,
   classify,
   createClassifier,
-  isParserLoaded,
-  loadParser,
   type RouteReason,
   type SessionEffect,
   type StatementKind,

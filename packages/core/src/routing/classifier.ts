@@ -1,22 +1,25 @@
-import { loadModule, parseSync } from 'libpg-query';
-import { ConfigError, PgPulseError } from '../errors/index.js';
-import { shapeOf, splitStatements } from '../sql/index.js';
-import { findHint, mayContainHint } from './hints.js';
-import { hasNoSessionEffect, isPlainWrite } from './shortcuts.js';
+import { parseSync } from 'libpg-query';
+import { ConfigError } from '../errors/index.js';
 import {
   type AstNode,
   type AstRecord,
   arrayField,
   constantBoolean,
   constantString,
+  isParserLoaded,
   isRecord,
   isTempRangeVar,
   isTempSchema,
+  parserNotLoaded,
   recordField,
+  shapeOf,
+  splitStatements,
   stringField,
   stringList,
   unwrapNode,
-} from './sql-ast.js';
+} from '../sql/index.js';
+import { findHint, mayContainHint } from './hints.js';
+import { hasNoSessionEffect, isPlainWrite } from './shortcuts.js';
 import {
   BUILTIN_VOLATILE_FUNCTIONS,
   SESSION_ADVISORY_LOCK_FUNCTIONS,
@@ -141,49 +144,6 @@ const MAX_CACHED_TEXT_LENGTH = 32_768;
 const MAX_CACHED_VARIANT_LENGTH = 1024;
 /** DECLARE ... WITH HOLD sets CURSOR_OPT_HOLD (0x0020) in DeclareCursorStmt.options. */
 const CURSOR_OPT_HOLD = 0x20;
-
-// ---------------------------------------------------------------------------------------------
-// Parser loading
-
-let parserLoaded = false;
-let parserLoading: Promise<void> | undefined;
-
-/** Loads libpg-query's WASM once; later calls share the same promise. */
-export function loadParser(): Promise<void> {
-  if (parserLoading === undefined) {
-    parserLoading = loadModule().then(
-      () => {
-        parserLoaded = true;
-      },
-      (error: unknown) => {
-        // Forget the failure so a later call can retry (e.g. after a transient fs error).
-        parserLoading = undefined;
-        throw new PgPulseError(
-          'PGPULSE_PARSER_LOAD',
-          `Could not load the PostgreSQL parser (libpg-query WASM): ${describe(error)}`,
-          { cause: error },
-        );
-      },
-    );
-  }
-  return parserLoading;
-}
-
-export function isParserLoaded(): boolean {
-  return parserLoaded;
-}
-
-function parserNotLoaded(): PgPulseError {
-  return new PgPulseError(
-    'PGPULSE_PARSER_NOT_LOADED',
-    'The SQL classifier was used before its parser was loaded: await loadParser() once at ' +
-      'start-up before classifying statements.',
-  );
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Results
@@ -506,7 +466,7 @@ class SqlClassifier implements Classifier {
   classify(sql: string): Classification {
     const hit = this.#cache.get(sql);
     if (hit !== undefined) return hit;
-    if (!parserLoaded) throw parserNotLoaded();
+    if (!isParserLoaded()) throw parserNotLoaded();
     // Callers in plain JavaScript may pass a query config object; never cache on object keys.
     if (typeof sql !== 'string') return UNPARSEABLE;
     if (isBlank(sql)) return this.#remember(sql, EMPTY);
@@ -538,7 +498,7 @@ class SqlClassifier implements Classifier {
 
   /** The parser's answer for exactly this text: no shortcut, no shape, no cache. */
   classifyByParse(sql: string): Classification {
-    if (!parserLoaded) throw parserNotLoaded();
+    if (!isParserLoaded()) throw parserNotLoaded();
     if (typeof sql !== 'string' || sql.includes('\0')) return UNPARSEABLE;
     return isBlank(sql) ? EMPTY : this.#classifyText(sql);
   }
@@ -838,7 +798,7 @@ let defaultClassifier: Classifier | undefined;
 
 /** Classifies with a shared default classifier; throws if loadParser() has not resolved. */
 export function classify(sql: string): Classification {
-  if (!parserLoaded) throw parserNotLoaded();
+  if (!isParserLoaded()) throw parserNotLoaded();
   defaultClassifier ??= createClassifier();
   return defaultClassifier.classify(sql);
 }

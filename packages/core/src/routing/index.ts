@@ -5,8 +5,6 @@ export {
   type ClassifierOptions,
   classify,
   createClassifier,
-  isParserLoaded,
-  loadParser,
   type RouteReason,
   type SessionEffect,
   type StatementKind,

@@ -13,9 +13,12 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-/** `"schema"."name"`. */
-export function qualified(schema: string, name: string): string {
-  return `${quoteIdent(schema)}.${quoteIdent(name)}`;
+/**
+ * `"schema"."name"`, or `"name"` when the schema is unknown (search_path resolves it). The one
+ * way pgpulse writes a qualified name: schema first, as SQL does.
+ */
+export function qualified(schema: string | undefined, name: string): string {
+  return schema === undefined ? quoteIdent(name) : `${quoteIdent(schema)}.${quoteIdent(name)}`;
 }
 
 /**

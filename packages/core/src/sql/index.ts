@@ -1,4 +1,19 @@
 export {
+  type AstNode,
+  type AstRecord,
+  arrayField,
+  constantBoolean,
+  constantString,
+  isRecord,
+  isTempRangeVar,
+  isTempSchema,
+  recordField,
+  stringField,
+  stringList,
+  unwrapNode,
+} from './ast.js';
+export type { ConnectionLease, QueryClient } from './client.js';
+export {
   advisoryLockKey,
   MAX_IDENTIFIER_BYTES,
   qualified,
@@ -6,6 +21,20 @@ export {
   quoteLiteral,
   truncateBytes,
 } from './identifiers.js';
+export {
+  columnListSql,
+  createIndexSql,
+  dropIndexSql,
+  type IndexShape,
+  includeSql,
+  indexLockKey,
+  indexNames,
+  type PartialPredicate,
+  predicateSql,
+  reindexSql,
+  type SortDirection,
+  shortHash,
+} from './index-ddl.js';
 export {
   firstWord,
   hasSeveralStatements,
@@ -15,4 +44,5 @@ export {
   type TokenKind,
 } from './lexer.js';
 export { maskLiterals } from './mask.js';
+export { isParserLoaded, loadParser, parserNotLoaded } from './parser.js';
 export { type ShapeOptions, type SqlShape, shapeOf } from './shape.js';
