@@ -44,7 +44,10 @@ while (running) {
     );
     process.send?.({ t: 'ack', seq, port: rows[0]?.port, at: Date.now() });
     await sleep(10);
-  } catch {
+  } catch (err) {
+    // The parent names the last error of an instance that does not write again.
+    const e = err as { code?: unknown; message?: unknown };
+    process.send?.({ t: 'error', code: String(e.code ?? ''), message: String(e.message ?? err) });
     await sleep(20);
   }
 }

@@ -38,8 +38,12 @@ export interface RoundResult {
 
 interface Worker {
   readonly child: ChildProcess;
+  readonly instance: number;
   acks: { seq: number; port: number; at: number }[];
   ready: boolean;
+  /** The last failed write, for the message when an instance does not write again. */
+  lastError?: { code: string; message: string; at: number };
+  exit?: string;
 }
 
 const WORKER = fileURLToPath(new URL('./fleet-worker.ts', import.meta.url));
@@ -104,12 +108,29 @@ export async function runFleet(options: FleetOptions): Promise<RoundResult[]> {
         execArgv: ['--import', 'tsx'],
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       });
-      const worker: Worker = { child, acks: [], ready: false };
-      child.on('message', (m: { t: string; seq: number; port: number; at: number }) => {
-        if (m.t === 'ack') worker.acks.push({ seq: m.seq, port: m.port, at: m.at });
-        else if (m.t === 'ready') worker.ready = true;
-        else if (m.t === 'split-brain') splitBrains++;
+      const worker: Worker = { instance: i, child, acks: [], ready: false };
+      child.on(
+        'message',
+        (m: {
+          t: string;
+          seq: number;
+          port: number;
+          at: number;
+          code: string;
+          message: string;
+        }) => {
+          if (m.t === 'ack') worker.acks.push({ seq: m.seq, port: m.port, at: m.at });
+          else if (m.t === 'ready') worker.ready = true;
+          else if (m.t === 'split-brain') splitBrains++;
+          else if (m.t === 'error')
+            worker.lastError = { code: m.code, message: m.message, at: Date.now() };
+        },
+      );
+      child.on('exit', (code, signal) => {
+        worker.exit = signal ?? `exit code ${code}`;
       });
+      // A worker that dies early must not kill the harness with ERR_IPC_CHANNEL_CLOSED.
+      child.on('error', () => {});
       workers.push(worker);
     }
     const results: RoundResult[] = [];
@@ -130,10 +151,16 @@ export async function runFleet(options: FleetOptions): Promise<RoundResult[]> {
       await sandbox.kill(primary);
       alive.delete(primary);
       // Every instance writes again, on a node other than the killed one.
+      const writingAgain = (w: Worker) => w.acks.some((a) => a.at > killAt && a.port !== port);
       await until(
-        () => workers.every((w) => w.acks.some((a) => a.at > killAt && a.port !== port)),
+        () => workers.every(writingAgain),
         30_000,
         'every instance writing again after the kill',
+        () =>
+          stuck(
+            workers.filter((w) => !writingAgain(w)),
+            killAt,
+          ),
       );
       await sleep(500);
       const primaries: string[] = [];
@@ -189,6 +216,29 @@ export async function runFleet(options: FleetOptions): Promise<RoundResult[]> {
   }
 }
 
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  await waitUntil(check, { timeoutMs, intervalMs: 20, message: `fleet: no ${what}` });
+async function until(
+  check: () => boolean,
+  timeoutMs: number,
+  what: string,
+  detail: () => string = () => '',
+): Promise<void> {
+  try {
+    await waitUntil(check, { timeoutMs, intervalMs: 20, message: `fleet: no ${what}` });
+  } catch (err) {
+    const more = detail();
+    throw more ? new Error(`${(err as Error).message}: ${more}`, { cause: err }) : err;
+  }
+}
+
+/** Which instances are not writing, and why as far as they said. */
+function stuck(workers: readonly Worker[], since: number): string {
+  return workers
+    .map((w) => {
+      const last = w.acks.at(-1);
+      const error = w.lastError
+        ? `last error ${w.lastError.at - since} ms after the kill: ${w.lastError.code} ${w.lastError.message.slice(0, 200)}`
+        : 'no error reported';
+      return `instance ${w.instance} (${w.exit ?? 'running'}; last ack ${last ? `${last.at - since} ms, port ${last.port}` : 'none'}; ${error})`;
+    })
+    .join('; ');
 }
