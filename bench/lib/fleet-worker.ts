@@ -23,6 +23,9 @@ await sleep(args.phaseMs);
 const cluster = createCluster(args.config);
 cluster.on('several-instances', () => {});
 cluster.on('split-brain', (e) => process.send?.({ t: 'split-brain', nodes: e.nodes }));
+cluster.on('failover-failed', ({ error }) =>
+  process.send?.({ t: 'failover-failed', code: 'failover-failed', message: error.message }),
+);
 // A loaded machine can time a first connect out: ready() is tried again for up to 2 minutes.
 for (const started = Date.now(); ; ) {
   try {

@@ -43,6 +43,8 @@ interface Worker {
   ready: boolean;
   /** The last failed write, for the message when an instance does not write again. */
   lastError?: { code: string; message: string; at: number };
+  /** The last failover-failed event: why this instance did not promote. */
+  lastFailover?: { code: string; message: string; at: number };
   exit?: string;
 }
 
@@ -124,6 +126,8 @@ export async function runFleet(options: FleetOptions): Promise<RoundResult[]> {
           else if (m.t === 'split-brain') splitBrains++;
           else if (m.t === 'error')
             worker.lastError = { code: m.code, message: m.message, at: Date.now() };
+          else if (m.t === 'failover-failed')
+            worker.lastFailover = { code: m.code, message: m.message, at: Date.now() };
         },
       );
       child.on('exit', (code, signal) => {
@@ -238,7 +242,10 @@ function stuck(workers: readonly Worker[], since: number): string {
       const error = w.lastError
         ? `last error ${w.lastError.at - since} ms after the kill: ${w.lastError.code} ${w.lastError.message.slice(0, 200)}`
         : 'no error reported';
-      return `instance ${w.instance} (${w.exit ?? 'running'}; last ack ${last ? `${last.at - since} ms, port ${last.port}` : 'none'}; ${error})`;
+      const failover = w.lastFailover
+        ? `; last failover-failed ${w.lastFailover.at - since} ms after the kill: ${w.lastFailover.message.slice(0, 200)}`
+        : '';
+      return `instance ${w.instance} (${w.exit ?? 'running'}; last ack ${last ? `${last.at - since} ms, port ${last.port}` : 'none'}; ${error}${failover})`;
     })
     .join('; ');
 }
