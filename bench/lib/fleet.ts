@@ -209,6 +209,21 @@ export async function runFleet(options: FleetOptions): Promise<RoundResult[]> {
       if (primaries.length !== 1) break;
       // The HA part pgpulse does not do: re-point the surviving standbys at the new primary.
       for (const name of alive) if (name !== winner) await sandbox.follow(name, winner);
+      await standbysSettled(
+        sandbox,
+        winner,
+        [...alive].filter((n) => n !== winner),
+      );
+      // Each instance judges a standby by the timeline its probes last saw: killed before they
+      // saw the re-pointed standbys on the new timeline, every instance rightly refuses to
+      // promote ("no reachable standby on the current timeline"; 2 of 8 small runs did).
+      // Ten probe intervals of every instance's own writing after that, so each has probed.
+      const settled = Date.now() + 10 * (interval + 40);
+      await until(
+        () => workers.every((w) => w.acks.some((a) => a.at >= settled)),
+        60_000,
+        'every instance writing for ten probe intervals after the standbys were re-pointed',
+      );
       primary = winner;
     }
     return results;
@@ -217,6 +232,31 @@ export async function runFleet(options: FleetOptions): Promise<RoundResult[]> {
     await sleep(300);
     for (const w of workers) w.child.kill('SIGKILL');
     await sandbox.stop();
+  }
+}
+
+/** Waits until every standby streams the new primary's timeline (what an HA manager ensures). */
+async function standbysSettled(
+  sandbox: SandboxCluster,
+  primary: string,
+  standbys: readonly string[],
+): Promise<void> {
+  const [row] = await sandbox.query<{ tli: number }>(
+    primary,
+    "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int AS tli",
+  );
+  const timeline = row?.tli;
+  for (const name of standbys) {
+    await waitUntil(
+      async () => {
+        const [r] = await sandbox.query<{ tli: number | null }>(
+          name,
+          'SELECT received_tli AS tli FROM pg_stat_wal_receiver',
+        );
+        return r?.tli === timeline;
+      },
+      { timeoutMs: 30_000, intervalMs: 20, message: `fleet: ${name} not on timeline ${timeline}` },
+    );
   }
 }
 
