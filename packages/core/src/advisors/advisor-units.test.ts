@@ -1,19 +1,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { estimateBloat } from './bloat.js';
-import type { IndexInfo, IndexKey } from './catalog.js';
-import { coveringIndex, coversForeignKey } from './coverage.js';
-import { findDuplicates } from './duplicates.js';
-import { constantEqualities } from './partial.js';
 import {
   createIndexSql,
-  ddlFailure,
   indexLockKey,
   indexNames,
   MAX_IDENTIFIER_BYTES,
   quoteLiteral,
   truncateBytes,
-} from './sql.js';
+} from '../sql/index.js';
+import { estimateBloat } from './bloat.js';
+import type { IndexInfo, IndexKey } from './catalog.js';
+import { coveringIndex, coversForeignKey } from './coverage.js';
+import { findDuplicates } from './duplicates.js';
+import { constantEqualities } from './partial.js';
+import { ddlFailure } from './sql.js';
 
 const INT4_OPS = 1978;
 

@@ -1,6 +1,6 @@
-import { type QueryClient, quoteIdent } from '../sql/index.js';
+import { type QueryClient, quoteIdent, reindexSql } from '../sql/index.js';
 import type { IndexInfo } from './catalog.js';
-import { asRow, num, reindexSql, str } from './sql.js';
+import { asRow, num, str } from './sql.js';
 
 /**
  * Index bloat: space a REINDEX would give back.

@@ -1,17 +1,15 @@
-import type { QueryClient } from '../sql/index.js';
+import {
+  type IndexShape,
+  indexNames,
+  type QueryClient,
+  qualified,
+  type SortDirection,
+} from '../sql/index.js';
 import { type IndexInfo, loadIndexes } from './catalog.js';
 import { coveringIndex } from './coverage.js';
 import { choosePredicate } from './partial.js';
 import type { RelationUse } from './plan-use.js';
-import {
-  asRow,
-  type IndexShape,
-  indexNames,
-  num,
-  qualified,
-  type SortDirection,
-  str,
-} from './sql.js';
+import { asRow, num, str } from './sql.js';
 
 /**
  * Index candidates for one statement, from how it uses each relation (plan-use.ts), in the

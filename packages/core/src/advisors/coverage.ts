@@ -1,5 +1,5 @@
+import type { IndexShape } from '../sql/index.js';
 import type { ForeignKeyInfo, IndexInfo } from './catalog.js';
-import type { IndexShape } from './sql.js';
 
 /** indoption bits: DESC (1) and NULLS FIRST (2); a DESC column defaults to NULLS FIRST. */
 const DESC_NULLS_FIRST = 3;

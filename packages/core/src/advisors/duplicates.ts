@@ -1,5 +1,5 @@
+import { dropIndexSql } from '../sql/index.js';
 import type { IndexInfo, IndexKey } from './catalog.js';
-import { dropIndexSql } from './sql.js';
 
 /** An index another index makes redundant. */
 export interface DuplicateIndex {

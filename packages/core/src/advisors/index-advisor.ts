@@ -1,5 +1,5 @@
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
-import type { QueryClient } from '../sql/index.js';
+import { dropIndexSql, type QueryClient, qualified, reindexSql } from '../sql/index.js';
 import { type BloatedIndex, type BloatMethod, findBloat } from './bloat.js';
 import { type IndexInfo, loadForeignKeys, loadIndexes, nodeFacts, type Scope } from './catalog.js';
 import { type DuplicateIndex, findDuplicates, isDroppable } from './duplicates.js';
@@ -10,7 +10,6 @@ import {
   type SlowQueryIndexInput,
   slowQueryRecommendations,
 } from './recommendations.js';
-import { dropIndexSql, qualified, reindexSql } from './sql.js';
 
 export interface AdviseIndexesOptions {
   /** Only these tables (names as the catalog spells them), in `schema` or any schema. */

@@ -1,5 +1,17 @@
 import { ConfigError, type ConfigIssue, type PgPulseError } from '../errors/index.js';
-import type { QueryClient } from '../sql/index.js';
+import {
+  createIndexSql,
+  dropIndexSql,
+  type IndexShape,
+  indexLockKey,
+  indexNames,
+  type PartialPredicate,
+  predicateSql,
+  type QueryClient,
+  qualified,
+  reindexSql,
+  type SortDirection,
+} from '../sql/index.js';
 import { type IndexInfo, loadIndexes } from './catalog.js';
 import { coveringIndex } from './coverage.js';
 import { isDroppable } from './duplicates.js';
@@ -17,23 +29,7 @@ import {
   withSession,
   withTimeouts,
 } from './session.js';
-import {
-  asRow,
-  createIndexSql,
-  ddlFailure,
-  dropIndexSql,
-  IndexMaintenanceError,
-  type IndexShape,
-  indexLockKey,
-  indexNames,
-  num,
-  type PartialPredicate,
-  predicateSql,
-  qualified,
-  reindexSql,
-  type SortDirection,
-  str,
-} from './sql.js';
+import { asRow, ddlFailure, IndexMaintenanceError, num, str } from './sql.js';
 
 /**
  * Applies index recommendations the way a fleet of application instances can run it safely:

@@ -3,6 +3,15 @@
  * duplicate / unused / invalid / bloated indexes, and applying the advice with
  * CREATE INDEX CONCURRENTLY under an advisory lock (invariants 7 and 8).
  */
+
+export {
+  createIndexSql,
+  type IndexShape,
+  indexLockKey,
+  indexNames,
+  type PartialPredicate,
+  type SortDirection,
+} from '../sql/index.js';
 export type { BloatedIndex, BloatMethod } from './bloat.js';
 export type { DuplicateIndex } from './duplicates.js';
 export {
@@ -40,13 +49,5 @@ export type {
   SlowQueryIndexInput,
 } from './recommendations.js';
 export { IndexSessionError } from './session.js';
-export {
-  createIndexSql,
-  IndexMaintenanceError,
-  type IndexShape,
-  indexLockKey,
-  indexNames,
-  type PartialPredicate,
-  type SortDirection,
-} from './sql.js';
+export { IndexMaintenanceError } from './sql.js';
 export type { WhatIfMethod } from './what-if.js';

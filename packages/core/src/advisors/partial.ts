@@ -1,6 +1,6 @@
 import { type ExpressionToken, tokenizeExpression } from '../analysis/index.js';
-import type { QueryClient } from '../sql/index.js';
-import { asRow, num, type PartialPredicate } from './sql.js';
+import type { PartialPredicate, QueryClient } from '../sql/index.js';
+import { asRow, num } from './sql.js';
 
 /**
  * Partial-index predicates from a plan's Filter text.

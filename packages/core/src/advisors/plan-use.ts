@@ -11,8 +11,8 @@ import {
   planStrings,
   tokenizeExpression,
 } from '../analysis/index.js';
+import type { SortDirection } from '../sql/index.js';
 import { type ConstantEquality, conjuncts, constantEqualities } from './partial.js';
-import type { SortDirection } from './sql.js';
 
 /**
  * How one statement uses each relation it scans, read from its EXPLAIN (VERBOSE) plan: the

@@ -10,11 +10,16 @@ import {
   underSavepoint,
 } from '../analysis/index.js';
 import { PgPulseError } from '../errors/index.js';
-import { loadParser, type QueryClient } from '../sql/index.js';
+import {
+  createIndexSql,
+  indexNames,
+  loadParser,
+  predicateSql,
+  type QueryClient,
+} from '../sql/index.js';
 import { type Candidate, relationCandidates, tableFacts } from './candidates.js';
 import { relationUses, totalCost } from './plan-use.js';
 import { type IndexRecommendation, lookupNames, pickName } from './recommendations.js';
-import { createIndexSql, indexNames, predicateSql } from './sql.js';
 import {
   estimateWhatIf,
   hypopgAvailable,

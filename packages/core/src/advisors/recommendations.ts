@@ -7,23 +7,21 @@ import {
   type PlanFinding,
   planString,
 } from '../analysis/index.js';
-import { loadParser, type QueryClient } from '../sql/index.js';
-import type { ForeignKeyInfo, IndexInfo, Scope } from './catalog.js';
-import { coveringIndex, coversForeignKey } from './coverage.js';
-import { choosePredicate, constantEqualities } from './partial.js';
 import {
-  asRow,
-  bool,
   createIndexSql,
   type IndexShape,
   indexNames,
-  num,
+  loadParser,
   type PartialPredicate,
   predicateSql,
+  type QueryClient,
   qualified,
   type SortDirection,
-  str,
-} from './sql.js';
+} from '../sql/index.js';
+import type { ForeignKeyInfo, IndexInfo, Scope } from './catalog.js';
+import { coveringIndex, coversForeignKey } from './coverage.js';
+import { choosePredicate, constantEqualities } from './partial.js';
+import { asRow, bool, num, str } from './sql.js';
 
 export type IndexPriority = 1 | 2 | 3 | 4 | 5;
 /** 'statement': adviseQuery's what-if verified advice for one statement. */

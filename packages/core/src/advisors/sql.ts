@@ -1,26 +1,9 @@
 import { PgPulseError } from '../errors/index.js';
-import { MAX_IDENTIFIER_BYTES, qualified, quoteLiteral, truncateBytes } from '../sql/index.js';
 
 /**
- * What every advisor file needs: the index DDL builders (their home is sql/index-ddl.ts; named
- * here so the advisors import one module) and checked readers of the rows a driver returns.
+ * Checked readers of the rows a driver returns, and the typed failure of index DDL. The DDL
+ * builders themselves are in sql/index-ddl.ts.
  */
-
-export {
-  columnListSql,
-  createIndexSql,
-  dropIndexSql,
-  type IndexShape,
-  includeSql,
-  indexLockKey,
-  indexNames,
-  type PartialPredicate,
-  predicateSql,
-  reindexSql,
-  type SortDirection,
-  shortHash,
-} from '../sql/index.js';
-export { MAX_IDENTIFIER_BYTES, qualified, quoteLiteral, truncateBytes };
 
 // ---------------------------------------------------------------------------------------------
 // Reading rows: every value from a driver is checked before use.

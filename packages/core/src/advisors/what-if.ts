@@ -1,8 +1,15 @@
 import type { ExplainResult, PlanNode } from '../analysis/index.js';
-import { type QueryClient, quoteIdent } from '../sql/index.js';
+import {
+  columnListSql,
+  includeSql,
+  predicateSql,
+  type QueryClient,
+  qualified,
+  quoteIdent,
+} from '../sql/index.js';
 import type { Candidate } from './candidates.js';
 import { planRows, totalCost } from './plan-use.js';
-import { asRow, columnListSql, includeSql, num, predicateSql, qualified } from './sql.js';
+import { asRow, num } from './sql.js';
 
 /**
  * What-if costs: the statement's estimated cost were some candidate indexes there.
