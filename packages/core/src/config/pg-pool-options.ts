@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
 import { suggest } from './schema.js';
+import { parseOptions } from './server-settings.js';
 import type { NodeOptions, PgPulseConfig, PoolOptions } from './types.js';
 
 /** What a set-up hook is handed: the connection's face (a client from `pool.connect()`). */
@@ -30,11 +31,6 @@ const NODE_FIELDS = ['host', 'port', 'user', 'password', 'database', 'ssl'] as c
  * because each changes what a statement does or sees.
  */
 const REFUSED: Readonly<Record<string, string>> = {
-  statement_timeout: 'per-connection server settings are not supported yet (issue #22)',
-  lock_timeout: 'per-connection server settings are not supported yet (issue #22)',
-  idle_in_transaction_session_timeout:
-    'per-connection server settings are not supported yet (issue #22)',
-  options: 'per-connection server settings are not supported yet (issue #22)',
   query_timeout: 'a per-statement deadline is not supported yet (issue #22)',
   types: 'custom type parsers are not applied to pgpulse connections; use pg.types.setTypeParser',
   binary: 'binary result format is not supported on routed connections',
@@ -45,11 +41,21 @@ const REFUSED: Readonly<Record<string, string>> = {
   fallback_application_name: 'use applicationName (sent as application_name) instead',
 };
 
+/** pg.Client fields that are server settings (milliseconds, as pg sends them). */
+const SETTING_FIELDS = [
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+] as const;
+
 /** Accepted as pg.Pool takes them; comments say what each becomes. */
 const KNOWN = [
   ...NODE_FIELDS,
   'connectionString',
   'application_name',
+  // Server settings: sent at connect as the config's settings, as pg sends them.
+  ...SETTING_FIELDS,
+  'options',
   'max',
   'poolSize',
   'min',
@@ -167,8 +173,25 @@ export function fromPgPoolOptions(
   const log = options.log;
   if (log !== undefined && typeof log !== 'function') refuse('log', 'must be a function');
 
+  const settings: Record<string, string | number | boolean> = { ...base.settings };
+  if (options.options !== undefined) {
+    const parsed = typeof options.options === 'string' ? parseOptions(options.options) : undefined;
+    if (parsed?.ok === true) Object.assign(settings, parsed.settings);
+    else refuse('options', parsed?.reason ?? "must be a string like '-c statement_timeout=5s'");
+  }
+  for (const key of SETTING_FIELDS) {
+    const value = options[key];
+    if (value === undefined) continue;
+    // pg: 0 (or false) means no timeout, and sends nothing; the server's 0 means the same.
+    if (value === false) settings[key] = 0;
+    else if (typeof value === 'number' && Number.isInteger(value) && value >= 0)
+      settings[key] = value;
+    else refuse(key, `must be a whole number of milliseconds >= 0 (got ${String(value)})`);
+  }
+
   const config: PgPulseConfig = {
     ...base,
+    ...(Object.keys(settings).length > 0 ? { settings } : {}),
     ...(health ? { health } : {}),
     primary: primaryOf(options, base),
     ...(typeof options.application_name === 'string'

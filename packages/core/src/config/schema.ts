@@ -10,7 +10,12 @@ import {
   redactUrl,
   type UrlNodeFields,
 } from './node.js';
-import { type ServerSettings, settingNameProblem, settingValueProblem } from './server-settings.js';
+import {
+  parseOptions,
+  type ServerSettings,
+  settingNameProblem,
+  settingValueProblem,
+} from './server-settings.js';
 import type {
   NodeConfig,
   ResolvedCacheConfig,
@@ -68,6 +73,7 @@ type NodeFields = Omit<UrlNodeFields, 'settings'> & {
   name?: string | undefined;
   weight?: number | undefined;
   settings?: ServerSettings | undefined;
+  options?: Record<string, string> | undefined;
 };
 
 const SETTINGS_PHRASE = "an object of server settings, e.g. { statement_timeout: '5s' }";
@@ -80,6 +86,16 @@ const settingsSchema = z
       const problem = settingNameProblem(name) ?? settingValueProblem(value);
       if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem, path: [name] });
     }
+  });
+
+/** libpq's `options` string (`-c statement_timeout=5s -c lock_timeout=1s`), parsed into settings. */
+const optionsSchema = z
+  .string("a libpq options string, e.g. '-c statement_timeout=5s'")
+  .transform((text, ctx): Record<string, string> => {
+    const parsed = parseOptions(text);
+    if (parsed.ok) return parsed.settings;
+    ctx.addIssue({ code: 'custom', message: parsed.reason });
+    return z.NEVER;
   });
 
 const PRIMARY_PHRASE = "the primary's connection URL or { host, port, database, user, password }";
@@ -105,6 +121,7 @@ const nodeShape = {
     )
     .optional(),
   settings: settingsSchema.optional(),
+  options: optionsSchema.optional(),
 };
 
 const nodeUrl = z.string().transform((url, ctx): NodeFields => {
@@ -426,6 +443,7 @@ export const configSchema = section(
     telemetry: telemetrySchema.prefault({}),
     monitoring: monitoringSchema.optional(),
     settings: settingsSchema.optional(),
+    options: optionsSchema.optional(),
     cache: cacheSchema.optional(),
     preparedStatements: preparedStatementsSchema.prefault({}),
     applicationName: nonEmpty(APPLICATION_NAME)
@@ -487,7 +505,8 @@ function resolve(parsed: ParsedConfig): ResolvedConfig {
       ...(fields.password === undefined ? {} : { password: fields.password }),
       ...(fields.ssl === undefined ? {} : { ssl: fields.ssl }),
       weight: role === 'replica' ? (fields.weight ?? 1) : 1,
-      settings: { ...parsed.settings, ...fields.settings },
+      // libpq's options string first, the settings object over it; a node's own over the top.
+      settings: { ...parsed.options, ...parsed.settings, ...fields.options, ...fields.settings },
     });
   };
 

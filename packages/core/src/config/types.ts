@@ -54,6 +54,11 @@ export interface NodeOptions {
    * `settings`. E.g. `{ statement_timeout: '5s', lock_timeout: 1000 }`.
    */
   settings?: ServerSettings;
+  /**
+   * libpq's `options` string for this node, e.g. `'-c statement_timeout=5s -c lock_timeout=1s'`
+   * (the URL's `?options=`); parsed into settings, under this node's `settings`.
+   */
+  options?: string;
 }
 
 export interface ReplicaOptions extends NodeOptions {
@@ -369,6 +374,11 @@ export interface PgPulseConfig {
    * A session `SET` through `pool.query()` would reach one connection only; this reaches all.
    */
   settings?: ServerSettings;
+  /**
+   * libpq's `options` string for every node, e.g. `'-c statement_timeout=5s'`; parsed into
+   * settings, under the top-level `settings` and each node's own `options` and `settings`.
+   */
+  options?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
