@@ -68,7 +68,13 @@ export type {
   ResolvedConfig,
   WebhookOptions,
 } from './config/index.js';
-export { fromPgPoolOptions, type PgPoolMapping, parseConfig, redactUrl } from './config/index.js';
+export {
+  fromPgPoolOptions,
+  type PgPoolMapping,
+  parseConfig,
+  parseServerOptions,
+  redactUrl,
+} from './config/index.js';
 export type { InScope } from './context/index.js';
 export {
   createDashboardHandler,

@@ -6,7 +6,7 @@
  * SQL-routed pool. No routing logic lives here; the cluster decides where each statement runs.
  */
 import { EventEmitter } from 'node:events';
-import { type Cluster, ConfigError, type ConfigIssue } from '@pgpulse/core';
+import { type Cluster, ConfigError, type ConfigIssue, parseServerOptions } from '@pgpulse/core';
 import pg from 'pg';
 import {
   DataSource,
@@ -51,6 +51,16 @@ export type PgPulseTypeOrmOptions = Omit<
 > & {
   readonly type?: 'postgres';
   readonly replication?: { readonly defaultMode?: ReplicationMode };
+  /**
+   * Server settings as pg.Client takes them. They hold when every node of the cluster already
+   * sends the same value (its `settings`); otherwise a ConfigError says where they go.
+   */
+  readonly extra?: {
+    readonly statement_timeout?: number | string;
+    readonly lock_timeout?: number | string;
+    readonly idle_in_transaction_session_timeout?: number | string;
+    readonly options?: string;
+  };
 };
 
 /** Host markers TypeORM hands back to `new Pool(...)`, telling the two views apart. */
@@ -143,10 +153,68 @@ function pgDriverFor(cluster: Cluster): PgDriverModule {
   return { Pool, defaults: pg.defaults };
 }
 
-function checkOptions(options: PgPulseTypeOrmOptions): void {
+/** `extra` fields that are server settings (pg.Client sends them at connect). */
+const SETTING_FIELDS = [
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+] as const;
+
+function serverSettingsOnly(extra: unknown): boolean {
+  if (extra === null || typeof extra !== 'object') return false;
+  return Object.keys(extra).every(
+    (key) => (SETTING_FIELDS as readonly string[]).includes(key) || key === 'options',
+  );
+}
+
+/**
+ * `extra: { statement_timeout }` (and the other server settings, or `options`) holds when
+ * every node of the cluster already sends that value at connect: the cluster's connections are
+ * shared, so the DataSource cannot give them settings of its own. Otherwise the issue says
+ * where the setting goes.
+ */
+function extraSettingsIssues(
+  cluster: Cluster,
+  extra: Readonly<Record<string, unknown>>,
+): ConfigIssue[] {
+  const wanted: Record<string, string> = {};
+  for (const key of SETTING_FIELDS) {
+    if (extra[key] !== undefined) wanted[key] = String(extra[key]);
+  }
+  const issues: ConfigIssue[] = [];
+  if (extra.options !== undefined) {
+    const parsed =
+      typeof extra.options === 'string' ? parseServerOptions(extra.options) : undefined;
+    if (parsed?.ok === true) Object.assign(wanted, parsed.settings);
+    else {
+      issues.push({
+        field: 'typeorm.extra.options',
+        message: parsed?.reason ?? "must be a string like '-c statement_timeout=5s'",
+      });
+    }
+  }
+  const nodes = [cluster.config.primary, ...cluster.config.replicas];
+  for (const [name, value] of Object.entries(wanted)) {
+    const missing = nodes.filter((node) => String(node.settings[name] ?? '') !== value);
+    if (missing.length === 0) continue;
+    issues.push({
+      field: `typeorm.extra.${name}`,
+      message: `the cluster's connections are shared and ${missing.map((n) => n.name).join(', ')} do not send ${name}=${value}: set it where the connections are made, createCluster({ settings: { ${name}: ${JSON.stringify(value)} } }) (or a node's own settings, or ?options=-c%20${name}%3D${encodeURIComponent(value)} in its URL); extra may then repeat it`,
+    });
+  }
+  return issues;
+}
+
+function checkOptions(cluster: Cluster, options: PgPulseTypeOrmOptions): void {
   const given = options as Readonly<Record<string, unknown>>;
   const issues: ConfigIssue[] = [];
   for (const field of CONNECTION_FIELDS) {
+    if (field === 'extra' && given.extra !== undefined && serverSettingsOnly(given.extra)) {
+      issues.push(
+        ...extraSettingsIssues(cluster, given.extra as Readonly<Record<string, unknown>>),
+      );
+      continue;
+    }
     if (given[field] !== undefined) {
       issues.push({
         field: `typeorm.${field}`,
@@ -186,7 +254,7 @@ export function pgpulseDataSourceOptions(
   cluster: Cluster,
   options: PgPulseTypeOrmOptions,
 ): PostgresDataSourceOptions {
-  checkOptions(options);
+  checkOptions(cluster, options);
   const defaultMode = options.replication?.defaultMode;
   return {
     ...options,

@@ -496,6 +496,36 @@ describe('the options-only form and the lifecycle', () => {
       /typeorm\.extra[\s\S]*createCluster\(\{ settings/,
     );
   });
+
+  it('extra: { statement_timeout } holds when the cluster sends it: a long query fails with 57014', async () => {
+    const own = createCluster({
+      primary: sandbox.primary.url,
+      replicas: sandbox.replicas.map((r) => r.url),
+      settings: { statement_timeout: 100 },
+    });
+    try {
+      const ds = await createPgPulseDataSource(own, {
+        entities: ENTITIES,
+        extra: { statement_timeout: 100, options: '-c statement_timeout=100' },
+      }).initialize();
+      try {
+        const err = await ds.query('SELECT pg_sleep(3)').catch((e: unknown) => e);
+        expect((err as { driverError?: { code?: string } }).driverError?.code).toBe('57014');
+        const master = await ds
+          .transaction((em) => em.query('SELECT pg_sleep(3)'))
+          .catch((e: unknown) => e);
+        expect((master as { driverError?: { code?: string } }).driverError?.code).toBe('57014');
+      } finally {
+        await ds.destroy();
+      }
+      // A value the cluster does not send is refused, naming the field and where it goes.
+      expect(() =>
+        createPgPulseDataSource(own, { entities: ENTITIES, extra: { lock_timeout: 5 } }),
+      ).toThrow(/typeorm\.extra\.lock_timeout[\s\S]*createCluster/);
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
 });
 
 describe('faults', () => {

@@ -13,6 +13,7 @@ export {
   type SetupClient,
 } from './pg-pool-options.js';
 export { parseConfig } from './schema.js';
+export { parseOptions as parseServerOptions } from './server-settings.js';
 export type {
   CacheOptions,
   CircuitBreakerConfigOptions,
