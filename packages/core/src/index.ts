@@ -96,6 +96,8 @@ export {
   type NodeLabel,
   type NodeRole,
   NoHealthyReplicaError,
+  PartitioningError,
+  type PartitioningErrorKind,
   PgPulseError,
   PoolTimeoutError,
   PrimaryUnavailableError,
@@ -133,12 +135,12 @@ export {
 } from './monitoring/index.js';
 export {
   type MaintenanceReport,
-  PartitioningError,
   PartitionManager,
   type PartitionReport,
   type PartitionStrategy,
   partitionReport,
 } from './partitioning/index.js';
+export { ConnectTimeoutError, type ConnectTimeoutPhase, PoolClosedError } from './pool/index.js';
 export {
   type Classification,
   type Classifier,

@@ -1,4 +1,9 @@
-import { ConfigError, type ConfigIssue, type PgPulseError } from '../errors/index.js';
+import {
+  ConfigError,
+  type ConfigIssue,
+  IndexMaintenanceError,
+  type PgPulseError,
+} from '../errors/index.js';
 import {
   createIndexSql,
   dropIndexSql,
@@ -29,7 +34,7 @@ import {
   withSession,
   withTimeouts,
 } from './session.js';
-import { asRow, ddlFailure, IndexMaintenanceError, num, str } from './sql.js';
+import { asRow, ddlFailure, num, str } from './sql.js';
 
 /**
  * Applies index recommendations the way a fleet of application instances can run it safely:

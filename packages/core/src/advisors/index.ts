@@ -4,6 +4,7 @@
  * CREATE INDEX CONCURRENTLY under an advisory lock (invariants 7 and 8).
  */
 
+export { IndexMaintenanceError, IndexSessionError } from '../errors/index.js';
 export {
   createIndexSql,
   type IndexShape,
@@ -48,6 +49,4 @@ export type {
   RecommendationSource,
   SlowQueryIndexInput,
 } from './recommendations.js';
-export { IndexSessionError } from './session.js';
-export { IndexMaintenanceError } from './sql.js';
 export type { WhatIfMethod } from './what-if.js';

@@ -1,4 +1,4 @@
-import { PgPulseError } from '../errors/index.js';
+import { IndexSessionError } from '../errors/index.js';
 import type { QueryClient } from '../sql/index.js';
 import { asRow, bool, ddlFailure, num, str } from './sql.js';
 
@@ -40,8 +40,6 @@ export interface Session {
   /** Marks the connection as unusable: a checked-out one is destroyed, not returned. */
   taint(): void;
 }
-
-export class IndexSessionError extends PgPulseError {}
 
 /**
  * Runs `body` on one connection: `client` itself, or a connection checked out of it when it is

@@ -1,4 +1,4 @@
-import { PgPulseError } from '../errors/index.js';
+import { IndexMaintenanceError } from '../errors/index.js';
 
 /**
  * Checked readers of the rows a driver returns, and the typed failure of index DDL. The DDL
@@ -44,21 +44,6 @@ export function timestamp(value: unknown): string | undefined {
 
 // ---------------------------------------------------------------------------------------------
 // Errors
-
-/** Index DDL the server refused or that was left unusable. Never quotes a data value. */
-export class IndexMaintenanceError extends PgPulseError {
-  /** The server's SQLSTATE, when the server refused the statement. */
-  readonly sqlState: string | undefined;
-
-  constructor(message: string, sqlState?: string, options?: { cause?: unknown }) {
-    super('PGPULSE_INDEX_DDL', message, {
-      ...options,
-      // Lock and statement timeouts, deadlocks, serialization: worth another go later.
-      retriable: sqlState === '55P03' || sqlState === '57014' || sqlState?.startsWith('40'),
-    });
-    this.sqlState = sqlState;
-  }
-}
 
 export function sqlStateOf(error: unknown): string | undefined {
   return typeof error === 'object' &&

@@ -1,9 +1,8 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgPulseError } from '../errors/index.js';
+import { ExplainError, PgPulseError } from '../errors/index.js';
 import { analyzeQuery } from './analyze-query.js';
-import { ExplainError } from './explain-runner.js';
 
 let sandbox: SandboxCluster;
 let client: pg.Client;

@@ -1,9 +1,8 @@
-import { PgPulseError } from '../errors/index.js';
+import { ExplainError, PgPulseError } from '../errors/index.js';
 import type { Classifier } from '../routing/index.js';
 import { loadParser, type QueryClient, qualified } from '../sql/index.js';
 import { fetchColumns, fetchRelations, type RelationInfo, serverVersion } from './catalog.js';
 import {
-  ExplainError,
   type ExplainMode,
   type ExplainOutcome,
   explainFailure,

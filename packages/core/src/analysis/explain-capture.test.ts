@@ -1,6 +1,7 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ExplainError } from '../errors/index.js';
 import { type ConnectionLease, loadParser, type QueryClient } from '../sql/index.js';
 import {
   type CapturedPlan,
@@ -9,12 +10,7 @@ import {
   type ExplainJob,
   type ExplainJobInfo,
 } from './explain-capture.js';
-import {
-  type ExplainError,
-  explainStatement,
-  GENERIC_PLAN_VERSION,
-  inReadOnlyTransaction,
-} from './explain-runner.js';
+import { explainStatement, GENERIC_PLAN_VERSION, inReadOnlyTransaction } from './explain-runner.js';
 import type { PlanFinding } from './plan-analyzer.js';
 import { inspectStatement } from './statement.js';
 

@@ -1,9 +1,8 @@
-import { ConfigError } from '../errors/index.js';
+import { ConfigError, type ExplainError } from '../errors/index.js';
 import type { Classifier } from '../routing/index.js';
 import { type ConnectionLease, qualified } from '../sql/index.js';
 import { fetchRelations, serverVersion } from './catalog.js';
 import {
-  type ExplainError,
   type ExplainMode,
   explainFailure,
   explainStatement,

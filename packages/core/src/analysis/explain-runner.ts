@@ -1,4 +1,4 @@
-import { PgPulseError } from '../errors/index.js';
+import { ExplainError } from '../errors/index.js';
 import type { QueryClient } from '../sql/index.js';
 import { functionsAreStable } from './catalog.js';
 import { type ExplainResult, parseExplainJson } from './plan.js';
@@ -14,17 +14,6 @@ import type { StatementShape } from './statement.js';
 export type ExplainMode = 'explain' | 'generic' | 'generic-prepared' | 'analyze';
 
 export const GENERIC_PLAN_VERSION = 160_000;
-
-/** A failed EXPLAIN. Its message never quotes a parameter value (invariant 6). */
-export class ExplainError extends PgPulseError {
-  /** The server's SQLSTATE, when the server refused the EXPLAIN. */
-  readonly sqlState: string | undefined;
-
-  constructor(message: string, sqlState?: string, options?: { cause?: unknown }) {
-    super('PGPULSE_EXPLAIN_FAILED', message, options);
-    this.sqlState = sqlState;
-  }
-}
 
 /**
  * Wraps an error from the server. Data exceptions (SQLSTATE class 22) quote the offending

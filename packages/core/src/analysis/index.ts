@@ -22,7 +22,6 @@ export {
   type ExplainJobInfo,
 } from './explain-capture.js';
 export {
-  ExplainError,
   type ExplainMode,
   type ExplainOutcome,
   explainStatement,

@@ -3,6 +3,10 @@
  * password: node descriptions are built from `NodeLabel`, never from a connection string.
  */
 
+import { PgPulseError } from './pgpulse-error.js';
+
+export { PgPulseError };
+
 export type NodeRole = 'primary' | 'replica';
 
 /** What an error may say about a node: enough to find it, never its credentials. */
@@ -11,20 +15,6 @@ export interface NodeLabel {
   readonly role: NodeRole;
   readonly host: string;
   readonly port: number;
-}
-
-export class PgPulseError extends Error {
-  /** A stable machine-readable code, e.g. `PGPULSE_POOL_TIMEOUT`. */
-  readonly code: string;
-  /** True when trying the same operation again later may succeed. */
-  readonly retriable: boolean;
-
-  constructor(code: string, message: string, options?: { cause?: unknown; retriable?: boolean }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-    this.code = code;
-    this.retriable = options?.retriable ?? false;
-  }
 }
 
 export interface ConfigIssue {
@@ -337,3 +327,10 @@ export class NodeConnectionError extends PgPulseError {
     this.failure = failure;
   }
 }
+export {
+  ExplainError,
+  IndexMaintenanceError,
+  IndexSessionError,
+  PartitioningError,
+  type PartitioningErrorKind,
+} from './maintenance.js';

@@ -1,5 +1,5 @@
+import { PartitioningError } from '../errors/index.js';
 import { type QueryClient, quoteIdent } from '../sql/index.js';
-import { PartitioningError } from './errors.js';
 import { readAttachment } from './inspect.js';
 import { qualified } from './sql.js';
 

@@ -3,8 +3,9 @@
  * ahead of need, old range partitions retired by DETACH ... CONCURRENTLY and DROP, a maintenance
  * loop under a PostgreSQL advisory lock, and a per-partition report for monitoring.
  */
+
+export { PartitioningError, type PartitioningErrorKind } from '../errors/index.js';
 export type { DetachMethod } from './ddl.js';
-export { PartitioningError, type PartitioningErrorKind } from './errors.js';
 export {
   type DetachedPartition,
   type MaintenanceReport,

@@ -1,5 +1,5 @@
+import { PartitioningError } from '../errors/index.js';
 import type { QueryClient } from '../sql/index.js';
-import { PartitioningError } from './errors.js';
 import { qualified } from './sql.js';
 import type { PartitionType } from './strategy.js';
 import type { TimeKeyType } from './time.js';

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { PartitioningError } from '../errors/index.js';
 import type { ConnectionLease } from '../sql/index.js';
-import type { PartitioningError } from './errors.js';
 import { PartitionManager } from './partition-manager.js';
 
 /** The maintenance loop's scheduling, with fake timers and a fake connection provider. */

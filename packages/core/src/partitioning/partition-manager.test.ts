@@ -1,9 +1,8 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgPulseError } from '../errors/index.js';
+import { PartitioningError, PgPulseError } from '../errors/index.js';
 import { qualified } from '../sql/index.js';
-import { PartitioningError } from './errors.js';
 import {
   type PartitionConnectionProvider,
   PartitionManager,

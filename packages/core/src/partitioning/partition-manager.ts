@@ -1,4 +1,4 @@
-import { ConfigError, type ConfigIssue } from '../errors/index.js';
+import { ConfigError, type ConfigIssue, PartitioningError } from '../errors/index.js';
 import { type ConnectionLease, quoteIdent } from '../sql/index.js';
 import {
   createPartition,
@@ -9,7 +9,6 @@ import {
   dropTable,
   type ParentRef,
 } from './ddl.js';
-import { PartitioningError } from './errors.js';
 import { type ParentInfo, readChildren, record, requirePartitionedParent } from './inspect.js';
 import { DEFAULT_SUFFIX, type Plan, planHash, planList, planRange } from './plan.js';
 import { partitionLockKey, partitionName, qualified } from './sql.js';

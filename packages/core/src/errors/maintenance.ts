@@ -1,4 +1,39 @@
-import { PgPulseError } from '../errors/index.js';
+import { PgPulseError } from './pgpulse-error.js';
+
+/**
+ * The errors of pgpulse's maintenance work on the database: EXPLAIN, index DDL and its
+ * session, partition sets. Each carries a stable code, says whether a retry may succeed, and
+ * never quotes a data value (invariant 6).
+ */
+
+/** A failed EXPLAIN. Its message never quotes a parameter value (invariant 6). */
+export class ExplainError extends PgPulseError {
+  /** The server's SQLSTATE, when the server refused the EXPLAIN. */
+  readonly sqlState: string | undefined;
+
+  constructor(message: string, sqlState?: string, options?: { cause?: unknown }) {
+    super('PGPULSE_EXPLAIN_FAILED', message, options);
+    this.sqlState = sqlState;
+  }
+}
+
+/** Index DDL the server refused or that was left unusable. Never quotes a data value. */
+export class IndexMaintenanceError extends PgPulseError {
+  /** The server's SQLSTATE, when the server refused the statement. */
+  readonly sqlState: string | undefined;
+
+  constructor(message: string, sqlState?: string, options?: { cause?: unknown }) {
+    super('PGPULSE_INDEX_DDL', message, {
+      ...options,
+      // Lock and statement timeouts, deadlocks, serialization: worth another go later.
+      retriable: sqlState === '55P03' || sqlState === '57014' || sqlState?.startsWith('40'),
+    });
+    this.sqlState = sqlState;
+  }
+}
+
+/** A connection unfit for index DDL: inside a transaction block, or on a standby. */
+export class IndexSessionError extends PgPulseError {}
 
 /** What went wrong, as a stable code (the `code` property carries the `PGPULSE_` form). */
 export type PartitioningErrorKind =
