@@ -27,6 +27,10 @@ import { asRow, num, str } from './sql.js';
 
 export type BloatMethod = 'pgstattuple' | 'estimate';
 
+/**
+ * An index whose estimated wasted space is over the threshold, with the estimate and how it was
+ * made.
+ */
 export interface BloatedIndex {
   readonly schema: string;
   readonly table: string;

@@ -11,6 +11,10 @@ import {
   slowQueryRecommendations,
 } from './recommendations.js';
 
+/**
+ * What `adviseIndexes` looks at: which tables and schema, the slow statements with their plans, and
+ * the thresholds for unused and bloated indexes.
+ */
 export interface AdviseIndexesOptions {
   /** Only these tables (names as the catalog spells them), in `schema` or any schema. */
   readonly tables?: readonly string[];
@@ -55,6 +59,10 @@ export interface UnusedIndex {
  */
 export type InvalidIndexAction = 'reindex' | 'drop' | 'wait';
 
+/**
+ * An index PostgreSQL does not use because a concurrent build or rebuild failed (or is running),
+ * with what to do about it.
+ */
 export interface InvalidIndex {
   readonly schema: string;
   readonly table: string;
@@ -71,6 +79,10 @@ export interface InvalidIndex {
   readonly dropSql: string;
 }
 
+/**
+ * Everything `adviseIndexes` found: indexes to create, and duplicate, unused, invalid and bloated
+ * ones, and foreign keys without an index.
+ */
 export interface IndexReport {
   /** The most valuable first. */
   recommendations: IndexRecommendation[];

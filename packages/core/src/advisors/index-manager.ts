@@ -74,6 +74,10 @@ export type ApplyStatus =
   | 'skipped'
   | 'failed';
 
+/**
+ * What `applyRecommendations` did with one recommendation: built, already served, skipped or
+ * failed, with the statement and the reason.
+ */
 export interface ApplyResult {
   readonly recommendation: IndexRecommendation;
   readonly status: ApplyStatus;
@@ -85,6 +89,7 @@ export interface ApplyResult {
   readonly error?: PgPulseError;
 }
 
+/** Time limits for index DDL: `lock_timeout` and `statement_timeout` while it runs. */
 export interface MaintenanceOptions {
   /** lock_timeout while it runs, ms. Default: the session's. */
   readonly lockTimeoutMs?: number;
@@ -94,6 +99,10 @@ export interface MaintenanceOptions {
 
 export type RebuildStatus = 'rebuilt' | 'locked' | 'missing' | 'failed';
 
+/**
+ * What `rebuildIndex` did: rebuilt (REINDEX CONCURRENTLY), absent, refused or failed, with the
+ * statement and the reason.
+ */
 export interface RebuildResult {
   readonly status: RebuildStatus;
   readonly schema: string;
@@ -105,6 +114,7 @@ export interface RebuildResult {
 
 export type DropStatus = 'dropped' | 'locked' | 'missing' | 'refused' | 'failed';
 
+/** What `dropIndex` did: dropped, absent, refused or failed, with the statement and the reason. */
 export interface DropResult {
   readonly status: DropStatus;
   readonly schema: string;

@@ -43,6 +43,10 @@ export interface StatementIndexAdvice {
   readonly candidates: readonly { readonly sql: string; readonly cost: number }[];
 }
 
+/**
+ * An index advised for one statement, with the statement's plan cost before and after it and how
+ * that was measured.
+ */
 export interface StatementIndexRecommendation extends IndexRecommendation {
   readonly costBefore: number;
   readonly costAfter: number;
@@ -51,6 +55,10 @@ export interface StatementIndexRecommendation extends IndexRecommendation {
   readonly method: WhatIfMethod;
 }
 
+/**
+ * How `adviseStatementIndexes` tests candidate indexes: HypoPG or the estimate, the cost drop that
+ * counts, and its time limit.
+ */
 export interface AdviseStatementOptions {
   /** 'auto' (default): HypoPG when installed or installable; 'require': fail without it; 'off'. */
   readonly hypopg?: 'auto' | 'require' | 'off';

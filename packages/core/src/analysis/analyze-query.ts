@@ -19,6 +19,10 @@ import { dedupe, type QuerySuggestion, suggest } from './suggestions.js';
 
 export type { QuerySuggestion, SuggestionKind, SuggestionPriority } from './suggestions.js';
 
+/**
+ * What `analyzeQuery` returns: the execution plan, its findings and the suggestions that follow
+ * from them.
+ */
 export interface QueryAnalysis {
   readonly executionPlan: {
     /** The root node's estimated total cost. */
@@ -36,6 +40,10 @@ export interface QueryAnalysis {
   readonly optimizedCost?: number;
 }
 
+/**
+ * How `analyzeQuery` runs: EXPLAIN ANALYZE for provably read-only statements or a plain EXPLAIN,
+ * and its time limit.
+ */
 export interface AnalyzeQueryOptions {
   /**
    * EXPLAIN ANALYZE when the statement is provably read-only (it then runs, inside BEGIN READ

@@ -45,6 +45,10 @@ export interface ExplainJobInfo<Context = unknown> {
   readonly context?: Context;
 }
 
+/**
+ * An EXPLAIN plan captured off the query path for a slow statement, with its findings; literals
+ * never stored.
+ */
 export interface CapturedPlan {
   readonly fingerprint: string;
   readonly node: string;
@@ -60,6 +64,10 @@ export interface CapturedPlan {
 
 export type EnqueueOutcome = 'queued' | 'rate-limited' | 'dropped' | 'closed';
 
+/**
+ * Counters of the background EXPLAIN queue: queued, accepted, dropped when full, rate-limited,
+ * completed and failed.
+ */
 export interface ExplainCaptureStats {
   /** Jobs waiting now. */
   readonly queued: number;

@@ -27,6 +27,10 @@ export interface SlowQuerySample {
   readonly params?: readonly unknown[];
 }
 
+/**
+ * One normalized statement in the slow-query log: calls, timings, rows, the nodes that ran it and
+ * recent samples.
+ */
 export interface SlowQueryEntry {
   readonly fingerprint: string;
   /** Normalized text: literals are `$n`, comments removed. */

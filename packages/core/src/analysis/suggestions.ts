@@ -6,6 +6,10 @@ import type { PlanFinding } from './finding.js';
 export type SuggestionKind = 'index' | 'rewrite' | 'statistics' | 'config';
 export type SuggestionPriority = 1 | 2 | 3 | 4 | 5;
 
+/**
+ * One thing to do about a statement (an index, ANALYZE, VACUUM, a rewrite), with its priority and,
+ * when it is a statement, the SQL.
+ */
 export interface QuerySuggestion {
   readonly description: string;
   /** 5 is the most valuable. */

@@ -32,6 +32,7 @@ export const LOAD_BALANCING_STRATEGIES = [
   'adaptive',
 ] as const;
 
+/** How a read chooses among the replicas that may serve it. */
 export type LoadBalancingStrategy = (typeof LOAD_BALANCING_STRATEGIES)[number];
 
 export interface BalancerOptions {

@@ -81,6 +81,10 @@ import { SlowQueries, type SlowQueryReport } from './slow-queries.js';
 
 export type { SlowQueryReport };
 
+/**
+ * What `cluster.stats()` returns: per-node figures, routing decisions by reason, probe and alert
+ * rounds, prepared statements.
+ */
 export interface ClusterStats {
   readonly nodes: readonly NodeStats[];
   /** How many statements were routed for each reason since start. */
@@ -101,12 +105,20 @@ export type ContextMiddleware = (
   next: (err?: unknown) => void,
 ) => void;
 
+/**
+ * What `cluster.explainRoute(sql)` returns: how the statement was classified, where it would go and
+ * why.
+ */
 export interface RouteExplanation {
   readonly classification: Classification;
   readonly target: 'primary' | 'replica';
   readonly reason: RoutingReason;
 }
 
+/**
+ * The events a cluster emits, each with its payload: node and breaker changes, lag, failover, split
+ * brain, alerts and errors.
+ */
 export interface ClusterEvents {
   breaker: [{ node: string; from: BreakerState; to: BreakerState }];
   'node-down': [{ node: string; role: string; error: string }];
@@ -811,6 +823,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 /** What `close()` waits for when not told: long enough for a request to finish, short of a pod's SIGKILL. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
+/** How `cluster.close()` ends the statements and clients still in use. */
 export interface CloseOptions {
   /**
    * How long statements already issued and checked-out clients may go on before their

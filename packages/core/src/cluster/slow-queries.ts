@@ -12,6 +12,10 @@ import type { Classifier, StatementEvent, StatementOutcome } from '../routing/in
 import type { SlowStatement, Telemetry } from '../telemetry/index.js';
 import { untraced } from '../tracing/index.js';
 
+/**
+ * What `cluster.slowQueries()` returns: the statements over the threshold with their captured
+ * plans, the EXPLAIN queue and the memory held.
+ */
 export interface SlowQueryReport {
   readonly thresholdMs: number;
   readonly queries: readonly (SlowQueryEntry & { readonly plan: CapturedPlan | undefined })[];

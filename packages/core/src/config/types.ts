@@ -9,6 +9,11 @@ export type { LoadBalancingStrategy, NodeRole };
 /** TLS settings handed to `tls.connect`; `true` means "TLS with default verification". */
 export type SslOption = boolean | ConnectionOptions;
 
+/**
+ * When a checked-out client's connection returns to the pool: 'transaction' (the default) and
+ * 'statement' after each statement or transaction (the two behave alike), 'session' only at
+ * release(), so the client keeps one connection for its whole checkout.
+ */
 export type PoolingMode = 'transaction' | 'session' | 'statement';
 /**
  * What a connection is cleared of when it returns to the pool, beyond what pgpulse already
@@ -23,9 +28,22 @@ export type PoolingMode = 'transaction' | 'session' | 'statement';
  *   statements). One round trip per release.
  */
 export type ResetOnRelease = 'none' | 'objects' | 'all';
+/**
+ * What a read does when no replica is within the lag limit: 'fallback' to the primary, the
+ * 'least-lagged' replica, or an 'error'.
+ */
 export type LagPolicy = 'fallback' | 'least-lagged' | 'error';
+/**
+ * How fresh a read must be: 'eventual' (any healthy replica within the lag limit),
+ * 'read-your-writes' (a replica that replayed the context's writes), 'strong' (the primary).
+ */
 export type ConsistencyLevel = 'eventual' | 'read-your-writes' | 'strong';
 export type ConsistencyMode = 'lsn' | 'time-window';
+/**
+ * Who promotes a standby when the primary is lost: an 'external' HA manager (pgpulse follows),
+ * pgpulse itself ('automatic'), pgpulse after an approval ('semi-automatic'), or a call to
+ * failover() ('manual').
+ */
 export type PromotionStrategy = 'external' | 'automatic' | 'semi-automatic' | 'manual';
 
 // ---------------------------------------------------------------------------------------------
@@ -153,6 +171,10 @@ export interface ConsistencyOptions {
   waitMs?: number;
 }
 
+/**
+ * What happens when the primary is lost: who promotes a standby, how long writes wait for it, and
+ * the coordinator that makes the promotion exclusive across instances.
+ */
 export interface FailoverOptions {
   /**
    * Who promotes a replica when the primary dies: 'external' (default: an HA manager such as
@@ -234,6 +256,10 @@ export interface TelemetryConfigOptions {
   pgInstrumentation?: 'suppress' | 'nest';
 }
 
+/**
+ * The limits over which monitoring raises an alert: connection usage, slow statements and
+ * replication lag.
+ */
 export interface MonitoringThresholds {
   /** Client connections / max_connections, 0..1 (default 0.8). */
   connectionUsage?: number;
@@ -253,6 +279,7 @@ export interface MonitoringThresholds {
   cacheHitRatio?: number;
 }
 
+/** Where alerts are POSTed as JSON: the URL, extra headers and the time limit of each delivery. */
 export interface WebhookOptions {
   /** Receives one JSON POST `{ source: 'pgpulse', alert }` per transition. */
   url: string;

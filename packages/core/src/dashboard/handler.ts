@@ -8,6 +8,10 @@ import { ConfigError } from '../errors/index.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { SnapshotSource } from './snapshot.js';
 
+/**
+ * What the dashboard handler serves: its access token, refresh interval and how often it reads the
+ * catalog.
+ */
 export interface DashboardOptions {
   /**
    * Required on every request when set: `Authorization: Bearer <token>` or `?token=<token>`
@@ -147,6 +151,7 @@ export function createDashboardHandler(
   };
 }
 
+/** Where `serveDashboard` listens, besides what the handler serves. */
 export interface ServeDashboardOptions extends DashboardOptions {
   /** Default 127.0.0.1. Any other address needs `token`. */
   readonly host?: string;
@@ -154,6 +159,7 @@ export interface ServeDashboardOptions extends DashboardOptions {
   readonly port?: number;
 }
 
+/** A running dashboard: its URL, and close() to stop it. */
 export interface DashboardServer {
   /** Where to open it (with `?token=` when there is one). */
   readonly url: string;

@@ -61,6 +61,10 @@ export interface DashboardAdvice {
   readonly ddl: string;
 }
 
+/**
+ * One update of the live page: nodes, routing, alerts, slow queries and partitions, as sent over
+ * server-sent events.
+ */
 export interface DashboardSnapshot {
   readonly at: number;
   readonly nodes: readonly DashboardNode[];

@@ -7,6 +7,7 @@ import { PgPulseError } from './pgpulse-error.js';
 
 export { PgPulseError };
 
+/** A configured node's role: the 'primary' or a 'replica'. */
 export type NodeRole = 'primary' | 'replica';
 
 /** What an error may say about a node: enough to find it, never its credentials. */
@@ -17,6 +18,7 @@ export interface NodeLabel {
   readonly port: number;
 }
 
+/** One problem in a configuration: the dotted path of the field and what is wrong with it. */
 export interface ConfigIssue {
   /** Dotted path of the offending field, e.g. `replicas.1.weight`. */
   readonly field: string;
@@ -233,6 +235,7 @@ export class StatementTimeoutError extends PgPulseError {
   }
 }
 
+/** A statement or call on a cluster after `close()`; create a new cluster. */
 export class ClusterClosedError extends PgPulseError {
   constructor(options?: { cause?: unknown }) {
     super('PGPULSE_CLOSED', 'The pgpulse cluster has been closed; create a new one.', options);

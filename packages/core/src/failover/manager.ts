@@ -5,6 +5,10 @@ import type { ClusterNode } from '../topology/index.js';
 import { type CandidateView, identityKey, type NodeIdentity, pickCandidate } from './candidate.js';
 import type { FailoverCoordinator, PromotionLease } from './coordinator/types.js';
 
+/**
+ * The WAL the old primary had written that the new one may not have received (asynchronous
+ * replication).
+ */
 export interface LostWindow {
   /** The new primary's position when it was promoted (always before `to`). */
   readonly from: string;
@@ -14,12 +18,17 @@ export interface LostWindow {
   readonly bytes: number;
 }
 
+/** The 'failover-started' event: the primary was lost, why, and its last known position. */
 export interface FailoverStarted {
   readonly primary: string;
   readonly reason: string;
   readonly lastKnownLsn: string | undefined;
 }
 
+/**
+ * The 'failover-completed' event: the old and new primary, who promoted it, how long it took and
+ * the WAL that may be lost.
+ */
 export interface FailoverCompleted {
   readonly from: string | undefined;
   readonly to: string;
@@ -30,6 +39,10 @@ export interface FailoverCompleted {
   readonly durationMs: number | undefined;
 }
 
+/**
+ * The 'failover-candidate' event of semi-automatic promotion: the standby the rule chose and
+ * approve() to promote it.
+ */
 export interface FailoverCandidate {
   readonly candidate: string;
   readonly receiveLsn: string | undefined;

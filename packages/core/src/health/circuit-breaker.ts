@@ -1,3 +1,7 @@
+/**
+ * A node's circuit breaker: 'closed' (serving), 'open' (skipped after failures), 'half-open' (one
+ * trial statement).
+ */
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export interface CircuitBreakerOptions {

@@ -12,6 +12,7 @@ export type AlertKind =
   | 'xid-age'
   | 'cache-hit-ratio';
 
+/** Whether an alert is 'firing' now or has 'resolved'. */
 export type AlertState = 'firing' | 'resolved';
 
 /**

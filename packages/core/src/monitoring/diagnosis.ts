@@ -12,6 +12,7 @@ export type DownReason =
   | 'tls'
   | 'other';
 
+/** Why a node cannot be reached, in plain words, with what to check or change. */
 export interface Diagnosis {
   readonly reason: DownReason;
   /** The server's or the system's own words (never a password: neither puts one there). */

@@ -9,6 +9,10 @@ import { fingerprintQuery } from '../analysis/index.js';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
+/**
+ * One node's health figures: connections against max_connections, cache hit ratio and transaction
+ * ID age.
+ */
 export interface NodeFigures {
   readonly node: string;
   /** Client backends now, against `max_connections`. */
@@ -23,6 +27,7 @@ export interface NodeFigures {
   };
 }
 
+/** A table's scan and tuple counters and its last vacuum and analyze. */
 export interface TableStats {
   readonly schema: string;
   readonly table: string;
@@ -40,6 +45,10 @@ export interface TableStats {
   readonly cacheHitRatio: number | null;
 }
 
+/**
+ * A server session as the health report shows it: pid, application, state and its statement
+ * normalized (constants replaced, never its parameters).
+ */
 export interface SessionBrief {
   readonly pid: number;
   readonly applicationName: string;
@@ -48,12 +57,14 @@ export interface SessionBrief {
   readonly query: string;
 }
 
+/** A session waiting for a lock, and the sessions it waits for. */
 export interface LockWait {
   readonly waiting: SessionBrief & { readonly waitingMs: number; readonly lockType: string };
   /** The sessions it waits for (pg_blocking_pids), each with what it runs now. */
   readonly blockedBy: readonly SessionBrief[];
 }
 
+/** A transaction open longer than the threshold (it holds back vacuum). */
 export interface LongTransaction extends SessionBrief {
   readonly transactionMs: number;
 }

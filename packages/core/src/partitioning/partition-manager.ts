@@ -90,6 +90,10 @@ export interface TableMaintenance {
 
 export type SetupResult = TableMaintenance;
 
+/**
+ * One partition maintenance run: when it started and finished, and per table whether it was
+ * done, skipped (another session held the lock) or failed.
+ */
 export interface MaintenanceReport {
   readonly startedAt: Date;
   readonly finishedAt: Date;
@@ -118,6 +122,10 @@ const DEFAULTS = {
 
 type Mode = 'setup' | 'maintain';
 
+/**
+ * Keeps time-partitioned tables premade ahead and trimmed behind, on the primary, under an advisory
+ * lock so one instance of the fleet does the work.
+ */
 export class PartitionManager {
   readonly #connect: PartitionConnectionProvider;
   readonly #strategies: ResolvedPartitionStrategy[];

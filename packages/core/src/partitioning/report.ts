@@ -21,6 +21,10 @@ export interface PartitionReportEntry {
   readonly bytes: number;
 }
 
+/**
+ * A partitioned table's layout: its strategy and key, its partitions with their bounds, and gaps or
+ * a DEFAULT partition holding rows.
+ */
 export interface PartitionReport {
   readonly schema: string;
   readonly table: string;

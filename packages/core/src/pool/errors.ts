@@ -1,5 +1,6 @@
 import { describeNode, type NodeLabel, PgPulseError } from '../errors/index.js';
 
+/** Where a connect timed out: opening the connection or the pre-ping of an idle one. */
 export type ConnectTimeoutPhase = 'connect' | 'pre-ping';
 
 /**

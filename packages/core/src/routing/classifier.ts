@@ -28,6 +28,10 @@ import {
 export { BUILTIN_VOLATILE_FUNCTIONS };
 
 export type StatementKind = 'read' | 'write';
+/**
+ * Why the classifier called a statement a read ('select', 'show', ...) or a write ('write',
+ * 'unparseable', 'too-large', a hint, ...).
+ */
 export type RouteReason =
   | 'select'
   | 'show'
@@ -78,6 +82,10 @@ export type SessionEffect =
    */
   | 'sequence';
 
+/**
+ * What the classifier decided about a statement: read or write, why, the functions it calls and the
+ * session state it changes.
+ */
 export interface Classification {
   readonly kind: StatementKind;
   readonly reason: RouteReason;
@@ -120,6 +128,9 @@ export interface ClassifierOptions {
   readonly maxParseLength?: number;
 }
 
+/**
+ * Classifies SQL text as provably read-only or not; anything it cannot prove read-only is a write.
+ */
 export interface Classifier {
   /** Synchronous; requires loadParser() to have resolved. Never throws for any SQL text. */
   classify(sql: string): Classification;
@@ -781,6 +792,10 @@ function classifyTransaction(statement: AstRecord): Classification {
 // ---------------------------------------------------------------------------------------------
 // Entry points
 
+/**
+ * A classifier with its own cache size and volatile-function list; `classify` uses a shared default
+ * one.
+ */
 export function createClassifier(options: ClassifierOptions = {}): Classifier {
   return new SqlClassifier(options);
 }

@@ -39,6 +39,10 @@ import {
   type SetupResult,
 } from '../partitioning/index.js';
 
+/**
+ * Which tables `optimizeIndexes` looks at, its bloat threshold, and whether it builds the
+ * recommendations of high priority.
+ */
 export interface OptimizeIndexesOptions
   extends Pick<AdviseIndexesOptions, 'tables' | 'schema' | 'bloatThresholdPercent'> {
   /** Build the recommendations at or above `priorityThreshold` (CREATE INDEX CONCURRENTLY). */
@@ -47,11 +51,16 @@ export interface OptimizeIndexesOptions
   readonly priorityThreshold?: number;
 }
 
+/** What `optimizeIndexes` found and, with `apply`, what it built. */
 export interface IndexOptimization extends IndexReport {
   /** What `apply` did, recommendation by recommendation (empty without `apply`). */
   readonly applied: readonly ApplyResult[];
 }
 
+/**
+ * What `DatabaseOptimizationService.analyzeDatabaseHealth()` returns: nodes, routing, replication, alerts,
+ * slow queries and per-node health figures.
+ */
 export interface DatabaseHealthReport {
   readonly generatedAt: string;
   readonly nodes: ClusterStats['nodes'];
@@ -90,6 +99,7 @@ export interface HealthReportOptions {
   readonly tableLimit?: number;
 }
 
+/** Partitioned tables the service maintains, and how often. */
 export interface DatabaseOptimizationServiceOptions {
   /** Time-partitioned tables to keep premade and trimmed (maintenance runs once initialized). */
   readonly partitioning?: readonly PartitionStrategy[];
@@ -108,6 +118,10 @@ export interface ReadOptions {
   readonly consistencyRequired?: boolean;
 }
 
+/**
+ * The guide's facade over a cluster: reads and writes routed, slow-query analysis, index advice and
+ * maintenance, partition management and health reports.
+ */
 export class DatabaseOptimizationService {
   readonly cluster: Cluster;
   private readonly ownsCluster: boolean;

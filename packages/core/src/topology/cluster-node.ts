@@ -22,6 +22,7 @@ export interface NodeCounters {
   availabilityErrors: number;
 }
 
+/** One node in `cluster.stats()`: role, health, lag, breaker, pool figures and counters. */
 export interface NodeStats {
   readonly name: string;
   readonly role: NodeRole;

@@ -27,6 +27,10 @@ export interface PromotionLease {
   release(): Promise<void>;
 }
 
+/**
+ * A coordination service (etcd) that makes the promotion decision exclusive across app instances
+ * and records the last promotion.
+ */
 export interface FailoverCoordinator {
   /** Who this instance is in the coordinator's records. */
   readonly holderId: string;
