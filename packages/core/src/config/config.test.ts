@@ -450,6 +450,18 @@ describe('parseConfig: errors', () => {
     );
   });
 
+  it('never echoes a password with an unencoded comma and question mark (not a multi-host URL)', () => {
+    // Found by the property above (seed 315527): "app:Zq9,?" was split as two hosts.
+    let message = '';
+    try {
+      parseConfig({ primary: 'postgres://app:Zq9,?@db.example:70000/app' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('not a valid postgres URL');
+    expect(message).not.toContain('Zq9');
+  });
+
   it('does not echo a password given with the wrong type', () => {
     expect(issuesOf({ primary: { host: 'h', password: 12_345_678 } })).toEqual([
       { field: 'primary.password', message: 'must be a string (got a number)' },

@@ -109,6 +109,11 @@ function splitHosts(
   const match = /^(postgres(?:ql)?:\/\/)([^/?#]*)(.*)$/s.exec(url);
   if (match === null) return undefined;
   const [, scheme, authority = '', tail = ''] = match;
+  // An '@' after the authority means an unencoded '/', '?' or '#' in the user name or password:
+  // splitting on commas would cut inside the password and the pieces, no longer recognisably
+  // a password, would be quoted in the error. Left whole, the URL fails to parse and its
+  // message masks everything up to the last '@'.
+  if (tail.includes('@')) return undefined;
   const at = authority.lastIndexOf('@');
   const userinfo = at === -1 ? '' : authority.slice(0, at + 1);
   const hosts = authority.slice(at + 1);
