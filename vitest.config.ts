@@ -24,6 +24,7 @@ export default defineConfig({
       '**/node_modules/**',
       'test/browser/**',
       'test/etcd/**',
+      'test/pgbouncer/**',
       'test/hypopg/**',
       'test/balance/**',
     ],

@@ -102,6 +102,7 @@ export {
   PoolTimeoutError,
   PrimaryUnavailableError,
   ReadNeedsPrimaryError,
+  SessionBehindPoolerError,
   SessionOnPoolError,
   SplitBrainError,
   StatementTimeoutError,

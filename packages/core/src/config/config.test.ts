@@ -626,3 +626,28 @@ describe('types', () => {
     expect(parseConfig(sample).replicas).toHaveLength(2);
   });
 });
+
+describe('parseConfig: pooler', () => {
+  it("defaults to 'none'; cluster-wide 'transaction' reaches every node, a node's own wins", () => {
+    expect(parseConfig({ primary: 'postgres://a@h/db' }).primary.pooler).toBe('none');
+    const config = parseConfig({
+      primary: 'postgres://a@h/db',
+      replicas: [{ host: 'r1' }, { host: 'r2', pooler: 'none' }],
+      pooler: 'transaction',
+    });
+    expect(config.primary.pooler).toBe('transaction');
+    expect(config.replicas.map((r) => r.pooler)).toEqual(['transaction', 'none']);
+    const node = parseConfig({ primary: { host: 'h', pooler: 'transaction' } }).primary;
+    expect(JSON.parse(JSON.stringify(node))).toMatchObject({ pooler: 'transaction' });
+  });
+
+  it('names the dotted path of a bad pooler', () => {
+    try {
+      parseConfig({ primary: 'postgres://a@h/db', replicas: [{ host: 'r', pooler: 'session' }] });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).issues.map((i) => i.field)).toEqual(['replicas.0.pooler']);
+    }
+  });
+});

@@ -3,7 +3,7 @@ import type { InspectOptions } from 'node:util';
 import { describeNode, type NodeRole } from '../errors/index.js';
 import { type PasswordSource, passwordSource } from './credentials.js';
 import { formatOptions, parseOptions, type ServerSettings } from './server-settings.js';
-import type { NodeConfig, SslOption } from './types.js';
+import type { NodeConfig, PoolerMode, SslOption } from './types.js';
 
 export const DEFAULT_PORT = 5432;
 export const DEFAULT_HOST = 'localhost';
@@ -22,6 +22,7 @@ export interface NodeConfigInit {
   readonly ssl?: SslOption;
   readonly weight?: number;
   readonly settings?: ServerSettings;
+  readonly pooler?: PoolerMode;
 }
 
 const inspectCustom = Symbol.for('nodejs.util.inspect.custom');
@@ -41,6 +42,7 @@ class RedactedNodeConfig implements NodeConfig {
   readonly user: string;
   readonly weight: number;
   readonly settings: ServerSettings;
+  readonly pooler: PoolerMode;
   readonly #password: string | undefined;
   readonly #ssl: SslOption | undefined;
 
@@ -53,6 +55,7 @@ class RedactedNodeConfig implements NodeConfig {
     this.database = init.database ?? this.user;
     this.weight = init.weight ?? 1;
     this.settings = Object.freeze({ ...init.settings });
+    this.pooler = init.pooler ?? 'none';
     this.#password = init.password;
     this.#ssl = init.ssl;
     Object.freeze(this);
@@ -79,6 +82,7 @@ class RedactedNodeConfig implements NodeConfig {
     if (this.#ssl !== undefined) shown.ssl = redactSsl(this.#ssl);
     shown.weight = this.weight;
     if (Object.keys(this.settings).length > 0) shown.settings = this.settings;
+    if (this.pooler !== 'none') shown.pooler = this.pooler;
     return shown;
   }
 

@@ -18,6 +18,7 @@ import {
 } from './server-settings.js';
 import type {
   NodeConfig,
+  PoolerMode,
   ResolvedCacheConfig,
   ResolvedConfig,
   ResolvedMonitoringConfig,
@@ -53,6 +54,7 @@ const posMs = () => z.number(PHRASE.posMs).positive(PHRASE.posMs);
 const nonNegMs = () => z.number(PHRASE.nonNegMs).min(0, PHRASE.nonNegMs);
 const fraction = () => z.number(PHRASE.fraction).min(0, PHRASE.fraction).max(1, PHRASE.fraction);
 const bool = () => z.boolean(PHRASE.bool);
+const POOLER_MODES = ['none', 'transaction'] as const;
 const choice = <const T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, oneOf(values));
 const nonEmpty = (phrase: string) => z.string(phrase).trim().min(1, phrase);
@@ -74,6 +76,7 @@ type NodeFields = Omit<UrlNodeFields, 'settings'> & {
   weight?: number | undefined;
   settings?: ServerSettings | undefined;
   options?: Record<string, string> | undefined;
+  pooler?: PoolerMode | undefined;
 };
 
 const SETTINGS_PHRASE = "an object of server settings, e.g. { statement_timeout: '5s' }";
@@ -122,6 +125,7 @@ const nodeShape = {
     .optional(),
   settings: settingsSchema.optional(),
   options: optionsSchema.optional(),
+  pooler: choice(POOLER_MODES).optional(),
 };
 
 const nodeUrl = z.string().transform((url, ctx): NodeFields => {
@@ -444,6 +448,7 @@ export const configSchema = section(
     monitoring: monitoringSchema.optional(),
     settings: settingsSchema.optional(),
     options: optionsSchema.optional(),
+    pooler: choice(POOLER_MODES).optional(),
     cache: cacheSchema.optional(),
     preparedStatements: preparedStatementsSchema.prefault({}),
     applicationName: nonEmpty(APPLICATION_NAME)
@@ -507,6 +512,7 @@ function resolve(parsed: ParsedConfig): ResolvedConfig {
       weight: role === 'replica' ? (fields.weight ?? 1) : 1,
       // libpq's options string first, the settings object over it; a node's own over the top.
       settings: { ...parsed.options, ...parsed.settings, ...fields.options, ...fields.settings },
+      pooler: fields.pooler ?? parsed.pooler ?? 'none',
     });
   };
 

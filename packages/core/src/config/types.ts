@@ -50,6 +50,12 @@ export type PromotionStrategy = 'external' | 'automatic' | 'semi-automatic' | 'm
 // What users write
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * What sits between pgpulse and a node: `'none'` (a direct connection, or a session-mode
+ * pooler) or `'transaction'` (a transaction-mode pooler such as PgBouncer).
+ */
+export type PoolerMode = 'none' | 'transaction';
+
 /** A node given as an object instead of a URL. */
 export interface NodeOptions {
   /** Host name, IP address, or a unix socket directory (starting with `/`). */
@@ -77,6 +83,15 @@ export interface NodeOptions {
    * (the URL's `?options=`); parsed into settings, under this node's `settings`.
    */
   options?: string;
+  /**
+   * `'transaction'` when this node is reached through a transaction-mode pooler (PgBouncer
+   * `pool_mode = transaction`, or the like): automatic prepared statements are off for it
+   * (PgBouncer before 1.21 fails them with 42P05 / 26000), and a statement that changes
+   * session state outside a transaction (SET without LOCAL, LISTEN, pg_advisory_lock, a temp
+   * table, PREPARE, DECLARE ... WITH HOLD) is refused with SessionBehindPoolerError instead of
+   * leaking to another client. Default: the top-level `pooler`, else `'none'`.
+   */
+  pooler?: PoolerMode;
 }
 
 export interface ReplicaOptions extends NodeOptions {
@@ -406,6 +421,12 @@ export interface PgPulseConfig {
    * settings, under the top-level `settings` and each node's own `options` and `settings`.
    */
   options?: string;
+  /**
+   * `'transaction'` when every node is reached through a transaction-mode pooler (PgBouncer
+   * `pool_mode = transaction`); a node's own `pooler` wins. See `NodeOptions.pooler`. Default
+   * `'none'`.
+   */
+  pooler?: PoolerMode;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,6 +451,8 @@ export interface NodeConfig extends NodeLabel {
   readonly weight: number;
   /** The top-level settings merged with the node's own, sent with every connection. */
   readonly settings: ServerSettings;
+  /** The node's `pooler`, else the top-level one: `'transaction'` or `'none'`. */
+  readonly pooler: PoolerMode;
 }
 
 export interface ResolvedPoolConfig {

@@ -136,6 +136,29 @@ export class SessionOnPoolError extends PgPulseError {
 }
 
 /**
+ * A statement that changes session state (SET without LOCAL, LISTEN, a session advisory lock,
+ * a temp table, SQL PREPARE, DECLARE ... WITH HOLD) outside a transaction, on a cluster whose
+ * nodes sit behind a transaction-mode pooler (`pooler: 'transaction'`): the pooler hands the
+ * server connection to another client after the statement, so the state would leak to it and
+ * be missing for this one. Refused before it is sent.
+ */
+export class SessionBehindPoolerError extends PgPulseError {
+  constructor(what: string) {
+    super(
+      'PGPULSE_SESSION_BEHIND_POOLER',
+      `${what} outside a transaction, but the node is behind a transaction-mode pooler ` +
+        "(pooler: 'transaction'): after this statement the pooler may give its server " +
+        'connection to another client, so the session state would leak there and be lost ' +
+        'here. Use SET LOCAL (or set_config(..., true)) inside a transaction; run the ' +
+        'statement inside a transaction (cluster.transaction(), or BEGIN on a client from ' +
+        'pool.connect()) with transaction-scoped locks (pg_advisory_xact_lock) and ON COMMIT ' +
+        'DROP temp tables; or connect directly to PostgreSQL (or a session-mode pool) for ' +
+        'LISTEN and other session state.',
+    );
+  }
+}
+
+/**
  * A consistency token that is not one pgpulse made (`withConsistencyToken`, or the header
  * `cluster.middleware()` reads, which treats it as absent instead).
  */

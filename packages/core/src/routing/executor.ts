@@ -3,6 +3,7 @@ import { currentScope, type RouteScope } from '../context/index.js';
 import {
   PrimaryUnavailableError,
   ReadNeedsPrimaryError,
+  SessionBehindPoolerError,
   SessionOnPoolError,
   StatementTimeoutError,
   TransactionOnPoolError,
@@ -11,7 +12,12 @@ import { isAvailabilityError } from '../health/index.js';
 import { type PooledConnection, transactionStatus } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import { untraced } from '../tracing/index.js';
-import type { Classification, Classifier, TransactionControl } from './classifier.js';
+import type {
+  Classification,
+  Classifier,
+  SessionEffect,
+  TransactionControl,
+} from './classifier.js';
 import type { QueryRequest } from './query-args.js';
 import { asRefusedWrite, isStandbyRefusal } from './refusals.js';
 import type { Router, RoutingReason } from './router.js';
@@ -133,6 +139,16 @@ export interface Placement {
   readonly reason: RoutingReason;
 }
 
+/** Session effects a transaction-mode pooler cannot keep outside a transaction, as words. */
+const POOLER_REFUSED: Partial<Record<SessionEffect, string>> = {
+  set: 'A session setting (SET or set_config without LOCAL) was sent',
+  listen: 'LISTEN was sent',
+  'advisory-lock': 'A session advisory lock (pg_advisory_lock and the like) was sent',
+  'temp-table': 'A temporary table was created',
+  prepare: 'SQL PREPARE was sent',
+  'cursor-with-hold': 'DECLARE ... WITH HOLD was sent',
+};
+
 /**
  * Runs statements that are not pinned to a connection: classify, route, acquire, execute,
  * release, and retry a read once on another node when the first failed for availability
@@ -237,6 +253,8 @@ export class Executor {
     const waiting = this.ensureReady();
     if (waiting) await waiting;
     const cls = this.classifier.classify(request.text);
+    // A text that holds its own transaction (`BEGIN; SET ...; COMMIT`) runs as usual.
+    if (cls.transaction === undefined) this.refuseSessionBehindPooler(cls);
     const control = cls.transaction;
     if (
       control !== undefined &&
@@ -251,6 +269,18 @@ export class Executor {
       );
     }
     return this.run(request, scope, cls, leases);
+  }
+
+  /**
+   * Behind a transaction-mode pooler (any node with `pooler: 'transaction'`: after a failover
+   * the primary may be any of them), a statement that leaves session state on its server
+   * connection is refused; the caller checks that it runs outside a transaction.
+   */
+  refuseSessionBehindPooler(cls: Classification): void {
+    const what = cls.session === undefined ? undefined : POOLER_REFUSED[cls.session];
+    if (what === undefined) return;
+    if (!this.router.nodes.some((node) => node.config.pooler === 'transaction')) return;
+    throw new SessionBehindPoolerError(what);
   }
 
   /**
@@ -392,7 +422,11 @@ export class Executor {
           node,
           connection,
           () =>
-            prepared?.run(client, request, cls, node, event) ??
+            // A transaction-mode pooler may run each statement on another server connection,
+            // where the prepared name does not exist (PgBouncer < 1.21: 42P05 / 26000).
+            (node.config.pooler === 'transaction'
+              ? undefined
+              : prepared?.run(client, request, cls, node, event)) ??
             (request.plain
               ? client.query(request.text, request.config.values)
               : client.query(request.config)),

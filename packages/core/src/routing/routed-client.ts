@@ -187,6 +187,14 @@ export class RoutedClient extends EventEmitter {
     this.#hold = undefined;
     await this.executor.ready();
     const cls = this.executor.classify(request.text);
+    // Behind a transaction-mode pooler, session state survives only inside a transaction.
+    if (
+      cls.session !== undefined &&
+      cls.transaction === undefined &&
+      (this.#pin === undefined || transactionStatus(this.#pin.connection.client) === 'I')
+    ) {
+      this.executor.refuseSessionBehindPooler(cls);
+    }
     if (
       !this.#pin &&
       (cls.transaction === 'begin' || cls.transaction === 'begin-read-only' || cls.session)
