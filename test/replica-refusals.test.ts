@@ -109,7 +109,9 @@ describe('statements a replica refuses (issue 19)', () => {
     const standby = async () =>
       (await cluster.pool.query<{ r: boolean }>('SELECT flip(), pg_is_in_recovery() AS r')).rows[0]!
         .r;
-    expect(await standby()).toBe(true);
+    // explainRoute() judges the statement only; a replica a loaded machine's probe just missed
+    // is out for a round, and the read is then rightly served by the primary.
+    await until(async () => await standby());
 
     await sandbox.query(
       'primary',
