@@ -46,6 +46,29 @@ async function poll(what: string, fn: () => boolean, timeoutMs = 15_000): Promis
   }
 }
 
+/**
+ * Replication is asynchronous: a commit the primary acknowledged may not have reached the
+ * standby when the primary is killed, and then the promoted standby rightly lacks it. A test
+ * that promotes after a write first waits until the standby has received it.
+ */
+async function waitUntilReceived(s: SandboxCluster, name: string): Promise<void> {
+  const [row] = await s.query<{ lsn: string }>(
+    'primary',
+    'SELECT pg_current_wal_lsn()::text AS lsn',
+  );
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const [r] = await s.query<{ ok: boolean }>(
+      name,
+      'SELECT coalesce(pg_last_wal_receive_lsn() >= $1::pg_lsn, false) AS ok',
+      [row!.lsn],
+    );
+    if (r?.ok === true) return;
+    if (Date.now() > deadline) throw new Error(`${name} did not receive ${row!.lsn}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 const count = (c: Cluster, note: string) =>
   c.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE note = $1', [note]);
 
@@ -95,6 +118,7 @@ describe('during a primary outage', () => {
     await s.pauseReplay('replica1');
     await c.context(async () => {
       await c.pool.query("INSERT INTO events (note) VALUES ('wait-read')");
+      await waitUntilReceived(s, 'replica1');
       await s.kill('primary');
       await poll('the primary to be seen down', () =>
         c.stats().nodes.some((n) => n.role === 'primary' && !n.up),

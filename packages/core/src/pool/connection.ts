@@ -18,6 +18,10 @@ export interface PooledConnection {
    * pgpulse did not see in the SQL. Such a connection is closed on release.
    */
   reportedSettingsChanged?(): boolean;
+  /** True when the connection served an earlier lease (it waited idle), false when new. */
+  readonly reused?: boolean;
+  /** True once pg reported the connection failed (an error, or the server hung up). */
+  broken?(): boolean;
 }
 
 /** Why a connection left its pool (pg-pool's log wording follows from it). */
@@ -55,14 +59,18 @@ export type ReleaseFn = (conn: Conn, destroy: Error | boolean | undefined) => vo
 
 export class Lease implements PooledConnection {
   readonly client: pg.Client;
+  readonly reused: boolean;
+  readonly #of: Conn;
   #conn: Conn | null;
   readonly #done: ReleaseFn;
 
   constructor(conn: Conn, done: ReleaseFn) {
     this.client = conn.client;
+    this.#of = conn;
     this.#conn = conn;
     this.#done = done;
     conn.settings.lease();
+    this.reused = conn.uses > 0;
     conn.uses++;
     // A connection in use keeps the process alive; an idle one may not (see exitOnIdle).
     refSocket(conn.client, true);
@@ -70,6 +78,10 @@ export class Lease implements PooledConnection {
 
   reportedSettingsChanged(): boolean {
     return this.#conn?.settings.changed() === true;
+  }
+
+  broken(): boolean {
+    return this.#of.broken;
   }
 
   release(destroy?: Error | boolean): void {

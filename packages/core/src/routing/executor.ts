@@ -376,7 +376,8 @@ export class Executor {
   async acquire(placement: Placement, cls: Classification): Promise<PooledConnection> {
     try {
       // A connect or pre-ping is pgpulse's round trip, not the user's statement.
-      return await untraced(() => placement.node.pool.acquire());
+      const connection = await untraced(() => placement.node.pool.acquire());
+      return cls.kind === 'write' ? await this.unlessHungUp(placement, connection) : connection;
     } catch (err) {
       this.recordOutcome(placement.node, err);
       if (cls.kind === 'write' && placement.node.role === 'primary' && isAvailabilityError(err)) {
@@ -387,6 +388,25 @@ export class Executor {
       }
       throw err;
     }
+  }
+
+  /**
+   * A write, once sent, is never retried (it may have run), so it must not be sent on a
+   * connection whose server already hung up. When a node dies, its goodbye (FATAL, then EOF)
+   * waits in the socket until pg reads it on the next turn of the event loop; an idle connection
+   * handed out before that turn looks alive. One poll of the sockets lets pg read it: a connection found broken
+   * is discarded and a new one opened, whose failure is a PrimaryUnavailableError that
+   * failover.writeWaitMs waits out. New connections just did their I/O and skip the turn.
+   */
+  private async unlessHungUp(
+    placement: Placement,
+    connection: PooledConnection,
+  ): Promise<PooledConnection> {
+    if (connection.reused !== true || connection.broken === undefined) return connection;
+    await pollTurn();
+    if (!connection.broken()) return connection;
+    connection.release(true);
+    return untraced(() => placement.node.pool.acquire());
   }
 
   /** Runs one statement on an acquired connection, keeping the node's figures. */
@@ -540,4 +560,13 @@ export class Executor {
   private retriable(first: Placement, cls: Classification, err: unknown): boolean {
     return cls.kind === 'read' && first.reason !== 'retry' && isAvailabilityError(err);
   }
+}
+
+/**
+ * Resolves after libuv has polled the sockets at least once. One setImmediate is not enough:
+ * called from an I/O callback, it runs in this very loop iteration's check phase, before the
+ * next poll; the second runs only after that poll.
+ */
+function pollTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
