@@ -70,6 +70,7 @@ export type {
 } from './config/index.js';
 export {
   fromPgPoolOptions,
+  PG_CLIENT_SETTING_FIELDS,
   type PgPoolMapping,
   parseConfig,
   parseServerOptions,

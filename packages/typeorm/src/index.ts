@@ -6,7 +6,13 @@
  * SQL-routed pool. No routing logic lives here; the cluster decides where each statement runs.
  */
 import { EventEmitter } from 'node:events';
-import { type Cluster, ConfigError, type ConfigIssue, parseServerOptions } from '@pgpulse/core';
+import {
+  type Cluster,
+  ConfigError,
+  type ConfigIssue,
+  PG_CLIENT_SETTING_FIELDS,
+  parseServerOptions,
+} from '@pgpulse/core';
 import pg from 'pg';
 import {
   DataSource,
@@ -154,11 +160,7 @@ function pgDriverFor(cluster: Cluster): PgDriverModule {
 }
 
 /** `extra` fields that are server settings (pg.Client sends them at connect). */
-const SETTING_FIELDS = [
-  'statement_timeout',
-  'lock_timeout',
-  'idle_in_transaction_session_timeout',
-] as const;
+const SETTING_FIELDS = PG_CLIENT_SETTING_FIELDS;
 
 function serverSettingsOnly(extra: unknown): boolean {
   if (extra === null || typeof extra !== 'object') return false;

@@ -13,7 +13,10 @@ export {
   type SetupClient,
 } from './pg-pool-options.js';
 export { parseConfig } from './schema.js';
-export { parseOptions as parseServerOptions } from './server-settings.js';
+export {
+  PG_CLIENT_SETTING_FIELDS,
+  parseOptions as parseServerOptions,
+} from './server-settings.js';
 export type {
   CacheOptions,
   CircuitBreakerConfigOptions,

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
 import { suggest } from './schema.js';
-import { parseOptions } from './server-settings.js';
+import { PG_CLIENT_SETTING_FIELDS, parseOptions } from './server-settings.js';
 import type { NodeOptions, PgPulseConfig, PoolOptions } from './types.js';
 
 /** What a set-up hook is handed: the connection's face (a client from `pool.connect()`). */
@@ -41,12 +41,7 @@ const REFUSED: Readonly<Record<string, string>> = {
   fallback_application_name: 'use applicationName (sent as application_name) instead',
 };
 
-/** pg.Client fields that are server settings (milliseconds, as pg sends them). */
-const SETTING_FIELDS = [
-  'statement_timeout',
-  'lock_timeout',
-  'idle_in_transaction_session_timeout',
-] as const;
+const SETTING_FIELDS = PG_CLIENT_SETTING_FIELDS;
 
 /** Accepted as pg.Pool takes them; comments say what each becomes. */
 const KNOWN = [

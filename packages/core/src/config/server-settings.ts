@@ -39,6 +39,16 @@ export function formatOptions(settings: ServerSettings): string | undefined {
 }
 
 /**
+ * pg.Client config fields that are server settings: pg sends them at connect, in
+ * milliseconds (`statement_timeout`, `lock_timeout`, `idle_in_transaction_session_timeout`).
+ */
+export const PG_CLIENT_SETTING_FIELDS = [
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+] as const;
+
+/**
  * Parses a libpq `options` value (`-c name=value`, `-cname=value` or `--name=value`, separated
  * by whitespace, `\` escaping the next character). Only settings are accepted: other server
  * switches have no meaning per connection.
