@@ -66,6 +66,32 @@ describe('per-connection settings: object-form options, pg.Pool fields, session 
     }
   }, 60_000);
 
+  it('URL parameters statement_timeout and lock_timeout are sent at connect, as pg sends them', async () => {
+    const withParams = (url: string, params: string) =>
+      `${url}${url.includes('?') ? '&' : '?'}${params}`;
+    const cluster = createCluster({
+      primary: withParams(sandbox.primary.url, 'statement_timeout=100&lock_timeout=2s'),
+      replicas: [withParams(sandbox.replicas[0]!.url, 'statement_timeout=150')],
+    });
+    try {
+      expect(
+        await cancelled(() => cluster.primary(() => cluster.pool.query('SELECT pg_sleep(3)'))),
+      ).toBe('57014');
+      const shown = await cluster.primary(() =>
+        cluster.pool.query<{ st: string; lt: string }>(
+          "SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt",
+        ),
+      );
+      expect(shown.rows[0]).toEqual({ st: '100ms', lt: '2s' });
+      const replica = await cluster.replica(() =>
+        cluster.pool.query<{ st: string }>("SELECT current_setting('statement_timeout') AS st"),
+      );
+      expect(replica.rows[0]!.st).toBe('150ms');
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+
   it('pg.Pool fields statement_timeout and options are sent as settings (57014), not refused', async () => {
     const pool = createPoolFromPgOptions({
       connectionString: sandbox.primary.url,

@@ -420,6 +420,10 @@ describe('parseConfig: errors', () => {
     ['postgres://u:hunter2@db/app?sslmode=sometimes', /sslmode must be one of/],
     ['postgres://u:hunter2@db/app?connect_timeout=5', /use pool.connectTimeoutMs/],
     ['postgres://u:hunter2@db/app?target_session_attrs=any', /unsupported parameter/],
+    [
+      'postgres://u:hunter2@db/app?statement_timeout=soon',
+      /statement_timeout must be milliseconds/,
+    ],
     ['postgres://u:hunt#er2@db/app', /percent-encode|fragment/],
     ['postgres://u:%ZZhunter2@db/app', /malformed %-escape/],
     ['host=db password=hunter2', /key=value/],

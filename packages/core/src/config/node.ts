@@ -2,7 +2,12 @@ import type { ConnectionOptions } from 'node:tls';
 import type { InspectOptions } from 'node:util';
 import { describeNode, type NodeRole } from '../errors/index.js';
 import { type PasswordSource, passwordSource } from './credentials.js';
-import { formatOptions, parseOptions, type ServerSettings } from './server-settings.js';
+import {
+  formatOptions,
+  PG_CLIENT_SETTING_FIELDS,
+  parseOptions,
+  type ServerSettings,
+} from './server-settings.js';
 import type { NodeConfig, PoolerMode, SslOption } from './types.js';
 
 export const DEFAULT_PORT = 5432;
@@ -255,11 +260,10 @@ const PARAM_HINTS: Readonly<Record<string, string>> = {
   sslrootcert: 'use the object form with ssl: { ca: readFileSync(...) }',
   sslcert: 'use the object form with ssl: { cert: readFileSync(...) }',
   sslkey: 'use the object form with ssl: { key: readFileSync(...) }',
-  statement_timeout: "use options=-c%20statement_timeout%3D5s, or the 'settings' option",
-  lock_timeout: "use options=-c%20lock_timeout%3D1s, or the 'settings' option",
-  idle_in_transaction_session_timeout:
-    "use options=-c%20idle_in_transaction_session_timeout%3D60s, or the 'settings' option",
 };
+
+/** A server duration as pg sends it from a URL: milliseconds, or a number with a unit. */
+const DURATION = /^\d+(?:us|ms|s|min|h|d)?$/;
 
 const SSLMODES: Readonly<Record<string, SslOption | undefined>> = {
   disable: false,
@@ -354,6 +358,14 @@ export function parseNodeUrl(
         break;
       }
       default: {
+        // pg takes these from the URL and sends them at connect, as pgpulse does.
+        if ((PG_CLIENT_SETTING_FIELDS as readonly string[]).includes(key)) {
+          if (!DURATION.test(value)) {
+            return fail(`${key} must be milliseconds or a duration like 5s (got '${value}')`);
+          }
+          settings = { ...settings, [key]: value };
+          break;
+        }
         const hint =
           PARAM_HINTS[key] ??
           `supported: ${URL_PARAMS.join(', ')}; use the object form for other settings`;
