@@ -92,6 +92,25 @@ describe('per-connection settings: object-form options, pg.Pool fields, session 
     }
   }, 60_000);
 
+  it('a node’s application_name (URL or settings) is the one its connections show, over the cluster’s', async () => {
+    const sep = sandbox.replicas[0]!.url.includes('?') ? '&' : '?';
+    const cluster = createCluster({
+      primary: { ...fields(sandbox.primary.url), settings: { application_name: 'orders-writer' } },
+      replicas: [`${sandbox.replicas[0]!.url}${sep}application_name=orders-reader`],
+      applicationName: 'orders',
+    });
+    try {
+      const name = (run: Cluster['primary']) =>
+        run(() =>
+          cluster.pool.query<{ app: string }>("SELECT current_setting('application_name') AS app"),
+        ).then((r) => r.rows[0]!.app);
+      expect(await name(cluster.primary.bind(cluster))).toBe('orders-writer');
+      expect(await name(cluster.replica.bind(cluster))).toBe('orders-reader');
+    } finally {
+      await cluster.close();
+    }
+  }, 60_000);
+
   it('pg.Pool fields statement_timeout and options are sent as settings (57014), not refused', async () => {
     const pool = createPoolFromPgOptions({
       connectionString: sandbox.primary.url,

@@ -164,7 +164,10 @@ export function nodeConnectionOptions<E extends object = Record<never, never>>(
     user: node.user,
     ...extra,
   };
-  const serverOptions = formatOptions(node.settings);
+  // application_name goes in the start-up packet, where it overrides `-c application_name`.
+  const { application_name: applicationName, ...settings } = node.settings ?? {};
+  if (applicationName !== undefined) options.application_name = String(applicationName);
+  const serverOptions = formatOptions(settings);
   if (serverOptions !== undefined) options.options = serverOptions;
   const ssl = node.ssl;
   if (ssl !== undefined) options.ssl = typeof ssl === 'boolean' ? ssl : tlsOptionsForPg(ssl);
@@ -255,7 +258,6 @@ const URL_PARAMS = [
   'options',
 ] as const;
 const PARAM_HINTS: Readonly<Record<string, string>> = {
-  application_name: 'use the top-level applicationName option',
   connect_timeout: 'use pool.connectTimeoutMs',
   sslrootcert: 'use the object form with ssl: { ca: readFileSync(...) }',
   sslcert: 'use the object form with ssl: { cert: readFileSync(...) }',
@@ -358,6 +360,10 @@ export function parseNodeUrl(
         break;
       }
       default: {
+        if (key === 'application_name') {
+          settings = { ...settings, application_name: value };
+          break;
+        }
         // pg takes these from the URL and sends them at connect, as pgpulse does.
         if ((PG_CLIENT_SETTING_FIELDS as readonly string[]).includes(key)) {
           if (!DURATION.test(value)) {

@@ -408,7 +408,10 @@ export interface PgPulseConfig {
   cache?: CacheOptions;
   /** Recurring statements prepared once per connection and executed by name. */
   preparedStatements?: PreparedStatementsOptions;
-  /** Sent as application_name; default 'pgpulse'. */
+  /**
+   * Sent as application_name; default 'pgpulse'. A node's own `settings.application_name`
+   * (or `?application_name=` in its URL) wins for that node's query connections.
+   */
   applicationName?: string;
   /**
    * Server settings for every connection to every node (a node's own `settings` win), sent at

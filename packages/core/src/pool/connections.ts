@@ -82,9 +82,10 @@ export class ConnectionSet {
       ...(connection.options === undefined ? {} : { options: connection.options }),
       connectionTimeoutMillis: Math.min(options.connectTimeoutMs, 2_147_483_647),
       keepAlive: true,
-      ...(options.applicationName === undefined
+      // The node's own application_name (its settings or URL) over the cluster's.
+      ...(connection.application_name === undefined && options.applicationName === undefined
         ? {}
-        : { application_name: options.applicationName }),
+        : { application_name: connection.application_name ?? options.applicationName }),
     };
     this.#Client = options.Client ?? pg.Client;
     this.#idleTimeoutMs = options.idleTimeoutMs;

@@ -43,6 +43,8 @@ export interface ConnectionConfig {
   readonly ssl?: boolean | ConnectionOptions;
   /** libpq `options` (`-c statement_timeout=5s ...`), sent at connect. */
   readonly options?: string;
+  /** This node's own application_name, over NodePoolOptions.applicationName. */
+  readonly application_name?: string;
 }
 
 /** Throws a ConfigError naming every option NodePool cannot work with. */
