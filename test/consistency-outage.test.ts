@@ -131,6 +131,34 @@ describe('during a primary outage', () => {
   });
 });
 
+describe('consistency.waitMs', () => {
+  it('a read after its context’s write waits for the replica to replay it, instead of going to the primary', async () => {
+    const { s, c } = await setup({ consistency: { waitMs: 10_000 } });
+    const port = (r: { rows: { port: number; n: number }[] }) => r.rows[0]!;
+    await s.pauseReplay('replica1');
+    await c.context(async () => {
+      await c.pool.query("INSERT INTO events (note) VALUES ('waited')");
+      setTimeout(() => void s.resumeReplay('replica1').catch(() => {}), 300);
+      const read = await c.pool.query<{ port: number; n: number }>(
+        "SELECT inet_server_port() AS port, count(*)::int AS n FROM events WHERE note = 'waited'",
+      );
+      expect(port(read)).toEqual({ port: s.replicas[0]!.port, n: 1 });
+    });
+  });
+
+  it('0 (the default): that read goes to the primary at once', async () => {
+    const { s, c } = await setup();
+    await s.pauseReplay('replica1');
+    await c.context(async () => {
+      await c.pool.query("INSERT INTO events (note) VALUES ('at-once')");
+      const read = await c.pool.query<{ port: number; n: number }>(
+        "SELECT inet_server_port() AS port, count(*)::int AS n FROM events WHERE note = 'at-once'",
+      );
+      expect(read.rows[0]).toEqual({ port: s.primary.port, n: 1 });
+    });
+  });
+});
+
 describe('DatabaseOptimizationService.read({ consistencyRequired })', () => {
   it('is strong: its reads go to the primary; without it they go to a replica', async () => {
     sandbox = await startCluster({ replicas: 1 });

@@ -217,12 +217,10 @@ export class Executor {
         continue;
       }
       const left = this.waits.readWaitMs - (performance.now() - started);
-      if (
-        readWaitOver ||
-        placement.reason !== 'no-eligible-replica' ||
-        left <= 0 ||
-        !this.waits.hasWrites(scope)
-      ) {
+      // 'read-your-writes': a replica is up but has not replayed this context's write yet.
+      const replicaMayCatchUp =
+        placement.reason === 'no-eligible-replica' || placement.reason === 'read-your-writes';
+      if (readWaitOver || !replicaMayCatchUp || left <= 0 || !this.waits.hasWrites(scope)) {
         return placement;
       }
       placement.node.breaker.releaseTrial();
