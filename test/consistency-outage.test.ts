@@ -99,7 +99,13 @@ describe('during a primary outage', () => {
   it('failover.writeWaitMs covers the first write after the primary dies (not yet seen down)', async () => {
     const { s, c } = await setup({ failover: { promotion: 'external', writeWaitMs: 8000 } });
     await s.kill('primary');
-    // Right away: the probes have not marked the primary down yet.
+    // Once this process has read the primary's hang-up (its idle connections are gone), but
+    // before the probes mark it down. A write sent in the instant before the hang-up arrives
+    // fails with the driver's connection error: it may have run, so it is never resent
+    // (test/reliability-hung-up.test.ts covers a hang-up that arrived but was not yet read).
+    await poll('the pool to drop its connections to the dead primary', () =>
+      c.stats().nodes.some((n) => n.role === 'primary' && n.pool.idle === 0),
+    );
     const write = c.pool.query("INSERT INTO events (note) VALUES ('first-after')");
     setTimeout(() => void s.promote('replica1').catch(() => {}), 600);
     await write;

@@ -43,9 +43,18 @@ describe('a write on an idle connection whose backend just died', () => {
     await sandbox.query('primary', 'CREATE TABLE hung_up (id int PRIMARY KEY)');
     cluster = createCluster({
       primary: sandbox.primary.url,
+      applicationName: 'hung-up',
       pool: { minSize: 1, maxSize: 1, overflow: 0, prePing: false },
     });
     await cluster.ready();
+    // First the connection opened ahead by ready(), never used yet.
+    const warm = await sandbox.query<{ pid: number }>(
+      'primary',
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'hung-up'",
+    );
+    expect(warm).toHaveLength(1);
+    terminateWhileBlocked(sandbox.primary.url, warm[0]!.pid);
+    await cluster.pool.query('INSERT INTO hung_up VALUES (1)');
     for (let round = 1; round <= 3; round++) {
       const { rows } = await cluster.pool.query<{ pid: number }>(
         'INSERT INTO hung_up VALUES ($1) RETURNING pg_backend_pid() AS pid',
@@ -59,6 +68,6 @@ describe('a write on an idle connection whose backend just died', () => {
       'primary',
       'SELECT id FROM hung_up ORDER BY id',
     );
-    expect(stored.map((r) => r.id)).toEqual([10, 11, 20, 21, 30, 31]);
+    expect(stored.map((r) => r.id)).toEqual([1, 10, 11, 20, 21, 30, 31]);
   });
 });

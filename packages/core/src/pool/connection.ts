@@ -18,7 +18,10 @@ export interface PooledConnection {
    * pgpulse did not see in the SQL. Such a connection is closed on release.
    */
   reportedSettingsChanged?(): boolean;
-  /** True when the connection served an earlier lease (it waited idle), false when new. */
+  /**
+   * True when the connection waited idle in the pool before this lease (opened ahead, or
+   * returned by an earlier one); false when it was opened for this very lease.
+   */
   readonly reused?: boolean;
   /** True once pg reported the connection failed (an error, or the server hung up). */
   broken?(): boolean;
@@ -36,6 +39,8 @@ export class Conn {
   owner: unknown = null;
   expiresAt = Number.POSITIVE_INFINITY;
   idleSince = 0;
+  /** Set once it first waits idle: a lease of it then may find its server gone. */
+  wasIdle = false;
   generation = 0;
   broken = false;
   /** Set by end(): a connect that completes anyway is closed at once. */
@@ -70,7 +75,7 @@ export class Lease implements PooledConnection {
     this.#conn = conn;
     this.#done = done;
     conn.settings.lease();
-    this.reused = conn.uses > 0;
+    this.reused = conn.wasIdle;
     conn.uses++;
     // A connection in use keeps the process alive; an idle one may not (see exitOnIdle).
     refSocket(conn.client, true);

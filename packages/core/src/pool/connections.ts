@@ -146,6 +146,7 @@ export class ConnectionSet {
   /** Keeps `conn` for reuse: on the idle stack, its idle timer running. */
   putIdle(conn: Conn): void {
     conn.state = 'idle';
+    conn.wasIdle = true;
     conn.idleSince = this.clock.now();
     if (this.#exitOnIdle) refSocket(conn.client, false);
     this.idle.push(conn);
