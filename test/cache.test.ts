@@ -259,6 +259,7 @@ describe('query result cache (one instance)', () => {
     const slow = 'SELECT v FROM kv, generate_series(1, 20000) g WHERE k = $1 AND g = 20000';
     // A fresh context: the process-wide one wrote above, and entries older than its writes
     // are (rightly) not shared with it until a probe bounds them.
+    const statsBefore = cluster.cache.stats();
     const ran = await sent(cluster, () =>
       cluster.context(() =>
         cluster.cached(() =>
@@ -266,7 +267,12 @@ describe('query result cache (one instance)', () => {
         ),
       ),
     );
-    expect(ran).toBe(1);
+    // On a red run, say which path the other statements took (bypassed, or a flight not shared).
+    const statsAfter = cluster.cache.stats();
+    expect(
+      ran,
+      `bypasses +${statsAfter.bypasses - statsBefore.bypasses}, misses +${statsAfter.misses - statsBefore.misses}, invalidations +${statsAfter.invalidations - statsBefore.invalidations}`,
+    ).toBe(1);
     const tagged = () => cluster.context(() => cluster.cached(() => value(), { tags: ['kv-a'] }));
     // Stored only once the probes prove the node had replayed the writes above: wait for it.
     let v: number | undefined;
