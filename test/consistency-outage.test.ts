@@ -3,6 +3,7 @@
 // (the first write after the crash, and a read with consistency.waitMs), and the service's
 // read({ consistencyRequired: true }) is strong.
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { waitUntil } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -56,17 +57,17 @@ async function waitUntilReceived(s: SandboxCluster, name: string): Promise<void>
     'primary',
     'SELECT pg_current_wal_lsn()::text AS lsn',
   );
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const [r] = await s.query<{ ok: boolean }>(
-      name,
-      'SELECT coalesce(pg_last_wal_receive_lsn() >= $1::pg_lsn, false) AS ok',
-      [row!.lsn],
-    );
-    if (r?.ok === true) return;
-    if (Date.now() > deadline) throw new Error(`${name} did not receive ${row!.lsn}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await waitUntil(
+    async () => {
+      const [r] = await s.query<{ ok: boolean }>(
+        name,
+        'SELECT coalesce(pg_last_wal_receive_lsn() >= $1::pg_lsn, false) AS ok',
+        [row!.lsn],
+      );
+      return r?.ok === true;
+    },
+    { timeoutMs: 15_000, message: () => `${name} receiving the write at ${row!.lsn}` },
+  );
 }
 
 const count = (c: Cluster, note: string) =>

@@ -1,6 +1,7 @@
 // Session state on pooled connections (issue 20): what one borrower does to a connection never
 // reaches the next one, and nothing silently changes connection under a client.
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { objectForm } from '@pgpulse/sandbox/testing';
 import Cursor from 'pg-cursor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -287,7 +288,7 @@ describe('per-connection server settings (the libpq way)', () => {
 
   it('top-level settings reach every node, a node’s own win, and values keep their spaces', async () => {
     const cluster = createCluster({
-      primary: { ...fields(sandbox.primary.url), settings: { lock_timeout: '2s' } },
+      primary: { ...objectForm(sandbox.primary.url), settings: { lock_timeout: '2s' } },
       replicas: sandbox.replicas.map((r) => r.url),
       settings: { lock_timeout: '1s', search_path: 'leak, public' },
     });
@@ -362,18 +363,6 @@ describe('per-connection server settings (the libpq way)', () => {
     }
   });
 });
-
-/** The object form of a sandbox URL. */
-function fields(url: string) {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: Number(u.port),
-    user: decodeURIComponent(u.username),
-    password: decodeURIComponent(u.password),
-    database: u.pathname.slice(1),
-  };
-}
 
 describe.each(MODES)(
   'cursors, streams and read-only transactions on a client (pooling %s)',

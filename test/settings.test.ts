@@ -1,4 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { objectForm } from '@pgpulse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -18,18 +19,6 @@ afterAll(async () => {
   await sandbox?.stop();
 });
 
-/** The object form of a sandbox URL. */
-function fields(url: string) {
-  const u = new URL(url);
-  return {
-    host: u.hostname,
-    port: Number(u.port),
-    user: decodeURIComponent(u.username),
-    password: decodeURIComponent(u.password),
-    database: u.pathname.slice(1),
-  };
-}
-
 async function cancelled(run: () => Promise<unknown>): Promise<string | undefined> {
   const err = await run().then(
     () => undefined,
@@ -41,7 +30,7 @@ async function cancelled(run: () => Promise<unknown>): Promise<string | undefine
 describe('per-connection settings: object-form options, pg.Pool fields, session reset', () => {
   it('options in the object form (node and cluster-wide) cancel a long query with 57014', async () => {
     const cluster = createCluster({
-      primary: { ...fields(sandbox.primary.url), options: '-c statement_timeout=100' },
+      primary: { ...objectForm(sandbox.primary.url), options: '-c statement_timeout=100' },
       replicas: [sandbox.replicas[0]!.url],
       options: '-c statement_timeout=150 -c lock_timeout=1s',
     });
@@ -95,7 +84,10 @@ describe('per-connection settings: object-form options, pg.Pool fields, session 
   it('a node’s application_name (URL or settings) is the one its connections show, over the cluster’s', async () => {
     const sep = sandbox.replicas[0]!.url.includes('?') ? '&' : '?';
     const cluster = createCluster({
-      primary: { ...fields(sandbox.primary.url), settings: { application_name: 'orders-writer' } },
+      primary: {
+        ...objectForm(sandbox.primary.url),
+        settings: { application_name: 'orders-writer' },
+      },
       replicas: [`${sandbox.replicas[0]!.url}${sep}application_name=orders-reader`],
       applicationName: 'orders',
     });
@@ -134,7 +126,7 @@ describe('per-connection settings: object-form options, pg.Pool fields, session 
     let err: unknown;
     try {
       createCluster({
-        primary: { ...fields(sandbox.primary.url), options: 'statement_timeout=1' },
+        primary: { ...objectForm(sandbox.primary.url), options: 'statement_timeout=1' },
       });
     } catch (e) {
       err = e;

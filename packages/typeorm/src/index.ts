@@ -159,13 +159,10 @@ function pgDriverFor(cluster: Cluster): PgDriverModule {
   return { Pool, defaults: pg.defaults };
 }
 
-/** `extra` fields that are server settings (pg.Client sends them at connect). */
-const SETTING_FIELDS = PG_CLIENT_SETTING_FIELDS;
-
 function serverSettingsOnly(extra: unknown): boolean {
   if (extra === null || typeof extra !== 'object') return false;
   return Object.keys(extra).every(
-    (key) => (SETTING_FIELDS as readonly string[]).includes(key) || key === 'options',
+    (key) => (PG_CLIENT_SETTING_FIELDS as readonly string[]).includes(key) || key === 'options',
   );
 }
 
@@ -180,7 +177,7 @@ function extraSettingsIssues(
   extra: Readonly<Record<string, unknown>>,
 ): ConfigIssue[] {
   const wanted: Record<string, string> = {};
-  for (const key of SETTING_FIELDS) {
+  for (const key of PG_CLIENT_SETTING_FIELDS) {
     if (extra[key] !== undefined) wanted[key] = String(extra[key]);
   }
   const issues: ConfigIssue[] = [];

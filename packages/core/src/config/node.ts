@@ -256,6 +256,9 @@ const URL_PARAMS = [
   'password',
   'dbname',
   'options',
+  'application_name',
+  // pg takes these from the URL and sends them at connect, as pgpulse does.
+  ...PG_CLIENT_SETTING_FIELDS,
 ] as const;
 const PARAM_HINTS: Readonly<Record<string, string>> = {
   connect_timeout: 'use pool.connectTimeoutMs',
@@ -359,12 +362,10 @@ export function parseNodeUrl(
         settings = { ...settings, ...options.settings };
         break;
       }
+      case 'application_name':
+        settings = { ...settings, application_name: value };
+        break;
       default: {
-        if (key === 'application_name') {
-          settings = { ...settings, application_name: value };
-          break;
-        }
-        // pg takes these from the URL and sends them at connect, as pgpulse does.
         if ((PG_CLIENT_SETTING_FIELDS as readonly string[]).includes(key)) {
           if (!DURATION.test(value)) {
             return fail(`${key} must be milliseconds or a duration like 5s (got '${value}')`);

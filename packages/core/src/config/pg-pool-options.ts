@@ -41,15 +41,13 @@ const REFUSED: Readonly<Record<string, string>> = {
   fallback_application_name: 'use applicationName (sent as application_name) instead',
 };
 
-const SETTING_FIELDS = PG_CLIENT_SETTING_FIELDS;
-
 /** Accepted as pg.Pool takes them; comments say what each becomes. */
 const KNOWN = [
   ...NODE_FIELDS,
   'connectionString',
   'application_name',
   // Server settings: sent at connect as the config's settings, as pg sends them.
-  ...SETTING_FIELDS,
+  ...PG_CLIENT_SETTING_FIELDS,
   'options',
   'max',
   'poolSize',
@@ -174,7 +172,7 @@ export function fromPgPoolOptions(
     if (parsed?.ok === true) Object.assign(settings, parsed.settings);
     else refuse('options', parsed?.reason ?? "must be a string like '-c statement_timeout=5s'");
   }
-  for (const key of SETTING_FIELDS) {
+  for (const key of PG_CLIENT_SETTING_FIELDS) {
     const value = options[key];
     if (value === undefined) continue;
     // pg: 0 (or false) means no timeout, and sends nothing; the server's 0 means the same.

@@ -65,13 +65,11 @@ export type ReleaseFn = (conn: Conn, destroy: Error | boolean | undefined) => vo
 export class Lease implements PooledConnection {
   readonly client: pg.Client;
   readonly reused: boolean;
-  readonly #of: Conn;
   #conn: Conn | null;
   readonly #done: ReleaseFn;
 
   constructor(conn: Conn, done: ReleaseFn) {
     this.client = conn.client;
-    this.#of = conn;
     this.#conn = conn;
     this.#done = done;
     conn.settings.lease();
@@ -86,7 +84,7 @@ export class Lease implements PooledConnection {
   }
 
   broken(): boolean {
-    return this.#of.broken;
+    return this.#conn?.broken === true;
   }
 
   release(destroy?: Error | boolean): void {

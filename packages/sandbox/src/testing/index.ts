@@ -19,3 +19,4 @@ export {
   observeFailure,
 } from './observe.js';
 export { alive } from './process.js';
+export { objectForm } from './url.js';
