@@ -10,6 +10,7 @@ import {
   type DatabaseOptimizationService as Service,
 } from '@pgpulse/core';
 import type { Command } from 'commander';
+import { percent } from './options.js';
 
 export interface Output {
   write(text: string): void;
@@ -78,10 +79,24 @@ export function analyzeCommand(
   });
 }
 
+/** Flags of `pgpulse indexes`. */
+export interface IndexesFlags extends CommonFlags {
+  tables?: string;
+  apply: boolean;
+  priority: string;
+  /** REINDEX CONCURRENTLY the bloated indexes (without it they are only reported). */
+  rebuildBloated?: boolean;
+  /** Percent; default 30 (adviseIndexes' default). */
+  bloatThreshold?: number;
+}
+
+const mib = (bytes: number | undefined) =>
+  bytes === undefined ? '?' : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
 export function indexesCommand(
   out: Output,
   urls: readonly string[],
-  flags: CommonFlags & { tables?: string; apply: boolean; priority: string },
+  flags: IndexesFlags,
 ): Promise<number> {
   return run(out, urls, async (svc) => {
     const tables = flags.tables
@@ -92,6 +107,10 @@ export function indexesCommand(
       ...(tables?.length ? { tables } : {}),
       apply: flags.apply,
       priorityThreshold: Number(flags.priority),
+      rebuildBloated: flags.rebuildBloated === true,
+      ...(flags.bloatThreshold === undefined
+        ? {}
+        : { bloatThresholdPercent: flags.bloatThreshold }),
     });
     if (flags.json) return `${JSON.stringify(report, null, 2)}\n`;
     const lines = [`${report.recommendations.length} recommendation(s)`];
@@ -104,6 +123,12 @@ export function indexesCommand(
       lines.push(`  bloated: ${b.schema}.${b.name} ${b.bloatPercent.toFixed(0)} %`);
     for (const a of report.applied)
       lines.push(`  applied: ${a.status} ${a.indexName ?? ''} ${a.reason ?? ''}`.trimEnd());
+    for (const r of report.rebuilt) {
+      lines.push(
+        `  rebuilt: ${r.status} ${r.index.schema}.${r.index.name} ` +
+          `${mib(r.sizeBytesBefore)} -> ${mib(r.sizeBytesAfter)}${r.reason ? ` ${r.reason}` : ''}`,
+      );
+    }
     lines.push(`  (${report.note})`);
     return `${lines.join('\n')}\n`;
   });
@@ -157,21 +182,26 @@ export function registerOptimize(program: Command): void {
   program
     .command('indexes')
     .description(
-      'index advice: missing, duplicate, unused, invalid, bloated; --apply builds priority 4-5',
+      'index advice: missing, duplicate, unused, invalid, bloated; --apply builds priority 4-5, --rebuild-bloated rebuilds the bloated',
     )
     .argument('<url...>', 'postgres:// URLs: the primary first, then the replicas')
     .option('--tables <list>', 'comma-separated table names')
     .option('--apply', 'build the recommendations (CREATE INDEX CONCURRENTLY)', false)
     .option('--priority <n>', 'lowest priority to build with --apply', '4')
+    .option(
+      '--rebuild-bloated',
+      'rebuild the bloated indexes (REINDEX INDEX CONCURRENTLY, one at a time)',
+      false,
+    )
+    .option(
+      '--bloat-threshold <percent>',
+      'report (and with --rebuild-bloated rebuild) indexes at least this bloated (default 30)',
+      percent('--bloat-threshold'),
+    )
     .option('--json', 'print JSON', false)
-    .action(
-      async (
-        urls: string[],
-        flags: CommonFlags & { tables?: string; apply: boolean; priority: string },
-      ) => {
-        process.exitCode = await indexesCommand(stdout, urls, flags);
-      },
-    );
+    .action(async (urls: string[], flags: IndexesFlags) => {
+      process.exitCode = await indexesCommand(stdout, urls, flags);
+    });
   program
     .command('partitions')
     .description('premake range partitions of a partitioned table and retire old ones')

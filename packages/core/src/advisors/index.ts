@@ -14,6 +14,11 @@ export {
   type SortDirection,
 } from '../sql/index.js';
 export type { BloatedIndex, BloatMethod } from './bloat.js';
+export {
+  type BloatRebuildResult,
+  type RebuildBloatedOptions,
+  rebuildBloatedIndexes,
+} from './bloat-rebuild.js';
 export type { DuplicateIndex } from './duplicates.js';
 export {
   type AdviseIndexesOptions,

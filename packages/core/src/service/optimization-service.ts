@@ -4,9 +4,11 @@ import {
   type ApplyResult,
   adviseIndexes,
   applyRecommendations,
+  type BloatRebuildResult,
   type IndexReport,
   type MaintenanceOptions,
   type RebuildResult,
+  rebuildBloatedIndexes,
   rebuildIndex,
 } from '../advisors/index.js';
 import type { QueryAnalysis } from '../analysis/index.js';
@@ -49,12 +51,19 @@ export interface OptimizeIndexesOptions
   readonly apply?: boolean;
   /** Default 4: only priority 4-5 recommendations are built. */
   readonly priorityThreshold?: number;
+  /**
+   * REINDEX INDEX CONCURRENTLY every index reported bloated (at or over
+   * `bloatThresholdPercent`, default 30 %), one at a time under the table's advisory lock.
+   */
+  readonly rebuildBloated?: boolean;
 }
 
 /** What `optimizeIndexes` found and, with `apply`, what it built. */
 export interface IndexOptimization extends IndexReport {
   /** What `apply` did, recommendation by recommendation (empty without `apply`). */
   readonly applied: readonly ApplyResult[];
+  /** What `rebuildBloated` did, index by index, sizes before and after (empty without it). */
+  readonly rebuilt: readonly BloatRebuildResult[];
 }
 
 /**
@@ -175,7 +184,8 @@ export class DatabaseOptimizationService {
   /**
    * Index advice from the catalog and the captured slow-query plans (missing, duplicate,
    * unused, invalid, bloated indexes, foreign keys without one), read on the primary; with
-   * `apply`, builds the high-priority ones concurrently under an advisory lock.
+   * `apply`, builds the high-priority ones concurrently under an advisory lock; with
+   * `rebuildBloated`, rebuilds the bloated ones (REINDEX CONCURRENTLY).
    */
   async optimizeIndexes(options: OptimizeIndexesOptions = {}): Promise<IndexOptimization> {
     await this.cluster.ready();
@@ -194,8 +204,11 @@ export class DatabaseOptimizationService {
             priorityThreshold: options.priorityThreshold ?? 4,
           })
         : [];
+      const rebuilt = options.rebuildBloated
+        ? await rebuildBloatedIndexes(lease.client, report.bloated)
+        : [];
       lease.release();
-      return { ...report, applied };
+      return { ...report, applied, rebuilt };
     } catch (err) {
       lease.release(true);
       throw err;
