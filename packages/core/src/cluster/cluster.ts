@@ -92,6 +92,8 @@ export interface ClusterStats {
   readonly classifierCacheSize: number;
   /** Health rounds completed. */
   readonly probeRounds: number;
+  /** On-demand replay-position checks completed (see `health.positionCheckMs`). */
+  readonly positionChecks: number;
   /** Monitoring (alert) rounds completed; 0 without `monitoring`. */
   readonly alertRounds: number;
   /** Automatic prepared statements: prepared, executed by name, re-prepared, deallocated. */
@@ -412,6 +414,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         readWaitMs: config.consistency.waitMs,
         statementTimeoutMs: config.pool.statementTimeoutMs,
         nextProbeRound: (ms) => this.monitor.nextRound(ms),
+        requestPositions: () => this.monitor.requestPositions(),
         hasWrites: (scope) => this.guard.hasWrites(scope),
       },
       results
@@ -660,6 +663,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       routing: Object.fromEntries(this.reasons),
       classifierCacheSize: this.classifier.cacheSize,
       probeRounds: this.monitor.rounds,
+      positionChecks: this.monitor.positionChecks,
       alertRounds: this.monitoring?.rounds ?? 0,
       preparedStatements: this.prepared.stats(),
     };

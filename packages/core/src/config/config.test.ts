@@ -86,6 +86,7 @@ describe('parseConfig: defaults', () => {
       intervalMs: 1_000,
       timeoutMs: 1_000,
       maxConsecutiveFailures: 3,
+      positionCheckMs: 10,
     });
     expect(config.replicaLag).toEqual({
       maxLagMs: null,

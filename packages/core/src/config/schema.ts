@@ -212,6 +212,7 @@ const healthSchema = section(
     intervalMs: posMs().default(1_000),
     timeoutMs: posMs().default(1_000),
     maxConsecutiveFailures: posInt().default(3),
+    positionCheckMs: nonNegMs().default(10),
   },
   'an object of health probe options',
 );

@@ -159,6 +159,16 @@ export interface HealthOptions {
   timeoutMs?: number;
   /** Failed probes in a row before a node is marked down; default 3. */
   maxConsecutiveFailures?: number;
+  /**
+   * Least time between two on-demand replay-position checks; default 10, 0 = off. A read that
+   * goes to the primary only because no replica is known to have replayed its context's writes
+   * asks for the nodes' positions at once (one check in flight, one statement per node, on the
+   * probe connections) instead of at the next probe round. With `consistency.waitMs` the read
+   * waits for that check and goes to a replica that has replayed the writes; without, it stays
+   * on the primary and the reads after it use what the check learned. A failed check changes no
+   * node's health (only the periodic probes mark nodes down).
+   */
+  positionCheckMs?: number;
 }
 
 export interface ReplicaLagOptions {
@@ -182,7 +192,10 @@ export interface ConsistencyOptions {
   mode?: ConsistencyMode;
   /** time-window mode: reads stay on the primary this long after a write; default 2000. */
   windowMs?: number;
-  /** How long a read may wait for a replica to catch up before falling back; default 0. */
+  /**
+   * How long a read may wait for a replica to catch up before falling back; default 0. The read
+   * is woken by on-demand position checks (`health.positionCheckMs`) as well as probe rounds.
+   */
   waitMs?: number;
 }
 
@@ -499,6 +512,7 @@ export interface ResolvedHealthConfig {
   readonly intervalMs: number;
   readonly timeoutMs: number;
   readonly maxConsecutiveFailures: number;
+  readonly positionCheckMs: number;
 }
 
 export interface ResolvedReplicaLagConfig {

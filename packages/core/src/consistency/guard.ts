@@ -14,7 +14,10 @@ const UNBOUNDED: Lsn = 0xffffffffffffffffn;
  * After a write finishes at time t, any probe of the primary sent after t returns a WAL
  * position at or past that write's commit; once such a probe exists, it is the context's
  * token, and a replica serves the context only when its own probed replay position has
- * reached it. Until then the context reads from the primary (or waits, with `waitMs`).
+ * reached it. Until then the context reads from the primary (or waits, with `waitMs`); such a
+ * read asks for an on-demand position check (`health.positionCheckMs`) rather than leave it to
+ * the next probe round, which matters most for unscoped statements: they share one session, so
+ * any unscoped write holds every unscoped read.
  */
 export class ConsistencyGuard {
   /** Statements made outside any scope share one session: safe, but any write holds all. */

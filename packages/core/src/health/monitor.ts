@@ -76,6 +76,11 @@ export class HealthMonitor<N extends MonitoredNode = MonitoredNode> {
   private historyPrimary: N | undefined;
   private readonly waiters = new Set<() => void>();
   rounds = 0;
+  /** On-demand position checks (`requestPositions`) completed. */
+  positionChecks = 0;
+  private lastCheckAt = Number.NEGATIVE_INFINITY;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
     private readonly nodes: readonly N[],
@@ -95,6 +100,9 @@ export class HealthMonitor<N extends MonitoredNode = MonitoredNode> {
   }
 
   stop(): void {
+    this.stopped = true;
+    clearTimeout(this.checkTimer);
+    this.checkTimer = undefined;
     clearInterval(this.timer);
     this.timer = undefined;
     for (const prober of this.probers.values()) prober.close();
@@ -110,7 +118,75 @@ export class HealthMonitor<N extends MonitoredNode = MonitoredNode> {
     return this.running;
   }
 
-  /** Resolves after the next completed round, or after `timeoutMs`. */
+  /**
+   * Asks for the primary's WAL position and the replicas' replay positions now, instead of at
+   * the next probe round (#11 item 8): the executor calls it when a read went to the primary
+   * only because no replica was proven to have replayed its context's writes. Bounded: at most
+   * one check starts every `health.positionCheckMs` (a request inside the interval schedules
+   * one at its end; 0 turns checks off), and each node has one statement in flight on its
+   * probe connection (`NodeProber.probe` shares a probe already running, the periodic one
+   * included), so a slow node delays only the reads that need it. A check only adds
+   * positions: a failed one changes no node's up/down state or failure count (the periodic
+   * probes decide those), and only reads allowed to wait (`consistency.waitMs`) wait for it.
+   */
+  requestPositions(): void {
+    const interval = this.config.positionCheckMs;
+    if (interval <= 0 || this.stopped || this.checkTimer) return;
+    const wait = this.lastCheckAt + interval - performance.now();
+    if (wait > 0) {
+      this.checkTimer = setTimeout(() => {
+        this.checkTimer = undefined;
+        this.requestPositions();
+      }, wait);
+      this.checkTimer.unref();
+      return;
+    }
+    this.lastCheckAt = performance.now();
+    void this.checkPositions();
+  }
+
+  /**
+   * The primary first, then the replicas: a replica's replay read after the primary's position
+   * can prove in this one check that it has every write made before the check (probed together,
+   * the replay would be read before the position and a second check would be needed). Waiting
+   * reads are woken as each replica answers.
+   */
+  private async checkPositions(): Promise<void> {
+    const primary = this.primaryOf();
+    if (primary) {
+      await this.checkNode(primary);
+      if (this.stopped) return;
+      this.recordPrimary();
+    }
+    await Promise.all(
+      this.nodes.map(async (node) => {
+        if (node === primary || node.role !== 'replica') return;
+        await this.checkNode(node);
+        if (this.stopped) return;
+        this.updateLag(node);
+        for (const wake of [...this.waiters]) wake();
+      }),
+    );
+    this.positionChecks++;
+  }
+
+  /** One position probe of a node that is up; a failure is left to the periodic probe. */
+  private async checkNode(node: N): Promise<void> {
+    const prober = this.probers.get(node);
+    if (!prober || !node.health.up) return;
+    try {
+      const result = await prober.probe();
+      // Newer than what is known only: a periodic probe may have finished meanwhile.
+      const last = node.health.lastProbe;
+      if (!last || result.sentAt > last.sentAt) node.health.lastProbe = result;
+    } catch {
+      // Not counted: on-demand checks must not hasten a node-down verdict (or a failover).
+    }
+  }
+
+  /**
+   * Resolves after the next completed round or on-demand position check, or after `timeoutMs`.
+   */
   nextRound(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, timeoutMs);

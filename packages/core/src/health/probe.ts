@@ -63,7 +63,20 @@ export class NodeProber {
     private readonly applicationName: string,
   ) {}
 
-  async probe(): Promise<ProbeResult> {
+  private inFlight: Promise<ProbeResult> | undefined;
+
+  /**
+   * One probe; a call while one is in flight shares it (the periodic probe and an on-demand
+   * position check never put two statements on this connection).
+   */
+  probe(): Promise<ProbeResult> {
+    this.inFlight ??= this.probeOnce().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  private async probeOnce(): Promise<ProbeResult> {
     const sentAt = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

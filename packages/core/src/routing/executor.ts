@@ -116,6 +116,12 @@ export interface PlacementWaits {
   /** Reads whose context's writes no replica has replayed yet wait up to this (consistency.waitMs). */
   readonly readWaitMs: number;
   readonly nextProbeRound: (timeoutMs: number) => Promise<void>;
+  /**
+   * Asks for the nodes' positions now (coalesced and rate-bounded by health.positionCheckMs), for
+   * a read that went to the primary only because no replica is known to have replayed its
+   * context's writes: the next read (or this one, when it may wait) can go to a replica sooner.
+   */
+  readonly requestPositions: () => void;
   readonly hasWrites: (scope: RouteScope | undefined) => boolean;
   /** Per-statement deadline (pool.statementTimeoutMs); 0 or absent = none. */
   readonly statementTimeoutMs?: number;
@@ -217,7 +223,9 @@ export class Executor {
         continue;
       }
       const left = this.waits.readWaitMs - (performance.now() - started);
-      // 'read-your-writes': a replica is up but has not replayed this context's write yet.
+      // 'read-your-writes': a replica is up but has not replayed this context's write yet, or
+      // no probe has bounded that write yet: ask for the positions rather than await a round.
+      if (placement.reason === 'read-your-writes') this.waits.requestPositions();
       const replicaMayCatchUp =
         placement.reason === 'no-eligible-replica' || placement.reason === 'read-your-writes';
       if (readWaitOver || !replicaMayCatchUp || left <= 0 || !this.waits.hasWrites(scope)) {
