@@ -9,6 +9,7 @@
 // serve a read which needs a write would be caught as a stale read. The control run at
 // 'eventual' shows that it is (the staleness check can fail).
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { waitUntil } from '@pgpulse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COUNTER_SETUP, runUnscoped } from '../bench/lib/unscoped.js';
 import { createCluster, type PgPulseConfig } from '../packages/core/src/index.js';
@@ -69,5 +70,29 @@ describe('unscoped reads after unscoped writes', () => {
       runUnscoped(cluster, WORKLOAD),
     );
     expect(outcome.stale, JSON.stringify(outcome)).toBeGreaterThan(0);
+  });
+
+  // Last: it stops the primary. With one failed probe enough for a verdict and no probe round
+  // due, only the on-demand checks see the dead primary; they must not count it (a failover
+  // must not start sooner because reads were asking for positions).
+  it('a failed check changes no node health: the stopped primary stays up until a probe round', async () => {
+    await withCluster(
+      { health: { intervalMs: 60_000, maxConsecutiveFailures: 1 } },
+      async (cluster) => {
+        const downs: string[] = [];
+        cluster.on('node-down', ({ node }) => downs.push(node));
+        await cluster.pool.query('UPDATE counter SET v = v + 1 WHERE id = 1');
+        await sandbox.stopNode('primary');
+        for (let i = 0; i < 3; i++) {
+          const before = cluster.stats().positionChecks;
+          // Held on the primary by the unbounded write, the read asks for a check.
+          await cluster.pool.query('SELECT v FROM counter WHERE id = 1').catch(() => undefined);
+          await waitUntil(() => cluster.stats().positionChecks > before);
+          const primary = cluster.stats().nodes.find((n) => n.role === 'primary');
+          expect(primary?.up, `after ${i + 1} failed checks`).toBe(true);
+        }
+        expect(downs).toEqual([]);
+      },
+    );
   });
 });
