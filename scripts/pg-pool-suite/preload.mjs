@@ -3,6 +3,7 @@
 // because the suite's `require('../')` is synchronous and pgpulse is an ES module.
 import { register } from 'tsx/esm/api';
 
-register();
+// The script points at the built JavaScript; TypeScript sources need tsx.
+if (process.env.PGPULSE_CORE_ENTRY?.endsWith('.ts')) register();
 const core = await import(process.env.PGPULSE_CORE_ENTRY);
 globalThis.__pgpulseSuite = core;

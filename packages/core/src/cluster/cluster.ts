@@ -382,7 +382,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       async (name) => {
         const node = this.nodes.find((n) => n.name === name);
         if (!node) throw new Error(`no node named ${name}`);
-        return node.pool.acquire();
+        // Only a connection the application leaves idle: the capture never grows the pool.
+        const waitMs = config.pool.acquireTimeoutMs;
+        const lease = await node.pool.acquireSpare(waitMs);
+        if (lease) return lease;
+        throw new Error(
+          `no idle connection on node "${name}" within ${waitMs} ms: the EXPLAIN was skipped ` +
+            'rather than take or open a connection the application needs',
+        );
       },
       telemetry,
     );
@@ -794,7 +801,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     });
     // pg.Pool's events and set-up hooks, for every physical connection on every node.
     pool.setup = (client) => this.pool.connectionOpened(client);
-    pool.onRemove = (client) => this.pool.connectionRemoved(client);
+    pool.onRemove = (client, reason) => this.pool.connectionRemoved(client, reason);
     pool.onError = (error, client) => {
       if (this.listenerCount('connection-error') > 0)
         this.emit('connection-error', { node: nodeConfig.name, error });
@@ -813,14 +820,18 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.catalog.start();
   }
 
-  /** One catalog query on the current primary's pool. */
+  /**
+   * One catalog query on the current primary's probe connection: pgpulse's own reads never
+   * take a connection of the application's pool (see NodeProber.query).
+   */
   private readonly onPrimary: CatalogQuery = <R extends QueryResultRow>(sql: string) =>
     untraced(() => this.catalogQuery<R>(sql));
 
   private async catalogQuery<R extends QueryResultRow>(sql: string): Promise<R[]> {
     const primary = this.router.primary();
-    if (!primary) throw new Error('no primary to read the catalog from');
-    return primary.queryOnce<R>(sql);
+    const prober = primary && this.probers.get(primary);
+    if (!prober) throw new Error('no primary to read the catalog from');
+    return prober.query<R>(sql);
   }
 }
 

@@ -1,7 +1,16 @@
 import type { PgPulseConfig } from '../config/index.js';
 import { fromPgPoolOptions } from '../config/index.js';
+import type { RemoveReason } from '../pool/index.js';
 import type { RoutingPool } from '../routing/index.js';
 import { createCluster } from './cluster.js';
+
+const REMOVE_MESSAGES: Readonly<Record<RemoveReason, string>> = {
+  idle: 'remove idle client',
+  expired: 'remove expired client',
+  expended: 'remove expended client',
+  error: 'client removed',
+  closed: 'client removed',
+};
 
 /**
  * `new pg.Pool(options)` for pgpulse: builds a cluster from pg.Pool's options (each mapped to
@@ -21,7 +30,8 @@ export function createPoolFromPgOptions(
     pool.on('connect', () => log('new client connected'));
     pool.on('acquire', () => log('client acquired'));
     pool.on('release', (err) => log(err ? 'client released with error' : 'client released'));
-    pool.on('remove', () => log('client removed'));
+    // pg-pool's own words for why a client left.
+    pool.onRemoved = (reason) => log(REMOVE_MESSAGES[reason]);
   }
   return pool;
 }

@@ -60,6 +60,7 @@ describe('parseConfig: defaults', () => {
     expect(config.replicas).toEqual([]);
     expect(config.pool).toEqual({
       minSize: 0,
+      warm: true,
       maxSize: 10,
       overflow: 0,
       acquireTimeoutMs: 10_000,

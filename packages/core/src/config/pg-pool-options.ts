@@ -104,6 +104,8 @@ export function fromPgPoolOptions(
   if (max !== undefined) pool.maxSize = max;
   const min = int('min', 0);
   if (min !== undefined) pool.minSize = min;
+  // pg's min keeps idle clients; it never opens one ahead of a statement.
+  pool.warm = false;
   // pg: 0 means never; so does pgpulse's idleTimeoutMs.
   // pg's default is 10 s (pgpulse's 30 s): a pg.Pool user expects pg's.
   pool.idleTimeoutMs = int('idleTimeoutMillis', 0) ?? 10_000;

@@ -165,6 +165,7 @@ const poolSchema = section(
   'pool',
   {
     minSize: nonNegInt().default(0),
+    warm: bool().default(true),
     maxSize: posInt().default(10),
     overflow: nonNegInt().default(0),
     acquireTimeoutMs: posMs().default(10_000),

@@ -106,6 +106,12 @@ export type ReplicaInput = string | ReplicaOptions;
 export interface PoolOptions {
   /** Connections kept open even when idle; default 0. */
   minSize?: number;
+  /**
+   * Open minSize connections at start-up, and replace a recycled or spent one to keep minSize
+   * open; default true. false is pg.Pool's `min`: idle connections within minSize are kept,
+   * but none is opened ahead of a statement.
+   */
+  warm?: boolean;
   /** Connections per node; default 10. */
   maxSize?: number;
   /** Extra connections allowed above maxSize under burst, closed as soon as idle; default 0. */
@@ -474,6 +480,8 @@ export interface NodeConfig extends NodeLabel {
 export interface ResolvedPoolConfig {
   /** Kept open and warm: idle connections are not closed below this. */
   readonly minSize: number;
+  /** Open minSize connections ahead of demand and replace recycled ones (false: pg's `min`). */
+  readonly warm: boolean;
   /** Steady-state maximum of open connections per node. */
   readonly maxSize: number;
   /** Extra connections allowed under burst; closed as soon as they go idle. */

@@ -37,6 +37,9 @@ interface ProbeRow {
   timeline: number | null;
 }
 
+/** The least time one of pgpulse's own statements on a probe connection gets. */
+const OWN_STATEMENT_MIN_MS = 5_000;
+
 export class ProbeTimeoutError extends Error {
   readonly code = 'ETIMEDOUT';
   constructor(node: string, ms: number) {
@@ -114,7 +117,33 @@ export class NodeProber {
     this.discard();
   }
 
-  private async run(): Promise<ProbeRow> {
+  /**
+   * One of pgpulse's own statements (the function catalog) on this dedicated connection, so
+   * that it never takes, opens or counts a connection of the application's pool (pg.Pool's
+   * `totalCount` is 0 until the first statement, and an `onConnect` hook sees only the
+   * application's connections). Bounded like a probe, with room for a larger answer; a timeout
+   * or failure discards the connection, which the next probe reopens.
+   */
+  async query<R extends pg.QueryResultRow>(sql: string): Promise<R[]> {
+    const ms = Math.max(this.timeoutMs * 5, OWN_STATEMENT_MIN_MS);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ProbeTimeoutError(this.name, ms)), ms);
+    });
+    try {
+      return await Promise.race([
+        untraced(async () => (await (await this.connected()).query<R>(sql)).rows),
+        timeout,
+      ]);
+    } catch (err) {
+      this.discard();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async connected(): Promise<pg.Client> {
     if (!this.client) {
       const client = new pg.Client({
         ...this.connection,
@@ -137,8 +166,13 @@ export class NodeProber {
         client as unknown as { connection: { stream: { unref?: () => void } } }
       ).connection.stream.unref?.();
     }
+    return this.client;
+  }
+
+  private async run(): Promise<ProbeRow> {
+    const client = await this.connected();
     this.queriedAt = performance.now();
-    const { rows } = await this.client.query<ProbeRow>(PROBE_SQL);
+    const { rows } = await client.query<ProbeRow>(PROBE_SQL);
     const row = rows[0];
     if (!row) throw new Error(`health probe of "${this.name}" returned no row`);
     return row;

@@ -90,6 +90,19 @@ export class Dispatcher {
     return waiter.promise;
   }
 
+  /**
+   * An idle connection, without pre-ping, when nobody is waiting for one; else undefined.
+   * Never opens a connection or joins the line (pgpulse's own background work).
+   */
+  takeSpare(): PooledConnection | undefined {
+    if (this.queue.waiting > 0 || this.ctx.ending()) return undefined;
+    const conn = this.ctx.conns.takeIdle();
+    if (conn === undefined) return undefined;
+    conn.state = 'busy';
+    this.inUse++;
+    return new Lease(conn, this.ctx.release);
+  }
+
   /** Gives a released connection to the head of the line; false when nobody waits. */
   offer(conn: Conn): boolean {
     const waiter = this.queue.shift();

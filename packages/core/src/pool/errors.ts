@@ -23,8 +23,9 @@ export class ConnectTimeoutError extends PgPulseError {
     const ms = Math.round(elapsedMs);
     super(
       'PGPULSE_CONNECT_TIMEOUT',
-      `${capitalize(describeNode(node))} ${what} within ${ms} ms. Check that the node is up ` +
-        'and reachable, or raise pool.acquireTimeoutMs / pool.connectTimeoutMs for a slow link.',
+      `${capitalize(describeNode(node))} ${what} within ${ms} ms (${phase} timeout). Check ` +
+        'that the node is up and reachable, or raise pool.acquireTimeoutMs / ' +
+        'pool.connectTimeoutMs for a slow link.',
       {
         retriable: true,
         // isAvailabilityError reads codes along the cause chain; ETIMEDOUT is what the OS itself

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { NodeLabel, PoolFigures } from '../errors/index.js';
 import { untraced } from '../tracing/index.js';
-import { type Clock, systemClock } from './clock.js';
+import { type Clock, type ClockTimer, systemClock } from './clock.js';
 import {
   type Conn,
   destroySocket,
@@ -56,8 +56,14 @@ export class NodePool {
   readonly #maxSize: number;
   readonly #capacity: number;
   readonly #maxUses: number;
+  /** Keep minSize connections open ahead of demand (pgpulse), or only keep idle ones (pg). */
+  readonly #warm: boolean;
   /** The statement that clears a returning connection, or null for none. */
   readonly #resetSql: string | null;
+
+  /** acquireSpare() calls waiting for a connection to go idle. */
+  readonly #spare: { resolve: (lease: PooledConnection | undefined) => void; timer: ClockTimer }[] =
+    [];
 
   #ending = false;
   #endPromise: Promise<void> | null = null;
@@ -106,6 +112,7 @@ export class NodePool {
     this.#maxSize = options.maxSize;
     this.#capacity = options.maxSize + options.overflow;
     this.#maxUses = options.maxUses ?? 0;
+    this.#warm = options.warm ?? true;
     this.#resetSql = RESET_SQL[options.resetOnRelease ?? 'none'];
   }
 
@@ -128,16 +135,52 @@ export class NodePool {
   }
 
   /**
+   * A connection for pgpulse's own background work (a slow statement's EXPLAIN): an idle one
+   * that no statement is waiting for, now or as soon as one goes idle within `waitMs`; else
+   * undefined. It never opens a connection or queues ahead of the application, so the pool's
+   * size and figures stay the application's (pg.Pool's `totalCount`, `onConnect` calls).
+   */
+  acquireSpare(waitMs: number): Promise<PooledConnection | undefined> {
+    const lease = this.#dispatcher.takeSpare();
+    if (lease !== undefined || this.#ending) return Promise.resolve(lease);
+    return new Promise((resolve) => {
+      const entry = {
+        resolve,
+        // Not keeping the process alive: a script that is done exits without its EXPLAIN.
+        timer: this.#clock.schedule(
+          waitMs,
+          () => {
+            const at = this.#spare.indexOf(entry);
+            if (at >= 0) this.#spare.splice(at, 1);
+            resolve(undefined);
+          },
+          false,
+        ),
+      };
+      this.#spare.push(entry);
+    });
+  }
+
+  /**
    * Opens connections until minSize are open or connecting. Never rejects: failures go to
    * onError, since nobody is waiting on these connections.
    */
   warm(): Promise<void> {
-    if (this.#ending) return Promise.resolve();
+    if (this.#ending || !this.#warm) return Promise.resolve();
     const jobs: Promise<void>[] = [];
     for (let n = this.#minSize - (this.#conns.open + this.#conns.connecting.size); n > 0; n--) {
       jobs.push(this.#dispatcher.connect(null));
     }
     return Promise.all(jobs).then(() => undefined);
+  }
+
+  /** The open connections, idle or in use, oldest first (pg.Pool's `_clients`). */
+  clients(): pg.Client[] {
+    const open: pg.Client[] = [];
+    for (const conn of this.#conns.live) {
+      if (conn.state === 'idle' || conn.state === 'busy') open.push(conn.client);
+    }
+    return open;
   }
 
   figures(): NodePoolFigures {
@@ -169,6 +212,10 @@ export class NodePool {
     if (this.#endPromise !== null) return this.#endPromise;
     this.#ending = true;
     this.#dispatcher.rejectAll();
+    for (const entry of this.#spare.splice(0)) {
+      entry.timer.cancel();
+      entry.resolve(undefined);
+    }
     this.#conns.closeIdle('closed');
     for (const conn of this.#conns.connecting) {
       conn.aborted = true;
@@ -263,11 +310,23 @@ export class NodePool {
       return;
     }
     conns.putIdle(conn);
+    this.#serveSpare();
+  }
+
+  /** A connection went idle: pgpulse's own background work may have it now. */
+  #serveSpare(): void {
+    while (this.#spare.length > 0) {
+      const lease = this.#dispatcher.takeSpare();
+      if (lease === undefined) return;
+      const entry = this.#spare.shift()!;
+      entry.timer.cancel();
+      entry.resolve(lease);
+    }
   }
 
   /** Background connects up to minSize; their failures are reported, never retried here. */
   #ensureMin(): void {
-    if (this.#ending) return;
+    if (this.#ending || !this.#warm) return;
     const conns = this.#conns;
     for (let n = this.#minSize - (conns.open + conns.connecting.size); n > 0; n--) {
       void this.#dispatcher.connect(null);

@@ -10,7 +10,7 @@ import type { Clock } from './clock.js';
  */
 export type NodePoolOptions = Omit<
   ResolvedPoolConfig,
-  'pooling' | 'resetOnRelease' | 'maxUses' | 'exitOnIdle' | 'statementTimeoutMs'
+  'pooling' | 'resetOnRelease' | 'maxUses' | 'exitOnIdle' | 'statementTimeoutMs' | 'warm'
 > & {
   /** Default 'none'. */
   readonly resetOnRelease?: ResetOnRelease;
@@ -22,6 +22,8 @@ export type NodePoolOptions = Omit<
    * idle timeout closes them (pg.Pool's default); true (the default here) lets it exit.
    */
   readonly exitOnIdle?: boolean;
+  /** Open minSize connections ahead of demand (see PoolOptions.warm); default true. */
+  readonly warm?: boolean;
   /** Source of randomness in [0, 1) for the recycle jitter (tests). */
   readonly random?: () => number;
   /** Time and timers (tests pass a clock they move by hand). */

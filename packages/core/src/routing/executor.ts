@@ -132,6 +132,8 @@ export interface PlacementWaits {
  * 'release' events for pool.query).
  */
 export interface LeaseListener {
+  /** The statement is about to ask a node's pool for a connection (in the same tick). */
+  acquiring?(): void;
   acquired(client: pg.Client): void;
   released(client: pg.Client, error: Error | undefined): void;
 }
@@ -524,6 +526,7 @@ export class Executor {
     adopt?: Adopter,
   ): Promise<pg.QueryResult> {
     this.observer.routed(placement.reason, placement.node);
+    leases?.acquiring?.();
     const connection = await this.acquire(placement, cls);
     leases?.acquired(connection.client);
     let result: pg.QueryResult | undefined;

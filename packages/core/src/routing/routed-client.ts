@@ -60,8 +60,11 @@ export class RoutedClient extends EventEmitter {
   /** Cursors and streams started outside a pin, each on its own connection until it drains. */
   readonly #streams = new Set<Pin>();
   #hold: PooledConnection | undefined;
+  #unhold: (() => void) | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   #released = false;
+  /** end() was called while checked out: no more statements. */
+  #ended = false;
   /** Checked out by someone right now. */
   #out = false;
   /** Set-up hooks are running: statements go straight to the home connection. */
@@ -82,9 +85,41 @@ export class RoutedClient extends EventEmitter {
     });
   }
 
-  /** The home connection's protocol object (pg-pool's tests and some tools reach for it). */
+  /**
+   * The protocol object of the connection this client stands for (pg-pool's tests and some
+   * tools reach for it): the one it holds or has pinned, else its home connection.
+   */
   get connection(): unknown {
-    return this.home?.connection;
+    return this.standsFor()?.connection;
+  }
+
+  /** pg.Client's flag, which pg-pool and tools read: the connection is closing or closed. */
+  get _ending(): boolean {
+    if (this.#ended) return true;
+    const client = this.standsFor() as (pg.Client & { _ending?: boolean }) | undefined;
+    return client?._ending === true;
+  }
+
+  private standsFor(): pg.Client | undefined {
+    return this.#hold?.client ?? this.#pin?.connection.client ?? this.home;
+  }
+
+  /**
+   * pg.Client#end: closes the connection this client holds (checked out: its hold or pin;
+   * otherwise its home connection, as when reached through pool._clients). A checked-out
+   * client takes no more statements; release() then only gives it back, and the pool drops
+   * the closed connection. pg discourages calling this on a pooled client, and so do we.
+   */
+  end(callback?: (err?: Error) => void): Promise<void> | undefined {
+    let target: pg.Client | undefined;
+    if (this.#out) {
+      this.#ended = true;
+      target = this.#hold?.client ?? this.#pin?.connection.client;
+    } else {
+      target = this.home;
+    }
+    const done = target ? target.end() : Promise.resolve();
+    return settle(done, callback, undefined);
   }
 
   /** @internal true while someone has this checked out. */
@@ -109,9 +144,34 @@ export class RoutedClient extends EventEmitter {
   checkout(node: ClusterNode, lease: PooledConnection): void {
     this.#out = true;
     this.#released = false;
+    this.#ended = false;
     this.#tail = Promise.resolve();
     if (this.mode === 'session') void this.pin(node, lease);
-    else this.#hold = lease;
+    else this.holdOn(lease);
+  }
+
+  /**
+   * Holds the checkout's connection until the first statement. Its 'error' (the server ended
+   * the session, someone ended its socket) reaches this client's own listeners, as on a pg
+   * client; the pool drops the connection when it comes back.
+   */
+  private holdOn(lease: PooledConnection): void {
+    this.#hold = lease;
+    const onError = (err: Error) => {
+      if (this.listenerCount('error') > 1) this.emit('error', err);
+    };
+    lease.client.on('error', onError);
+    this.#unhold = () => lease.client.off('error', onError);
+  }
+
+  /** Gives the checkout's connection back (destroyed when `destroy`). */
+  private letGo(destroy: boolean): void {
+    const hold = this.#hold;
+    if (!hold) return;
+    this.#hold = undefined;
+    this.#unhold?.();
+    this.#unhold = undefined;
+    hold.release(destroy);
   }
 
   escapeIdentifier(value: string): string {
@@ -160,9 +220,7 @@ export class RoutedClient extends EventEmitter {
     this.#released = true;
     this.#out = false;
     const destroy = err instanceof Error || err === true;
-    const hold = this.#hold;
-    this.#hold = undefined;
-    hold?.release(destroy);
+    this.letGo(destroy);
     const pin = this.#pin;
     this.#pin = undefined;
     const streams = [...this.#streams];
@@ -181,10 +239,10 @@ export class RoutedClient extends EventEmitter {
   private async run(request: QueryRequest): Promise<pg.QueryResult> {
     if (this.#released)
       throw new Error('Client was released to the pool; acquire a new one with pool.connect()');
+    if (this.#ended) throw new Error('Client was closed and is not queryable');
     if (this.owner.expired()) throw new ClusterClosedError();
     // The checkout's connection goes back first: this statement is routed on its own merits.
-    this.#hold?.release(false);
-    this.#hold = undefined;
+    this.letGo(false);
     await this.executor.ready();
     const cls = this.executor.classify(request.text);
     // Behind a transaction-mode pooler, session state survives only inside a transaction.
@@ -356,8 +414,7 @@ export class RoutedClient extends EventEmitter {
   private submit<T extends pg.Submittable & { text?: unknown }>(submittable: T): T {
     const text = typeof submittable.text === 'string' ? submittable.text : '';
     const start = async () => {
-      this.#hold?.release(false);
-      this.#hold = undefined;
+      this.letGo(false);
       await this.executor.ready();
       let pin = this.#pin;
       const cls = this.executor.classify(text);

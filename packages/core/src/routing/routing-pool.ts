@@ -3,7 +3,7 @@ import type { PoolingMode } from '../config/index.js';
 import { currentScope } from '../context/index.js';
 import { ClusterClosedError, PrimaryUnavailableError } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
-import type { PooledConnection } from '../pool/index.js';
+import type { PooledConnection, RemoveReason } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import type { Executor, LeaseListener } from './executor.js';
 import { isSubmittable, normalizeQueryArgs, type QueryRequest, settle } from './query-args.js';
@@ -55,10 +55,12 @@ export class RoutingPool extends pg.Pool {
     track: (work) => this.track(work),
     expired: () => this.#expired,
   };
-  readonly #leases: LeaseListener = {
-    acquired: (client) => this.emit('acquire', this.faceOf(client)),
-    released: (client, err) => this.emit('release', err, this.faceOf(client)),
-  };
+  /**
+   * Statements and checkouts issued and not yet at a node's pool. pg.Pool counts a client in
+   * `totalCount` (or the caller in `waitingCount`) within the very call; pgpulse first waits
+   * for start-up and decides the node, so these stand in for them until then.
+   */
+  #unplaced = 0;
 
   constructor(
     private readonly executor: Executor,
@@ -88,8 +90,15 @@ export class RoutingPool extends pg.Pool {
     });
   }
 
+  /**
+   * @internal told why each connection was closed, before 'remove' (pg-pool's `log` option
+   * reports it).
+   */
+  onRemoved?: (reason: RemoveReason) => void;
+
   /** @internal a node pool closed a connection. */
-  connectionRemoved(client: pg.Client): void {
+  connectionRemoved(client: pg.Client, reason: RemoveReason): void {
+    this.onRemoved?.(reason);
     this.emit('remove', this.faceOf(client));
   }
 
@@ -112,10 +121,17 @@ export class RoutingPool extends pg.Pool {
    * fails against a dead server. Session pooling needs the primary for the whole checkout.
    */
   private async checkout(): Promise<RoutedClient> {
-    // Once ready, the acquire starts in this very call, so waitingCount counts it at once.
-    const pending = this.executor.pendingReady();
-    if (pending) await pending;
-    const { node, lease } = await this.hold();
+    const placed = this.placing();
+    let held: { node: ClusterNode; lease: PooledConnection };
+    try {
+      // Once ready, the acquire starts in this very call, so the pool counts it at once.
+      const pending = this.executor.pendingReady();
+      if (pending) await pending;
+      held = await this.hold(placed);
+    } finally {
+      placed();
+    }
+    const { node, lease } = held;
     let client = this.#faces.get(lease.client);
     if (!client || client.isCheckedOut) {
       client = new RoutedClient(this.executor, this.poolingMode, this.#owner);
@@ -126,11 +142,12 @@ export class RoutingPool extends pg.Pool {
     return client;
   }
 
-  private async hold(): Promise<{ node: ClusterNode; lease: PooledConnection }> {
+  private async hold(placed: () => void): Promise<{ node: ClusterNode; lease: PooledConnection }> {
     const router = this.executor.router;
     let primaryError: unknown;
     try {
       const node = router.writeNode();
+      placed();
       try {
         // The pool's own error (refused, timed out, full), as pg.Pool's connect() gives it: no
         // statement was at stake, so there is no "write was not sent" to say.
@@ -179,14 +196,25 @@ export class RoutingPool extends pg.Pool {
       const callback = [second, third].find((a) => typeof a === 'function');
       return settle(Promise.reject(err), callback as (err: Error | null) => void, undefined);
     }
-    const result = this.#ending
-      ? Promise.reject(new ClusterClosedError())
-      : this.track(this.executor.runOnPool(request, currentScope(), this.#leases)).catch(
-          (err: unknown) => {
-            // Its connection was cut by close()'s deadline: say that, not "terminated".
-            throw this.#expired ? new ClusterClosedError({ cause: err }) : err;
-          },
-        );
+    if (this.#ending)
+      return settle(Promise.reject(new ClusterClosedError()), request.callback, undefined);
+    const placed = this.placing();
+    const leases: LeaseListener = {
+      acquiring: placed,
+      acquired: (client) => this.emit('acquire', this.faceOf(client)),
+      released: (client, err) => this.emit('release', err, this.faceOf(client)),
+    };
+    const result = this.track(this.executor.runOnPool(request, currentScope(), leases)).then(
+      (value) => {
+        placed();
+        return value;
+      },
+      (err: unknown) => {
+        placed();
+        // Its connection was cut by close()'s deadline: say that, not "terminated".
+        throw this.#expired ? new ClusterClosedError({ cause: err }) : err;
+      },
+    );
     return settle(result, request.callback, undefined);
   }
 
@@ -266,11 +294,55 @@ export class RoutingPool extends pg.Pool {
     for (const done of this.#quiet.splice(0)) done();
   }
 
+  /** Counts one statement or checkout as unplaced until the returned function is called. */
+  private placing(): () => void {
+    this.#unplaced++;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.#unplaced--;
+    };
+  }
+
+  /**
+   * pg.Pool's private list of its clients, which tools and pg-pool's own tests reach into:
+   * the face of every open connection, node by node.
+   */
+  get _clients(): (RoutedClient | pg.Client)[] {
+    const faces: (RoutedClient | pg.Client)[] = [];
+    for (const node of this.executor.router.nodes) {
+      for (const client of node.pool.clients()) faces.push(this.faceOf(client));
+    }
+    return faces;
+  }
+
+  /** pg.Pool's constructor assigns `_clients`; the list above is the truth. */
+  set _clients(_ignored: unknown) {}
+
   /** @internal the figures pg.Pool users read, summed over every node. */
   sumFigures(pick: (node: ClusterNode) => number): number {
     let total = 0;
     for (const node of this.executor.router.nodes) total += pick(node);
     return total;
+  }
+
+  /**
+   * @internal how the unplaced statements would count in pg.Pool: each takes an idle
+   * connection, else opens one while there is room, else waits.
+   */
+  unplacedFigures(): { opening: number; waiting: number } {
+    if (this.#unplaced === 0) return { opening: 0, waiting: 0 };
+    let idle = 0;
+    let room = 0;
+    for (const node of this.executor.router.nodes) {
+      const f = node.pool.figures();
+      idle += f.idle;
+      room += Math.max(0, f.max - f.total - f.pending);
+    }
+    const needing = Math.max(0, this.#unplaced - idle);
+    const opening = Math.min(needing, room);
+    return { opening, waiting: needing - opening };
   }
 
   /** @internal */
@@ -310,16 +382,24 @@ RoutingPool.prototype.end = function (this: RoutingPool, callback?: () => void) 
 
 // pg's types declare these as fields; they are live figures here, so define them as getters.
 // A connection being opened counts, as in pg.Pool's totalCount.
-for (const [name, pick] of [
-  ['totalCount', (n: ClusterNode) => n.pool.figures().total + n.pool.figures().pending],
-  ['idleCount', (n: ClusterNode) => n.pool.figures().idle],
-  ['waitingCount', (n: ClusterNode) => n.pool.figures().waiting],
-  ['expiredCount', () => 0],
+for (const [name, pick, unplaced] of [
+  [
+    'totalCount',
+    (n: ClusterNode) => n.pool.figures().total + n.pool.figures().pending,
+    (pool: RoutingPool) => pool.unplacedFigures().opening,
+  ],
+  ['idleCount', (n: ClusterNode) => n.pool.figures().idle, () => 0],
+  [
+    'waitingCount',
+    (n: ClusterNode) => n.pool.figures().waiting,
+    (pool: RoutingPool) => pool.unplacedFigures().waiting,
+  ],
+  ['expiredCount', () => 0, () => 0],
 ] as const) {
   Object.defineProperty(RoutingPool.prototype, name, {
     configurable: true,
     get(this: RoutingPool) {
-      return this.sumFigures(pick);
+      return this.sumFigures(pick) + unplaced(this);
     },
   });
 }
