@@ -5,7 +5,9 @@
 # repository: give its directory. It is copied into a temporary directory, its index.js is
 # replaced by a shim (scripts/pg-pool-suite/shim.cjs) and mocha plus the suite's helpers are
 # installed there with npm. Each test file runs in its own process against one sandbox cluster
-# (PGPULSE_SUITE_REPLICAS_COUNT replicas, default 1). Prints per-file and total pass counts.
+# (PGPULSE_SUITE_REPLICAS_COUNT replicas; default 0: a cluster of the one server, as pg-pool
+# is tested; with replicas, max and the figures are per node). Prints per-file and total counts.
+# PGPULSE_SUITE_BASELINE=1 runs pg-pool itself the same way, against the sandbox's primary.
 set -euo pipefail
 SRC=${1:?usage: pg-pool-suite.sh <pg-pool package dir> [files...]}
 shift
@@ -19,7 +21,12 @@ cleanup() {
 trap cleanup EXIT
 
 cp -r "$SRC/test" "$WORK/test"
-cp "$ROOT/scripts/pg-pool-suite/shim.cjs" "$WORK/index.js"
+if [ "${PGPULSE_SUITE_BASELINE:-0}" = 1 ]; then
+  # The yardstick: pg-pool itself, against the sandbox's primary, through the same harness.
+  cp "$SRC/index.js" "$WORK/index.js"
+else
+  cp "$ROOT/scripts/pg-pool-suite/shim.cjs" "$WORK/index.js"
+fi
 echo '{"name":"pg-pool-suite-shim","private":true}' > "$WORK/package.json"
 # pg-cursor: submittable.js requires it (its one test is disabled in pg-pool itself: pending).
 (cd "$WORK" && npm install --no-audit --no-fund --silent --legacy-peer-deps mocha@11.7.5 expect.js@0.3.1 co@4.6.0 bluebird@3.7.2 lodash@4.17.21 pg-cursor@2.22.1 >/dev/null)
@@ -28,7 +35,7 @@ rm -rf "$WORK/node_modules/pg"
 ln -s "$(cd "$ROOT/packages/core" && node -e "console.log(require('path').dirname(require.resolve('pg/package.json')))")" "$WORK/node_modules/pg"
 ln -s "$ROOT/node_modules/tsx" "$WORK/node_modules/tsx"
 
-"$ROOT/node_modules/.bin/tsx" "$ROOT/packages/sandbox/src/cli.ts" --json --replicas "${PGPULSE_SUITE_REPLICAS_COUNT:-1}" > "$WORK/sandbox.json" &
+"$ROOT/node_modules/.bin/tsx" "$ROOT/packages/sandbox/src/cli.ts" --json --replicas "${PGPULSE_SUITE_REPLICAS_COUNT:-0}" > "$WORK/sandbox.json" &
 SANDBOX_PID=$!
 for _ in $(seq 1 300); do [ -s "$WORK/sandbox.json" ] && break; sleep 0.1; done
 export PGPULSE_SUITE_PRIMARY=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$WORK/sandbox.json','utf8')).primary)")
@@ -37,7 +44,12 @@ export PGPULSE_SUITE_REPLICAS=$(node -e "console.log(JSON.stringify(JSON.parse(r
 # 2 s, which transpiling pgpulse at start-up can exceed on a loaded machine.
 (cd "$ROOT/packages/core" && "$ROOT/node_modules/.bin/tsc" -b)
 export PGPULSE_CORE_ENTRY="$ROOT/packages/core/dist/index.js"
-export NODE_OPTIONS="--import $ROOT/scripts/pg-pool-suite/preload.mjs"
+if [ "${PGPULSE_SUITE_BASELINE:-0}" = 1 ]; then
+  # pg reads the server from PG* variables; the sandbox's primary URL names them all.
+  eval "$(node -e "const u=new URL(process.env.PGPULSE_SUITE_PRIMARY);for(const [k,v] of [['PGHOST',u.hostname],['PGPORT',u.port],['PGUSER',decodeURIComponent(u.username)],['PGPASSWORD',decodeURIComponent(u.password)],['PGDATABASE',u.pathname.slice(1)]])console.log('export '+k+'='+JSON.stringify(v))")"
+else
+  export NODE_OPTIONS="--import $ROOT/scripts/pg-pool-suite/preload.mjs"
+fi
 
 FILES=("$@")
 if [ ${#FILES[@]} -eq 0 ]; then

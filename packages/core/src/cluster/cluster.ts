@@ -504,8 +504,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.readiness ??= (async () => {
       // Not awaited: the coordinator matters at a promotion only, never for a statement.
       void this.coordinator?.prepare();
-      await loadParser();
-      await this.monitor.start();
+      // The parser compiles while the first probes are on the wire: neither needs the other.
+      await Promise.all([loadParser(), this.monitor.start()]);
       if (!this.closing) this.monitoring?.start();
       if (!this.closing) this.channel?.start();
       await Promise.all([this.loadCatalog(), ...this.nodes.map((n) => n.pool.warm())]);
