@@ -140,10 +140,15 @@ export {
 } from './monitoring/index.js';
 export {
   type MaintenanceReport,
+  type MigrationOptions,
+  type MigrationProgress,
+  type MigrationReport,
   PartitionManager,
   type PartitionReport,
   type PartitionStrategy,
   partitionReport,
+  type SetupOptions,
+  type SetupResult,
 } from './partitioning/index.js';
 export { ConnectTimeoutError, type ConnectTimeoutPhase, PoolClosedError } from './pool/index.js';
 export {

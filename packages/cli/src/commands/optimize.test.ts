@@ -154,6 +154,34 @@ describe('pgpulse analyze / indexes / partitions', () => {
     expect(out.text()).toContain('created ticks_p');
   });
 
+  it('partitions --migrate converts a plain table online and prints each partition with its size', async () => {
+    await sandbox.query(
+      'primary',
+      `CREATE TABLE visits (id bigserial, at timestamptz NOT NULL, page text, PRIMARY KEY (id, at));
+       INSERT INTO visits (at, page) SELECT now() - (g % 10) * interval '1 day', 'p' || g
+         FROM generate_series(1, 5000) g;`,
+    );
+    const out = capture();
+    const code = await partitionsCommand(out.out, urls, {
+      json: false,
+      table: 'visits',
+      column: 'at',
+      interval: 'daily',
+      premake: '2',
+      migrate: true,
+      batchSize: 1000,
+    });
+    expect(code).toBe(0);
+    expect(out.text()).toMatch(/migrated online in .* 5000 rows copied in 5 batches/);
+    expect(out.text()).toMatch(/visits_p\d{8}\s+\d+ rows \d+\.\d MiB/);
+    expect(out.text()).toContain('old table kept as visits_old');
+    const [row] = await sandbox.query<{ kind: string; n: number }>(
+      'primary',
+      "SELECT relkind::text AS kind, (SELECT count(*)::int FROM visits) AS n FROM pg_class WHERE oid = 'visits'::regclass",
+    );
+    expect(row).toEqual({ kind: 'p', n: 5000 });
+  });
+
   it('bad input exits 2 and a database refusal exits 1, with the reason', async () => {
     const none = capture();
     expect(await analyzeCommand(none.out, [], 'SELECT 1', { json: false })).toBe(2);

@@ -10,7 +10,7 @@ import {
   type DatabaseOptimizationService as Service,
 } from '@pgpulse/core';
 import type { Command } from 'commander';
-import { percent } from './options.js';
+import { percent, positiveNumber } from './options.js';
 
 export interface Output {
   write(text: string): void;
@@ -134,31 +134,63 @@ export function indexesCommand(
   });
 }
 
+/** Flags of `pgpulse partitions`. */
+export interface PartitionsFlags extends CommonFlags {
+  table: string;
+  schema?: string;
+  column: string;
+  interval: string;
+  premake: string;
+  retentionDays?: string;
+  /** Convert a plain table online (copy in batches, then a short swap). */
+  migrate?: boolean;
+  batchSize?: number;
+  dropOld?: boolean;
+}
+
 export function partitionsCommand(
   out: Output,
   urls: readonly string[],
-  flags: CommonFlags & {
-    table: string;
-    column: string;
-    interval: string;
-    premake: string;
-    retentionDays?: string;
-  },
+  flags: PartitionsFlags,
 ): Promise<number> {
   return run(out, urls, async (svc) => {
-    const result = await svc.setupPartitioning({
-      table: flags.table,
-      column: flags.column,
-      type: 'range',
-      interval: flags.interval as 'daily',
-      premake: Number(flags.premake),
-      ...(flags.retentionDays
-        ? { retention: { olderThan: Number(flags.retentionDays), unit: 'days' as const } }
-        : {}),
-    });
+    const result = await svc.setupPartitioning(
+      {
+        table: flags.table,
+        ...(flags.schema ? { schema: flags.schema } : {}),
+        column: flags.column,
+        type: 'range',
+        interval: flags.interval as 'daily',
+        premake: Number(flags.premake),
+        ...(flags.retentionDays
+          ? { retention: { olderThan: Number(flags.retentionDays), unit: 'days' as const } }
+          : {}),
+      },
+      flags.migrate
+        ? {
+            migrate: {
+              ...(flags.batchSize === undefined ? {} : { batchSize: flags.batchSize }),
+              dropOld: flags.dropOld === true,
+            },
+          }
+        : {},
+    );
     const maintenance = await svc.maintainPartitions();
     if (flags.json) return `${JSON.stringify({ setup: result, maintenance }, null, 2)}\n`;
     const lines = [`${result.schema}.${result.table}: ${result.status}`];
+    const m = result.migration;
+    if (m !== undefined) {
+      lines.push(
+        `  migrated online in ${(m.durationMs / 1000).toFixed(1)} s: ${m.rowsRead} rows copied in ` +
+          `${m.batches} batches, writers held ${m.triggerLockMs.toFixed(0)} ms (trigger) and ` +
+          `${m.swapMs.toFixed(0)} ms (swap); ${m.oldTable === undefined ? 'old table dropped' : `old table kept as ${m.oldTable}`}`,
+      );
+      for (const p of m.partitions.partitions) {
+        lines.push(
+          `  ${p.name.padEnd(28)} ${String(p.rows ?? '?').padStart(10)} rows ${mib(p.bytes)}`,
+        );
+      }
+    }
     for (const c of result.created) lines.push(`  created ${c.name} ${c.bound}`);
     for (const t of maintenance.tables) {
       for (const d of t.detached) lines.push(`  retired ${d.name} ${d.bound} (${d.method})`);
@@ -204,26 +236,33 @@ export function registerOptimize(program: Command): void {
     });
   program
     .command('partitions')
-    .description('premake range partitions of a partitioned table and retire old ones')
+    .description(
+      'premake range partitions of a partitioned table and retire old ones; --migrate converts a plain table online',
+    )
     .argument('<url...>', 'postgres:// URLs: the primary first, then the replicas')
     .requiredOption('--table <name>', 'the partitioned table (PARTITION BY RANGE)')
+    .option('--schema <name>', 'its schema', 'public')
     .requiredOption('--column <name>', 'its partition key column')
     .option('--interval <interval>', 'hourly | daily | weekly | monthly | yearly', 'daily')
     .option('--premake <n>', 'partitions to create ahead', '4')
     .option('--retention-days <n>', 'detach and drop partitions older than this')
+    .option(
+      '--migrate',
+      'when the table is a plain table, convert it online: changes mirrored, rows copied in batches, a short swap',
+      false,
+    )
+    .option(
+      '--batch-size <n>',
+      'rows per copy batch with --migrate (default 5000)',
+      positiveNumber('--batch-size', { integer: true }),
+    )
+    .option(
+      '--drop-old',
+      'with --migrate, drop <table>_old after the swap (default: keep it)',
+      false,
+    )
     .option('--json', 'print JSON', false)
-    .action(
-      async (
-        urls: string[],
-        flags: CommonFlags & {
-          table: string;
-          column: string;
-          interval: string;
-          premake: string;
-          retentionDays?: string;
-        },
-      ) => {
-        process.exitCode = await partitionsCommand(stdout, urls, flags);
-      },
-    );
+    .action(async (urls: string[], flags: PartitionsFlags) => {
+      process.exitCode = await partitionsCommand(stdout, urls, flags);
+    });
 }

@@ -54,7 +54,26 @@ export type PartitioningErrorKind =
   /** Any other failure of a catalog query or a DDL statement (see `cause`). */
   | 'ddl-failed'
   /** No connection could be acquired for a maintenance run. */
-  | 'connect-failed';
+  | 'connect-failed'
+  /**
+   * Migrating a plain table: a primary key or unique constraint lacks the partition column
+   * (PostgreSQL enforces uniqueness per partition, so it must include the key).
+   */
+  | 'key-not-in-unique'
+  /**
+   * Migrating a plain table: something the online migration cannot carry over (foreign keys or
+   * views that point at the table, its own triggers, row security, inheritance, no primary key,
+   * a nullable partition column...). The message names it and the fix.
+   */
+  | 'unsupported-table'
+  /** Migrating a plain table: a name the migration needs (`<table>_old`, a partition) is taken. */
+  | 'name-taken'
+  /**
+   * Migrating a plain table: the copy or the swap failed (a lock not granted in time is
+   * 'lock-timeout' instead); what the migration made was removed and the original table is as
+   * it was (see `cause`).
+   */
+  | 'migration-failed';
 
 const CODES: Record<PartitioningErrorKind, string> = {
   'table-not-found': 'PGPULSE_PARTITION_TABLE_NOT_FOUND',
@@ -66,6 +85,10 @@ const CODES: Record<PartitioningErrorKind, string> = {
   'default-has-rows': 'PGPULSE_PARTITION_DEFAULT_HAS_ROWS',
   'ddl-failed': 'PGPULSE_PARTITION_DDL_FAILED',
   'connect-failed': 'PGPULSE_PARTITION_CONNECT_FAILED',
+  'key-not-in-unique': 'PGPULSE_PARTITION_KEY_NOT_IN_UNIQUE',
+  'unsupported-table': 'PGPULSE_PARTITION_UNSUPPORTED_TABLE',
+  'name-taken': 'PGPULSE_PARTITION_NAME_TAKEN',
+  'migration-failed': 'PGPULSE_PARTITION_MIGRATION_FAILED',
 };
 
 const RETRIABLE: ReadonlySet<PartitioningErrorKind> = new Set([

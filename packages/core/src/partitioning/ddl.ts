@@ -76,13 +76,20 @@ export async function withLockRetry<T>(
   }
 }
 
-/** `statements` in one transaction; a failed ROLLBACK marks the session broken. */
-export async function inTransaction(session: DdlSession, statements: readonly string[]) {
+/**
+ * `statements` in one transaction, each lock waited for at most `lockTimeoutMs` (default the
+ * session's); a failed ROLLBACK marks the session broken.
+ */
+export async function inTransaction(
+  session: DdlSession,
+  statements: readonly string[],
+  lockTimeoutMs = session.lockTimeoutMs,
+) {
   const { client } = session;
   await client.query('BEGIN');
   try {
     await client.query("SELECT pg_catalog.set_config('lock_timeout', $1, true)", [
-      `${session.lockTimeoutMs}ms`,
+      `${lockTimeoutMs}ms`,
     ]);
     for (const statement of statements) await client.query(statement);
     await client.query('COMMIT');

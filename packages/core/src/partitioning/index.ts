@@ -6,6 +6,11 @@
 
 export { PartitioningError, type PartitioningErrorKind } from '../errors/index.js';
 export type { DetachMethod } from './ddl.js';
+export type { MigrationProgress } from './migration/copy.js';
+export type {
+  MigrationOptions,
+  MigrationReport,
+} from './migration/migrate.js';
 export {
   type DetachedPartition,
   type MaintenanceReport,
@@ -14,6 +19,7 @@ export {
   PartitionManager,
   type PartitionManagerOptions,
   type PartitionManagerStats,
+  type SetupOptions,
   type SetupResult,
   type TableMaintenance,
 } from './partition-manager.js';

@@ -119,8 +119,8 @@ export async function requirePartitionedParent(
       'not-partitioned',
       name,
       `${name} is not a partitioned table (it is ${describeKind(parent.kind)}). pgpulse manages ` +
-        `declarative partitioning: create the table with ${hint} (to convert a table that holds ` +
-        'data, create a partitioned table and ATTACH the old one to it as a partition).',
+        `declarative partitioning: create the table with ${hint}, or convert this one online ` +
+        'with setupPartitioning(strategy, { migrate: true }) (CLI: pgpulse partitions --migrate).',
     );
   }
   return { ...parent, strategy: parent.strategy };

@@ -1,31 +1,42 @@
 import { ConfigError, type ConfigIssue, PartitioningError } from '../errors/index.js';
-import { type ConnectionLease, quoteIdent } from '../sql/index.js';
+import type { ConnectionLease } from '../sql/index.js';
+import { type DdlSession, describeFailure } from './ddl.js';
+import { record } from './inspect.js';
+import { type MigrationOptions, parseMigrationOptions } from './migration/migrate.js';
 import {
-  createPartition,
-  type DdlSession,
-  type DetachMethod,
-  describeFailure,
-  detachPartition,
-  dropTable,
-  type ParentRef,
-} from './ddl.js';
-import { type ParentInfo, readChildren, record, requirePartitionedParent } from './inspect.js';
-import { DEFAULT_SUFFIX, type Plan, planHash, planList, planRange } from './plan.js';
-import { partitionLockKey, partitionName, qualified } from './sql.js';
+  emptyResult,
+  failedResult,
+  type MaintenanceReport,
+  type PartitionManagerStats,
+  type SetupOptions,
+  type SetupResult,
+  type TableMaintenance,
+} from './results.js';
+import { partitionLockKey, qualified } from './sql.js';
 import {
   type PartitionStrategy,
-  type PartitionType,
   parsePartitionStrategies,
   parsePartitionStrategy,
   type ResolvedPartitionStrategy,
 } from './strategy.js';
+import { type Mode, migrateIfPlain, workOnTable } from './table-work.js';
+
+export type {
+  DetachedPartition,
+  MaintenanceReport,
+  PartitionChange,
+  PartitionManagerStats,
+  SetupOptions,
+  SetupResult,
+  TableMaintenance,
+} from './results.js';
 
 /**
  * Keeps declaratively partitioned tables supplied with partitions, and trims them.
  *
- * Design: pgpulse never creates or converts the parent table — that is the application's
- * schema, owned by its migrations. The parent must exist, created with `PARTITION BY
- * RANGE|LIST|HASH (column)`; `setup()` checks in the catalog that its partitioning matches the
+ * Design: pgpulse never creates the parent table — that is the application's schema, owned by
+ * its migrations. The parent must exist, created with `PARTITION BY RANGE|LIST|HASH (column)`,
+ * or be a plain table that `setup(strategy, { migrate })` converts online (migration/); `setup()` checks in the catalog that its partitioning matches the
  * strategy (`pg_partitioned_table.partstrat` and the single key column, of a timestamp type for
  * interval ranges) and creates the partitions the strategy calls for. `maintain()` repeats that
  * check and, for range strategies, creates the current period's partition plus `premake` ahead
@@ -59,68 +70,12 @@ export interface PartitionManagerOptions {
   readonly onError?: (error: PartitioningError) => void;
 }
 
-export interface PartitionChange {
-  readonly name: string;
-  /** `FOR VALUES ...` or `DEFAULT`. */
-  readonly bound: string;
-}
-
-export interface DetachedPartition extends PartitionChange {
-  /** `concurrent` (DETACH ... CONCURRENTLY or FINALIZE) or `blocking` (a DEFAULT partition exists). */
-  readonly method: DetachMethod;
-}
-
-export interface TableMaintenance {
-  readonly schema: string;
-  readonly table: string;
-  readonly type: PartitionType;
-  /**
-   * `done`: nothing left to do; `skipped`: another session holds the table's advisory lock
-   * (`reason: 'locked'`) and nothing was changed; `failed`: see `errors` (what did succeed is
-   * listed all the same).
-   */
-  readonly status: 'done' | 'skipped' | 'failed';
-  readonly reason: 'locked' | undefined;
-  readonly created: readonly PartitionChange[];
-  readonly detached: readonly DetachedPartition[];
-  /** Names of the detached partitions that were dropped. */
-  readonly dropped: readonly string[];
-  readonly errors: readonly PartitioningError[];
-}
-
-export type SetupResult = TableMaintenance;
-
-/**
- * One partition maintenance run: when it started and finished, and per table whether it was
- * done, skipped (another session held the lock) or failed.
- */
-export interface MaintenanceReport {
-  readonly startedAt: Date;
-  readonly finishedAt: Date;
-  readonly tables: readonly TableMaintenance[];
-}
-
-export interface PartitionManagerStats {
-  /** Runs completed (direct calls and loop runs). */
-  readonly runs: number;
-  /** Errors reported (each also went to `onError`). */
-  readonly errors: number;
-  /** Table runs skipped because another session held the advisory lock. */
-  readonly skippedLocked: number;
-  /** `maintain()` calls that joined a run already in progress instead of starting another. */
-  readonly joined: number;
-  readonly looping: boolean;
-  readonly lastReport: MaintenanceReport | undefined;
-}
-
 const DEFAULTS = {
   lockTimeoutMs: 2_000,
   lockRetries: 3,
   retryDelayMs: 250,
   intervalMs: 3_600_000,
 } as const;
-
-type Mode = 'setup' | 'maintain';
 
 /**
  * Keeps time-partitioned tables premade ahead and trimmed behind, on the primary, under an advisory
@@ -192,9 +147,13 @@ export class PartitionManager {
    * a partition could not be made; resolves `skipped` when another instance holds the table's
    * lock (it is doing the same work).
    */
-  async setup(strategy: PartitionStrategy): Promise<SetupResult> {
+  async setup(strategy: PartitionStrategy, options: SetupOptions = {}): Promise<SetupResult> {
     const resolved = parsePartitionStrategy(strategy);
-    const [result] = await this.#run([resolved], 'setup');
+    const migrate =
+      options.migrate === undefined || options.migrate === false
+        ? undefined
+        : parseMigrationOptions(options.migrate);
+    const [result] = await this.#run([resolved], 'setup', this.#now(), migrate);
     if (result === undefined) throw new Error('unreachable: one strategy, one result');
     const first = result.errors[0];
     // A table that does not fit is not taken into the loop; a transient failure is.
@@ -300,6 +259,7 @@ export class PartitionManager {
     strategies: readonly ResolvedPartitionStrategy[],
     mode: Mode,
     at: Date = this.#now(),
+    migrate?: MigrationOptions,
   ): Promise<TableMaintenance[]> {
     const results: TableMaintenance[] = [];
     if (strategies.length === 0) return this.#finish(results, mode);
@@ -309,7 +269,7 @@ export class PartitionManager {
     } catch (cause) {
       for (const s of strategies) {
         results.push(
-          failed(
+          failedResult(
             s,
             new PartitioningError(
               'connect-failed',
@@ -343,7 +303,7 @@ export class PartitionManager {
         for (const s of strategies) {
           const table = qualified(s.schema, s.table);
           results.push(
-            failed(
+            failedResult(
               s,
               new PartitioningError(
                 'read-only',
@@ -359,12 +319,14 @@ export class PartitionManager {
         `${this.#lockTimeoutMs}ms`,
       ]);
       previousLockTimeout = String(state.lock_timeout);
-      for (const s of strategies) results.push(await this.#table(session, s, mode, at));
+      for (const s of strategies) {
+        results.push(await this.#table(session, s, mode, at, migrate));
+      }
     } catch (cause) {
       session.broken = true;
       for (const s of strategies.slice(results.length)) {
         results.push(
-          failed(
+          failedResult(
             s,
             describeFailure(
               cause,
@@ -407,6 +369,7 @@ export class PartitionManager {
     strategy: ResolvedPartitionStrategy,
     mode: Mode,
     at: Date,
+    migrate: MigrationOptions | undefined,
   ): Promise<TableMaintenance> {
     const { client } = session;
     const name = qualified(strategy.schema, strategy.table);
@@ -419,15 +382,29 @@ export class PartitionManager {
       );
       locked = record(result.rows[0]).locked === true;
     } catch (cause) {
-      return failed(strategy, describeFailure(cause, name, name, 'lock', session, undefined));
+      return failedResult(strategy, describeFailure(cause, name, name, 'lock', session, undefined));
     }
     if (!locked) {
-      return { ...empty(strategy), status: 'skipped', reason: 'locked' };
+      return { ...emptyResult(strategy), status: 'skipped', reason: 'locked' };
     }
     try {
-      return await this.#work(session, strategy, mode, at);
+      const migration =
+        migrate === undefined ? undefined : await migrateIfPlain(session, strategy, at, migrate);
+      const result = await workOnTable(session, strategy, mode, at);
+      if (migration === undefined) return result;
+      return {
+        ...result,
+        created: [
+          ...migration.created.map((p) => ({ name: p.name, bound: p.clause })),
+          ...result.created,
+        ],
+        migration: migration.report,
+      };
     } catch (cause) {
-      return failed(strategy, describeFailure(cause, name, name, 'maintain', session, undefined));
+      return failedResult(
+        strategy,
+        describeFailure(cause, name, name, 'maintain', session, undefined),
+      );
     } finally {
       try {
         await client.query('SELECT pg_catalog.pg_advisory_unlock($1::bigint)', [key]);
@@ -437,201 +414,6 @@ export class PartitionManager {
       }
     }
   }
-
-  async #work(
-    session: DdlSession,
-    strategy: ResolvedPartitionStrategy,
-    mode: Mode,
-    at: Date,
-  ): Promise<TableMaintenance> {
-    const tableName = qualified(strategy.schema, strategy.table);
-    const parent = await requirePartitionedParent(
-      session.client,
-      strategy.schema,
-      strategy.table,
-      `PARTITION BY ${strategy.type.toUpperCase()} (${quoteIdent(strategy.column)})`,
-    );
-    const timeKey = verify(parent, strategy, tableName);
-    const children = await readChildren(session.client, parent);
-    let plan: Plan;
-    switch (strategy.type) {
-      case 'range':
-        if (timeKey === undefined) throw new Error('unreachable: verify() checked the key type');
-        plan = planRange(strategy, timeKey, children, at, { retention: mode === 'maintain' });
-        break;
-      case 'list':
-        plan = planList(strategy, children);
-        break;
-      case 'hash':
-        plan = planHash(strategy, children);
-        break;
-    }
-
-    const created: PartitionChange[] = [];
-    const detached: DetachedPartition[] = [];
-    const dropped: string[] = [];
-    const errors: PartitioningError[] = [];
-    const ref: ParentRef = parent;
-    let defaultPartition = parent.defaultPartition;
-    const child = (partition: string) => qualified(strategy.schema, partition);
-
-    if (plan.mismatches.length > 0 && strategy.type === 'hash') {
-      errors.push(
-        new PartitioningError(
-          'strategy-mismatch',
-          tableName,
-          `${tableName} has hash partitions of another modulus than the strategy's ${strategy.modulus} (${plan.mismatches.map(child).join(', ')}); set modulus to match the table.`,
-        ),
-      );
-    }
-    for (const conflict of plan.conflicts) {
-      errors.push(
-        new PartitioningError(
-          'overlap',
-          tableName,
-          `Partition ${child(conflict.name)} (${conflict.clause}) was not created: it overlaps ${conflict.overlaps.map((o) => child(o)).join(', ')}, which pgpulse did not make. Align or remove those partitions.`,
-          { partition: child(conflict.name) },
-        ),
-      );
-    }
-    for (const wanted of plan.create) {
-      try {
-        await createPartition(session, ref, wanted.name, wanted.clause);
-        created.push({ name: wanted.name, bound: wanted.clause });
-      } catch (cause) {
-        errors.push(
-          describeFailure(
-            cause,
-            tableName,
-            child(wanted.name),
-            'create partition',
-            session,
-            defaultPartition,
-          ),
-        );
-      }
-    }
-    if (strategy.default && defaultPartition === undefined) {
-      const name = partitionName(strategy.table, DEFAULT_SUFFIX);
-      try {
-        await createPartition(session, ref, name, 'DEFAULT');
-        created.push({ name, bound: 'DEFAULT' });
-        defaultPartition = name;
-      } catch (cause) {
-        errors.push(
-          describeFailure(
-            cause,
-            tableName,
-            child(name),
-            'create the DEFAULT partition',
-            session,
-            undefined,
-          ),
-        );
-      }
-    }
-    for (const old of plan.retire) {
-      try {
-        const method = await detachPartition(session, ref, old, defaultPartition !== undefined);
-        detached.push({ name: old.name, bound: old.bound, method });
-      } catch (cause) {
-        errors.push(
-          describeFailure(
-            cause,
-            tableName,
-            child(old.name),
-            'detach partition',
-            session,
-            defaultPartition,
-          ),
-        );
-        continue;
-      }
-      if (strategy.type !== 'range' || strategy.retentionMode !== 'drop') continue;
-      try {
-        await dropTable(session, old.schema, old.name);
-        dropped.push(old.name);
-      } catch (cause) {
-        errors.push(
-          describeFailure(
-            cause,
-            tableName,
-            child(old.name),
-            'drop the detached partition (it is detached, drop it by hand)',
-            session,
-            undefined,
-          ),
-        );
-      }
-    }
-    return {
-      ...empty(strategy),
-      status: errors.length > 0 ? 'failed' : 'done',
-      created,
-      detached,
-      dropped,
-      errors,
-    };
-  }
-}
-
-/** Checks the catalog's partitioning against the strategy; returns the time key of a range. */
-function verify(
-  parent: ParentInfo & { readonly strategy: PartitionType },
-  strategy: ResolvedPartitionStrategy,
-  table: string,
-) {
-  const mismatch = (message: string) => new PartitioningError('strategy-mismatch', table, message);
-  if (parent.strategy !== strategy.type) {
-    throw mismatch(
-      `${table} is partitioned by ${parent.strategy.toUpperCase()}, but the strategy says type '${strategy.type}'; make them agree.`,
-    );
-  }
-  if (parent.keyCount !== 1) {
-    throw mismatch(
-      `${table} is partitioned by ${parent.keyCount} columns; pgpulse manages single-column partition keys only.`,
-    );
-  }
-  if (parent.keyColumn === undefined) {
-    throw mismatch(
-      `${table} is partitioned by an expression; pgpulse manages partition keys that are a plain column.`,
-    );
-  }
-  if (parent.keyColumn !== strategy.column) {
-    throw mismatch(
-      `${table} is partitioned by column ${quoteIdent(parent.keyColumn)}, but the strategy says column ${quoteIdent(strategy.column)}.`,
-    );
-  }
-  if (strategy.type !== 'range') return undefined;
-  if (parent.timeKey === undefined) {
-    throw mismatch(
-      `Range partitioning by interval needs a timestamptz, timestamp or date key; ${quoteIdent(parent.keyColumn)} of ${table} is ${parent.keyType ?? 'of another type'}.`,
-    );
-  }
-  if (strategy.interval === 'hourly' && parent.timeKey === 'date') {
-    throw mismatch(
-      `Hourly partitions need a timestamptz or timestamp key; ${quoteIdent(parent.keyColumn)} of ${table} is a date. Use interval 'daily' or longer.`,
-    );
-  }
-  return parent.timeKey;
-}
-
-function empty(strategy: ResolvedPartitionStrategy): TableMaintenance {
-  return {
-    schema: strategy.schema,
-    table: strategy.table,
-    type: strategy.type,
-    status: 'done',
-    reason: undefined,
-    created: [],
-    detached: [],
-    dropped: [],
-    errors: [],
-  };
-}
-
-function failed(strategy: ResolvedPartitionStrategy, error: PartitioningError): TableMaintenance {
-  return { ...empty(strategy), status: 'failed', errors: [error] };
 }
 
 function sleep(ms: number): Promise<void> {

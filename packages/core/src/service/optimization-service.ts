@@ -38,6 +38,7 @@ import {
   type PartitionReport,
   type PartitionStrategy,
   partitionReport,
+  type SetupOptions,
   type SetupResult,
 } from '../partitioning/index.js';
 
@@ -236,10 +237,18 @@ export class DatabaseOptimizationService {
     }
   }
 
-  /** Checks a partitioned table against `strategy`, premakes its partitions and keeps it maintained. */
-  async setupPartitioning(strategy: PartitionStrategy): Promise<SetupResult> {
+  /**
+   * Checks a partitioned table against `strategy`, premakes its partitions and keeps it
+   * maintained. With `{ migrate: true }` a plain table is first converted online (rows copied in
+   * batches while writes continue, then a short swap; `result.migration` has the figures and
+   * the partition sizes).
+   */
+  async setupPartitioning(
+    strategy: PartitionStrategy,
+    options: SetupOptions = {},
+  ): Promise<SetupResult> {
     await this.cluster.ready();
-    const result = await this.partitionManager.setup(strategy);
+    const result = await this.partitionManager.setup(strategy, options);
     this.partitioned.push({ schema: result.schema, table: result.table });
     this.partitionManager.start();
     return result;
