@@ -9,7 +9,7 @@
 // serve a read which needs a write would be caught as a stale read. The control run at
 // 'eventual' shows that it is (the staleness check can fail).
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { waitUntil } from '@pgpulse/sandbox/testing';
+import { sleep, waitUntil } from '@pgpulse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COUNTER_SETUP, runUnscoped } from '../bench/lib/unscoped.js';
 import { createCluster, type PgPulseConfig } from '../packages/core/src/index.js';
@@ -57,12 +57,34 @@ describe('unscoped reads after unscoped writes', () => {
         health: { intervalMs: 10_000 },
         consistency: { waitMs: 200 },
       },
-      (cluster) => runUnscoped(cluster, WORKLOAD),
+      async (cluster) => {
+        let done = false;
+        const outcome = runUnscoped(cluster, WORKLOAD).finally(() => {
+          done = true;
+        });
+        // The checks use the probe connections: never a second health connection to a node.
+        let healthConnections = 0;
+        while (!done) {
+          for (const node of ['primary', 'replica1', 'replica2']) {
+            const [row] = await sandbox.query<{ n: number }>(
+              node,
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE '%:health'",
+            );
+            healthConnections = Math.max(healthConnections, row?.n ?? 0);
+          }
+          await sleep(50);
+        }
+        return { ...(await outcome), healthConnections };
+      },
     );
     const share = outcome.replicaReads / outcome.reads;
-    expect(outcome.stale, JSON.stringify(outcome)).toBe(0);
-    expect(share, JSON.stringify(outcome)).toBeGreaterThanOrEqual(0.7);
-    expect(outcome.positionChecks).toBeGreaterThan(0);
+    const figures = JSON.stringify(outcome);
+    expect(outcome.stale, figures).toBe(0);
+    expect(share, figures).toBeGreaterThanOrEqual(0.7);
+    expect(outcome.positionChecks, figures).toBeGreaterThan(0);
+    // Bounded: one check started per positionCheckMs (10 ms by default) at most.
+    expect(outcome.positionChecks, figures).toBeLessThanOrEqual(outcome.elapsedMs / 10 + 1);
+    expect(outcome.healthConnections, figures).toBe(1);
   });
 
   it('control: at eventual the same workload reads the paused replica and sees stale values', async () => {

@@ -24,6 +24,8 @@ export interface UnscopedOutcome {
   readonly writes: number;
   /** On-demand replay-position checks made meanwhile (`health.positionCheckMs`). */
   readonly positionChecks: number;
+  /** How long the workload ran. */
+  readonly elapsedMs: number;
   readonly readLatencyMs: { readonly p50: number; readonly p99: number };
 }
 
@@ -49,7 +51,8 @@ export async function runUnscoped(
   let committed = 0;
   let stale = 0;
   let writes = 0;
-  const end = performance.now() + ms;
+  const start = performance.now();
+  const end = start + ms;
   await Promise.all(
     Array.from({ length: workers }, async () => {
       for (let round = 0; round < minRounds || performance.now() < end; round++) {
@@ -70,6 +73,7 @@ export async function runUnscoped(
       }
     }),
   );
+  const elapsedMs = performance.now() - start;
   latencies.sort((a, b) => a - b);
   const at = (q: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * q))] ?? 0;
@@ -79,6 +83,7 @@ export async function runUnscoped(
     stale,
     writes,
     positionChecks: cluster.stats().positionChecks - checksBefore,
+    elapsedMs,
     readLatencyMs: { p50: at(0.5), p99: at(0.99) },
   };
 }
