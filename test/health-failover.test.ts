@@ -132,6 +132,44 @@ describe('failover', () => {
     expect(c.stats().nodes.find((n) => n.name === 'replica-1')!.role).toBe('primary');
   });
 
+  it('external: a standby promoted by the HA system serves reads before the health round that elects it ends', async () => {
+    // The round that would elect the promoted standby waits for the old primary's probe, which
+    // a blackhole holds for the whole probe timeout: reads must not fail meanwhile.
+    sandbox = await startCluster({ replicas: 2 });
+    const s = sandbox;
+    const proxy = await s.proxy('primary');
+    cluster = createCluster({
+      primary: proxy.url,
+      replicas: s.replicas.map((r) => r.url),
+      health: { intervalMs: INTERVAL, timeoutMs: 3000, maxConsecutiveFailures: 1 },
+      pool: { acquireTimeoutMs: 2000, connectTimeoutMs: 500 },
+    });
+    const c = cluster;
+    await c.ready();
+    const replica1Port = s.replicas[0]!.port;
+    const node = (name: string) => c.stats().nodes.find((n) => n.name === name)!;
+    await s.stopNode('replica2');
+    await s.kill('primary');
+    // Refused through the proxy: both are down within a round or two.
+    await waitUntil(() => !node('primary').up && !node('replica-2').up, {
+      message: 'primary and replica-2 not seen down',
+    });
+    proxy.blackhole();
+    await s.promote('replica1');
+    await waitUntil(() => node('replica-1').writable === true, {
+      timeoutMs: 10_000,
+      message: 'the promoted standby was never probed writable',
+    });
+    expect(node('replica-1').role).toBe('replica');
+    const { rows } = await c.context(() =>
+      c.pool.query<{ port: number }>('SELECT inet_server_port() AS port'),
+    );
+    // Still inside the round: the read was served by the promoted standby, not refused.
+    expect(node('replica-1').role).toBe('replica');
+    expect(rows[0]!.port).toBe(replica1Port);
+    await proxy.close();
+  });
+
   it('automatic: pgpulse promotes the most advanced replica; with synchronous replication no acknowledged write is lost', async () => {
     const { sandbox: s, cluster: c } = await setup(
       { synchronous: true },

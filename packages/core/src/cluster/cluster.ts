@@ -254,7 +254,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       lagPolicy: config.replicaLag.policy,
       consistency: config.consistency.level,
       noPrimary: () => this.failoverManager.splitBrain,
-      readChecks: readPipeline((node, scope) => this.guard.check(node, scope)),
+      readChecks: readPipeline(
+        (node, scope) => this.guard.check(node, scope),
+        () => this.router.primary()?.health.lastProbe?.timeline,
+      ),
     });
     this.monitor = new HealthMonitor(
       this.nodes,

@@ -21,9 +21,23 @@ export function failedProbes(node: WithHealth): string | undefined {
   return node.health.up ? undefined : 'failed its health probes';
 }
 
-/** The node answers as a primary (out of recovery): a replica must be a standby. */
-export function notStandby(node: WithHealth): string | undefined {
-  return node.health.lastProbe?.inRecovery === false ? 'writable: not a standby' : undefined;
+/**
+ * The node answers as a primary (out of recovery): a replica must be a standby. Except a standby
+ * that an HA system has just promoted: writable on a timeline newer than the primary's
+ * (`primaryTimeline`, from the primary's last probe). The failover manager elects the newest
+ * timeline when the health round ends, which a node that does not answer can hold up for a
+ * probe timeout; until then it may serve reads, since it holds everything it replayed as a
+ * standby (its replay position, which stays put after promotion, is what the consistency step
+ * checks). A former primary, on the same or an older timeline, stays out.
+ */
+export function notStandby(node: WithHealth, primaryTimeline?: number): string | undefined {
+  const probe = node.health.lastProbe;
+  if (probe?.inRecovery !== false) return undefined;
+  const promoted =
+    primaryTimeline !== undefined &&
+    probe.timeline !== undefined &&
+    probe.timeline > primaryTimeline;
+  return promoted ? undefined : 'writable: not a standby';
 }
 
 /** Over the cluster's lag limits (`replicaLag`). A soft step: `least-lagged` may overrule it. */

@@ -35,13 +35,19 @@ export interface ReadCheck {
   readonly kind: ReadCheckKind;
 }
 
-/** The pipeline, given the consistency guard's step (it needs the cluster's sessions). */
-export function readPipeline(consistency: ReadEligibility): readonly ReadCheck[] {
+/**
+ * The pipeline, given the consistency guard's step (it needs the cluster's sessions) and the
+ * timeline of the primary as last probed (a standby promoted past it may serve reads).
+ */
+export function readPipeline(
+  consistency: ReadEligibility,
+  primaryTimeline: () => number | undefined = () => undefined,
+): readonly ReadCheck[] {
   return [
     { kind: 'hard', check: breakerOpen },
     { kind: 'hard', check: failedProbes },
     { kind: 'hard', check: fenced },
-    { kind: 'hard', check: notStandby },
+    { kind: 'hard', check: (node) => notStandby(node, primaryTimeline()) },
     { kind: 'consistency', check: consistency },
     { kind: 'lag', check: lagging },
     { kind: 'lag', check: overScopeLagBudget },
