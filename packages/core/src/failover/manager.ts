@@ -242,6 +242,17 @@ export class FailoverManager {
       return;
     }
     await this.promoteAndElect(node);
+    const primary = this.primary;
+    if (primary !== node) {
+      // promoteAndElect found the elected primary up and writable, and left it so: promoting
+      // beside a live primary would split the writes between two servers.
+      throw new PgPulseError(
+        'PGPULSE_FAILOVER',
+        `Did not promote "${node.name}": the primary "${primary?.name ?? '(none)'}" is up and ` +
+          'writable. Stop or demote it first (pgpulse then promotes the standby you name), or ' +
+          'switch over with your HA system: pgpulse follows the node on the newest timeline.',
+      );
+    }
   }
 
   private onPrimaryLost(primary: ClusterNode | undefined): void {
