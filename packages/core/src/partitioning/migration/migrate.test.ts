@@ -86,10 +86,13 @@ function startWriter(table: string, initialRows: number): Writer {
           }
         } else {
           const ts = i % 2 === 0 ? new Date() : new Date(Date.now() - ((i * 37) % 29) * DAY);
-          const r = await client.query<{ id: string }>(
-            `INSERT INTO ${table} (ts, device, note) VALUES ($1, $2, 'w') RETURNING id`,
-            [ts, i % 100],
-          );
+          // A named prepared statement: planned against the plain table, it must follow the
+          // name to the partitioned one after the swap (PostgreSQL re-analyses it).
+          const r = await client.query<{ id: string }>({
+            name: 'writer-insert',
+            text: `INSERT INTO ${table} (ts, device, note) VALUES ($1, $2, 'w') RETURNING id`,
+            values: [ts, i % 100],
+          });
           w.inserted.push(r.rows[0]!.id);
         }
       } catch (error) {
