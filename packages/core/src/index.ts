@@ -95,6 +95,8 @@ export {
   ConfigError,
   type ConfigIssue,
   type ConnectFailure,
+  ConnectTimeoutError,
+  type ConnectTimeoutPhase,
   CoordinatorUnavailableError,
   NodeConnectionError,
   type NodeLabel,
@@ -103,8 +105,10 @@ export {
   PartitioningError,
   type PartitioningErrorKind,
   PgPulseError,
+  PoolClosedError,
   PoolTimeoutError,
   PrimaryUnavailableError,
+  ProbeTimeoutError,
   ReadNeedsPrimaryError,
   SessionBehindPoolerError,
   SessionOnPoolError,
@@ -150,7 +154,6 @@ export {
   type SetupOptions,
   type SetupResult,
 } from './partitioning/index.js';
-export { ConnectTimeoutError, type ConnectTimeoutPhase, PoolClosedError } from './pool/index.js';
 export {
   type Classification,
   type Classifier,

@@ -385,14 +385,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       async (name) => {
         const node = this.nodes.find((n) => n.name === name);
         if (!node) throw new Error(`no node named ${name}`);
-        // Only a connection the application leaves idle: the capture never grows the pool.
-        const waitMs = config.pool.acquireTimeoutMs;
-        const lease = await node.pool.acquireSpare(waitMs);
-        if (lease) return lease;
-        throw new Error(
-          `no idle connection on node "${name}" within ${waitMs} ms: the EXPLAIN was skipped ` +
-            'rather than take or open a connection the application needs',
-        );
+        // A connection the application leaves idle, else one of its own: the capture never
+        // grows the pool nor waits long for it.
+        return node.pool.acquireOwn(OWN_WORK_SPARE_WAIT_MS);
       },
       telemetry,
     );
@@ -837,6 +832,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return prober.query<R>(sql);
   }
 }
+
+/**
+ * How long a slow statement's EXPLAIN waits for a pooled connection to go idle (one with the
+ * application's session set-up) before it opens one of its own.
+ */
+const OWN_WORK_SPARE_WAIT_MS = 100;
 
 /** What `close()` waits for when not told: long enough for a request to finish, short of a pod's SIGKILL. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;

@@ -3,20 +3,19 @@
  * password: node descriptions are built from `NodeLabel`, never from a connection string.
  */
 
+import { describeNode, type NodeLabel } from './node-label.js';
 import { PgPulseError } from './pgpulse-error.js';
 
+export {
+  ConnectTimeoutError,
+  type ConnectTimeoutPhase,
+  PoolClosedError,
+  type PoolFigures,
+  PoolTimeoutError,
+  ProbeTimeoutError,
+} from './connections.js';
+export { describeNode, type NodeLabel, type NodeRole } from './node-label.js';
 export { PgPulseError };
-
-/** A configured node's role: the 'primary' or a 'replica'. */
-export type NodeRole = 'primary' | 'replica';
-
-/** What an error may say about a node: enough to find it, never its credentials. */
-export interface NodeLabel {
-  readonly name: string;
-  readonly role: NodeRole;
-  readonly host: string;
-  readonly port: number;
-}
 
 /** One problem in a configuration: the dotted path of the field and what is wrong with it. */
 export interface ConfigIssue {
@@ -33,35 +32,6 @@ export class ConfigError extends PgPulseError {
     const lines = issues.map((i) => `  - ${i.field || '(root)'}: ${i.message}`).join('\n');
     super('PGPULSE_CONFIG', `Invalid pgpulse configuration:\n${lines}`);
     this.issues = issues;
-  }
-}
-
-export interface PoolFigures {
-  readonly total: number;
-  readonly idle: number;
-  readonly inUse: number;
-  readonly waiting: number;
-  readonly max: number;
-}
-
-/** A connection could not be acquired from a node's pool within `pool.acquireTimeoutMs`. */
-export class PoolTimeoutError extends PgPulseError {
-  readonly node: NodeLabel;
-  readonly figures: PoolFigures;
-  readonly timeoutMs: number;
-
-  constructor(node: NodeLabel, figures: PoolFigures, timeoutMs: number) {
-    super(
-      'PGPULSE_POOL_TIMEOUT',
-      `Timed out after ${timeoutMs} ms acquiring a connection to ${describeNode(node)}: ` +
-        `${figures.inUse} in use of ${figures.max} (maxSize + overflow), ${figures.idle} idle, ` +
-        `${figures.waiting} waiting. Raise pool.maxSize / pool.overflow or pool.acquireTimeoutMs, ` +
-        'or look for connections that are not released.',
-      { retriable: true },
-    );
-    this.node = node;
-    this.figures = figures;
-    this.timeoutMs = timeoutMs;
   }
 }
 
@@ -263,10 +233,6 @@ export class ClusterClosedError extends PgPulseError {
   constructor(options?: { cause?: unknown }) {
     super('PGPULSE_CLOSED', 'The pgpulse cluster has been closed; create a new one.', options);
   }
-}
-
-export function describeNode(node: NodeLabel): string {
-  return `${node.role} "${node.name}" (${node.host}:${node.port})`;
 }
 
 /** Why a connection to a node failed, as far as the error tells. */

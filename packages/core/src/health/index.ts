@@ -12,7 +12,7 @@ export {
   type MonitoredNode,
   type NodeHealth,
 } from './monitor.js';
-export { NodeProber, type ProbeResult, ProbeTimeoutError } from './probe.js';
+export { NodeProber, type ProbeResult } from './probe.js';
 export {
   breakerOpen,
   failedProbes,

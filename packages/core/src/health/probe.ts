@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { forgetPassword, type NodeConnectionOptions } from '../config/index.js';
+import { ProbeTimeoutError } from '../errors/index.js';
 import { untraced } from '../tracing/index.js';
 import { type Lsn, parseLsn } from './lsn.js';
 
@@ -39,13 +40,6 @@ interface ProbeRow {
 
 /** The least time one of pgpulse's own statements on a probe connection gets. */
 const OWN_STATEMENT_MIN_MS = 5_000;
-
-export class ProbeTimeoutError extends Error {
-  readonly code = 'ETIMEDOUT';
-  constructor(node: string, ms: number) {
-    super(`health probe of "${node}" got no answer within ${ms} ms`);
-  }
-}
 
 /**
  * Keeps one dedicated connection per node for health probes, outside the node's pool, so a

@@ -143,6 +143,24 @@ export class ConnectionSet {
     conn.expiresAt = this.#expiry(conn);
   }
 
+  /**
+   * A connection to the node outside the set: the same settings and credentials, no set-up
+   * hook, not counted anywhere (pgpulse's own one-off work when no pooled one is free).
+   */
+  async openOutside(): Promise<pg.Client> {
+    const client = new this.#Client(this.#clientConfig);
+    client.on('error', () => destroySocket(client));
+    try {
+      await untraced(() => connectClient(client));
+    } catch (err) {
+      destroySocket(client);
+      throw new NodeConnectionError(this.label, err);
+    } finally {
+      forgetPassword(client, this.#password);
+    }
+    return client;
+  }
+
   /** Keeps `conn` for reuse: on the idle stack, its idle timer running. */
   putIdle(conn: Conn): void {
     conn.state = 'idle';

@@ -1,4 +1,10 @@
-import { type NodeLabel, type PoolFigures, PoolTimeoutError } from '../errors/index.js';
+import {
+  ConnectTimeoutError,
+  type NodeLabel,
+  PoolClosedError,
+  type PoolFigures,
+  PoolTimeoutError,
+} from '../errors/index.js';
 import { untraced } from '../tracing/index.js';
 import type { Clock } from './clock.js';
 import {
@@ -10,7 +16,6 @@ import {
   toError,
 } from './connection.js';
 import type { ConnectionSet } from './connections.js';
-import { ConnectTimeoutError, PoolClosedError } from './errors.js';
 import type { NodePoolOptions } from './options.js';
 import { Waiter, WaitQueue } from './wait-queue.js';
 

@@ -1,6 +1,5 @@
 export { type Clock, type ClockTimer, systemClock } from './clock.js';
 export type { PooledConnection, RemoveReason } from './connection.js';
-export { ConnectTimeoutError, type ConnectTimeoutPhase, PoolClosedError } from './errors.js';
 export { NodePool, type NodePoolFigures } from './node-pool.js';
 export type { ConnectionConfig, NodePoolOptions } from './options.js';
 export { type TransactionStatus, transactionStatus } from './transaction-status.js';

@@ -3,18 +3,18 @@ import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConfigError,
+  ConnectTimeoutError,
   NodeConnectionError,
   type NodeLabel,
+  PoolClosedError,
   PoolTimeoutError,
 } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import {
   type Clock,
   type ConnectionConfig,
-  ConnectTimeoutError,
   NodePool,
   type NodePoolOptions,
-  PoolClosedError,
   type PooledConnection,
 } from './index.js';
 
@@ -249,7 +249,8 @@ describe('NodePool', () => {
     const { err, ms } = await rejection(pool.acquire());
     expect(err).toBeInstanceOf(PoolTimeoutError);
     expect(ms).toBeGreaterThanOrEqual(499);
-    expect(ms).toBeLessThanOrEqual(550);
+    // Not before the deadline; after it only by what a loaded machine adds to a timer.
+    expect(ms).toBeLessThanOrEqual(1_000);
     const e = err as PoolTimeoutError;
     expect(e.node).toEqual(label);
     expect(e.message).toContain('"primary"');

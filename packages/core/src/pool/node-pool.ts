@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { NodeLabel, PoolFigures } from '../errors/index.js';
+import { type NodeLabel, PoolClosedError, type PoolFigures } from '../errors/index.js';
 import { untraced } from '../tracing/index.js';
 import { type Clock, type ClockTimer, systemClock } from './clock.js';
 import {
@@ -15,7 +15,6 @@ import {
 } from './connection.js';
 import { ConnectionSet } from './connections.js';
 import { Dispatcher } from './dispatcher.js';
-import { PoolClosedError } from './errors.js';
 import { type ConnectionConfig, type NodePoolOptions, validateNodePoolOptions } from './options.js';
 
 export interface NodePoolFigures extends PoolFigures {
@@ -61,7 +60,7 @@ export class NodePool {
   /** The statement that clears a returning connection, or null for none. */
   readonly #resetSql: string | null;
 
-  /** acquireSpare() calls waiting for a connection to go idle. */
+  /** acquireOwn() calls waiting for a connection to go idle. */
   readonly #spare: { resolve: (lease: PooledConnection | undefined) => void; timer: ClockTimer }[] =
     [];
 
@@ -135,14 +134,32 @@ export class NodePool {
   }
 
   /**
-   * A connection for pgpulse's own background work (a slow statement's EXPLAIN): an idle one
-   * that no statement is waiting for, now or as soon as one goes idle within `waitMs`; else
-   * undefined. It never opens a connection or queues ahead of the application, so the pool's
-   * size and figures stay the application's (pg.Pool's `totalCount`, `onConnect` calls).
+   * A connection for pgpulse's own background work (a slow statement's EXPLAIN), which must
+   * not change the pool's size or figures (pg.Pool's `totalCount`, `onConnect` calls): an idle
+   * one that no statement is waiting for, now or as soon as one goes idle within `waitMs`;
+   * else a connection of its own outside the pool (same settings, no set-up hook), closed on
+   * release. It never queues ahead of the application.
    */
-  acquireSpare(waitMs: number): Promise<PooledConnection | undefined> {
-    const lease = this.#dispatcher.takeSpare();
-    if (lease !== undefined || this.#ending) return Promise.resolve(lease);
+  async acquireOwn(waitMs: number): Promise<PooledConnection> {
+    if (this.#ending) throw new PoolClosedError(this.label);
+    const spare = this.#dispatcher.takeSpare() ?? (await this.#waitForSpare(waitMs));
+    if (spare !== undefined) return spare;
+    if (this.#ending) throw new PoolClosedError(this.label);
+    const client = await this.#conns.openOutside();
+    let released = false;
+    return {
+      client,
+      reused: false,
+      release: () => {
+        if (released) return;
+        released = true;
+        client.end().catch(() => destroySocket(client));
+      },
+    };
+  }
+
+  #waitForSpare(waitMs: number): Promise<PooledConnection | undefined> {
+    if (waitMs <= 0) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const entry = {
         resolve,

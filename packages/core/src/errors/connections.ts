@@ -1,4 +1,39 @@
-import { describeNode, type NodeLabel, PgPulseError } from '../errors/index.js';
+/**
+ * Errors of reaching a node: its pool's timeouts (a full pool, a silent node), a closed pool,
+ * and a health probe that got no answer.
+ */
+import { describeNode, type NodeLabel } from './node-label.js';
+import { PgPulseError } from './pgpulse-error.js';
+
+/** A node pool's counts when an error was raised. */
+export interface PoolFigures {
+  readonly total: number;
+  readonly idle: number;
+  readonly inUse: number;
+  readonly waiting: number;
+  readonly max: number;
+}
+
+/** A connection could not be acquired from a node's pool within `pool.acquireTimeoutMs`. */
+export class PoolTimeoutError extends PgPulseError {
+  readonly node: NodeLabel;
+  readonly figures: PoolFigures;
+  readonly timeoutMs: number;
+
+  constructor(node: NodeLabel, figures: PoolFigures, timeoutMs: number) {
+    super(
+      'PGPULSE_POOL_TIMEOUT',
+      `Timed out after ${timeoutMs} ms acquiring a connection to ${describeNode(node)}: ` +
+        `${figures.inUse} in use of ${figures.max} (maxSize + overflow), ${figures.idle} idle, ` +
+        `${figures.waiting} waiting. Raise pool.maxSize / pool.overflow or pool.acquireTimeoutMs, ` +
+        'or look for connections that are not released.',
+      { retriable: true },
+    );
+    this.node = node;
+    this.figures = figures;
+    this.timeoutMs = timeoutMs;
+  }
+}
 
 /** Where a connect timed out: opening the connection or the pre-ping of an idle one. */
 export type ConnectTimeoutPhase = 'connect' | 'pre-ping';
@@ -55,6 +90,30 @@ export class PoolClosedError extends PgPulseError {
         'connections are handed out from it.',
     );
     this.node = node;
+  }
+}
+
+/**
+ * A health probe (or one of pgpulse's own statements on the probe connection) got no answer in
+ * time. Retriable; like a connect that gets no answer, it counts as the node being unreachable
+ * (its cause carries ETIMEDOUT, which the availability checks read along the cause chain).
+ */
+export class ProbeTimeoutError extends PgPulseError {
+  readonly node: string;
+  readonly timeoutMs: number;
+
+  constructor(node: string, timeoutMs: number) {
+    super(
+      'PGPULSE_PROBE_TIMEOUT',
+      `health probe of "${node}" got no answer within ${timeoutMs} ms (probe timeout). Check ` +
+        'that the node is up and reachable, or raise health.timeoutMs for a slow link.',
+      {
+        retriable: true,
+        cause: Object.assign(new Error(`probe of ${node} timed out`), { code: 'ETIMEDOUT' }),
+      },
+    );
+    this.node = node;
+    this.timeoutMs = timeoutMs;
   }
 }
 
