@@ -67,7 +67,8 @@ describe('query result cache (one instance)', () => {
        INSERT INTO other VALUES ('a', 1);
        CREATE SEQUENCE seq;
        CREATE FUNCTION bump() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1';
-       CREATE FUNCTION kv_of(text) RETURNS int LANGUAGE sql STABLE AS 'SELECT v FROM kv WHERE k = $1';`,
+       CREATE FUNCTION kv_of(text) RETURNS int LANGUAGE sql STABLE AS 'SELECT v FROM kv WHERE k = $1';
+       CREATE VIEW kv_view AS SELECT k, v FROM kv;`,
     );
     await sandbox.waitForReplay();
     cluster = createCluster({
@@ -126,6 +127,23 @@ describe('query result cache (one instance)', () => {
     expect(after.misses - before.misses).toBe(1);
     expect(after.entries).toBeGreaterThan(0);
     expect(after.bytes).toBeGreaterThan(0);
+  });
+
+  it("a write to a view's table drops the cached reads of the view; a write through the view drops the table's", async () => {
+    cluster.cache.clear();
+    await sneak(20);
+    const viewValue = () => value('SELECT v FROM kv_view WHERE k = $1');
+    expect(await untilCached(viewValue)).toBe(20);
+    // The read names only kv_view; the write names only kv.
+    // In a context of its own: the process-wide session's writes would hold later tests' reads.
+    await cluster.context(() => cluster.pool.query("UPDATE kv SET v = 21 WHERE k = 'a'"));
+    await sandbox.waitForReplay();
+    expect(await fresh(viewValue)).toBe(21);
+    // And the other way: the table's cached read, then an UPDATE through the view.
+    expect(await untilCached(() => value())).toBe(21);
+    await cluster.context(() => cluster.pool.query("UPDATE kv_view SET v = 22 WHERE k = 'a'"));
+    await sandbox.waitForReplay();
+    expect(await fresh(() => value())).toBe(22);
   });
 
   it('serves a read with the SQL hint from the cache, keyed by its parameters', async () => {

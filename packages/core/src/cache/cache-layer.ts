@@ -30,6 +30,8 @@ export interface CacheLayerDeps {
   readonly keyPrefix: string;
   /** The statement policy's verdict (catalog-volatile functions, force-primary patterns). */
   forcesPrimary(cls: Classification, text: string): string | undefined;
+  /** May this relation be a view (the catalog says so, or is not known yet)? */
+  mayBeView(relation: string): boolean;
   /** The context's read-your-writes floor. */
   required(scope: RouteScope | undefined): RequiredPosition;
   /** What the node is known to have applied before a read starts on it (a lower bound). */
@@ -68,7 +70,7 @@ export class CacheLayer implements ReadCacheHook {
       .read(
         this.deps.keyPrefix,
         { text: request.text, values: config.values, rowMode: config.rowMode },
-        readDependencies(cls.relations, cls.functions),
+        readDependencies(cls.relations, cls.functions, (r) => this.deps.mayBeView(r)),
         asked,
         this.deps.required(scope),
         async () => {
@@ -98,10 +100,12 @@ export class CacheLayer implements ReadCacheHook {
   executed(cls: Classification, request: QueryRequest, client: pg.Client): void {
     const status = transactionStatus(client);
     if (cls.kind === 'write' && cls.transaction === undefined) {
-      const tables = writtenTables(
+      let tables = writtenTables(
         request.text,
         cls.reason === 'volatile-function' || cls.reason === 'call',
       );
+      // A write through a view changes tables it does not name.
+      if (tables.some((t) => t !== ALL_TABLES && this.deps.mayBeView(t))) tables = [ALL_TABLES];
       if (tables.length > 0) {
         // At once (this instance's later reads must not see the old entry), and again when
         // the transaction ends: reads in between saw the old rows and may have stored them.

@@ -33,12 +33,20 @@ const PURE_FUNCTIONS = new Set(
   ),
 );
 
-/** The tables a read depends on: its relations, plus ANY_WRITE when it calls other functions. */
+/**
+ * The tables a read depends on: its relations, plus ANY_WRITE when it calls other functions or
+ * reads a view (`mayBeView`): a view's rows change with tables the read does not name.
+ */
 export function readDependencies(
   relations: readonly string[],
   functions: readonly string[],
+  mayBeView: (relation: string) => boolean = () => false,
 ): string[] {
   const tables = relations.map(bareName);
+  if (relations.some(mayBeView)) {
+    tables.push(ANY_WRITE);
+    return tables;
+  }
   const pg = 'pg_catalog.';
   for (const fn of functions) {
     const name = fn.startsWith(pg) ? fn.slice(pg.length) : fn;

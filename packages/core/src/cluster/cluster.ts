@@ -426,6 +426,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         ? new CacheLayer(results, {
             keyPrefix: `${config.primary.database}\u0000${config.primary.user}`,
             forcesPrimary: (cls, text) => this.policy.forcesPrimary(cls, text),
+            mayBeView: (relation) => this.policy.mayBeView(relation),
             required: (scope) => this.requiredPosition(scope),
             positionOf: (node) => {
               const probe = node.health.lastProbe;

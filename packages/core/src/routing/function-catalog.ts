@@ -1,6 +1,10 @@
 import type pg from 'pg';
 import type { Classification } from './classifier.js';
-import { CATALOG_VOLATILE_SQL, type StatementPolicy } from './statement-policy.js';
+import {
+  CATALOG_VIEWS_SQL,
+  CATALOG_VOLATILE_SQL,
+  type StatementPolicy,
+} from './statement-policy.js';
 
 /**
  * Keeps the statement policy's view of the catalog current while applications run migrations:
@@ -155,10 +159,12 @@ export class FunctionCatalog {
       const [signature] = await this.query<{ signature: string }>(CATALOG_SIGNATURE_SQL);
       const volatile = await this.query<{ schema: string; name: string }>(CATALOG_VOLATILE_SQL);
       const dependencies = await this.query<ViewDependency>(VIEW_DEPENDENCIES_SQL);
+      const views = await this.query<{ schema: string; name: string }>(CATALOG_VIEWS_SQL);
       this.loads++;
       const changed = this.#signature !== undefined && signature?.signature !== this.#signature;
       this.#signature = signature?.signature;
       this.policy.setCatalogVolatile(volatile.map((r) => `${r.schema}.${r.name}`));
+      this.policy.setViews(views.map((r) => `${r.schema}.${r.name}`));
       this.policy.setViewFunctions(resolveViews(dependencies));
       // Refusals taught what the catalog did not know; once it changed, it decides again.
       if (changed) this.policy.forgetLearned();

@@ -29,6 +29,8 @@ export class StatementPolicy {
   private readonly shapeMemo = new Map<string, boolean>();
   /** DDL went through pgpulse and the catalog is being read again: any relation may be a view. */
   private viewsStale = false;
+  /** Every user view, schema-qualified and bare; undefined until the catalog has been read. */
+  private viewNames: ReadonlySet<string> | undefined;
 
   constructor(private readonly config: ResolvedRoutingConfig) {
     this.allow = new Set(config.allowFunctions);
@@ -65,6 +67,25 @@ export class StatementPolicy {
     this.views = byName;
     this.viewsStale = false;
     this.cache = new WeakMap();
+  }
+
+  /** Every user view (`schema.view`) the catalog lists; a bare reference matches any of them. */
+  setViews(names: Iterable<string>): void {
+    const all = new Set<string>();
+    for (const name of names) {
+      all.add(name);
+      all.add(name.slice(name.lastIndexOf('.') + 1));
+    }
+    this.viewNames = all;
+  }
+
+  /**
+   * May `relation` (as the parser names it) be a view? True while the catalog is unknown or
+   * being read again after DDL: the query result cache then treats it as reading any table.
+   */
+  mayBeView(relation: string): boolean {
+    if (this.viewNames === undefined || this.viewsStale) return true;
+    return this.viewNames.has(relation);
   }
 
   /**
@@ -159,6 +180,14 @@ function remember(set: Set<string>, value: string): void {
   if (set.size >= MAX_LEARNED) set.delete(set.values().next().value as string);
   set.add(value);
 }
+
+/** Every user view, schema-qualified (the query result cache must know them: see mayBeView). */
+export const CATALOG_VIEWS_SQL = `
+  SELECT n.nspname AS schema, c.relname AS name
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'v'
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema')`;
 
 /** User functions (outside pg_catalog) marked VOLATILE, bare and schema-qualified. */
 export const CATALOG_VOLATILE_SQL = `
