@@ -68,7 +68,9 @@ describe('query result cache (one instance)', () => {
        CREATE SEQUENCE seq;
        CREATE FUNCTION bump() RETURNS int LANGUAGE sql VOLATILE AS 'SELECT 1';
        CREATE FUNCTION kv_of(text) RETURNS int LANGUAGE sql STABLE AS 'SELECT v FROM kv WHERE k = $1';
-       CREATE VIEW kv_view AS SELECT k, v FROM kv;`,
+       CREATE TABLE vt (k text PRIMARY KEY, v int);
+       INSERT INTO vt VALUES ('a', 20);
+       CREATE VIEW vt_view AS SELECT k, v FROM vt;`,
     );
     await sandbox.waitForReplay();
     cluster = createCluster({
@@ -127,23 +129,6 @@ describe('query result cache (one instance)', () => {
     expect(after.misses - before.misses).toBe(1);
     expect(after.entries).toBeGreaterThan(0);
     expect(after.bytes).toBeGreaterThan(0);
-  });
-
-  it("a write to a view's table drops the cached reads of the view; a write through the view drops the table's", async () => {
-    cluster.cache.clear();
-    await sneak(20);
-    const viewValue = () => value('SELECT v FROM kv_view WHERE k = $1');
-    expect(await untilCached(viewValue)).toBe(20);
-    // The read names only kv_view; the write names only kv.
-    // In a context of its own: the process-wide session's writes would hold later tests' reads.
-    await cluster.context(() => cluster.pool.query("UPDATE kv SET v = 21 WHERE k = 'a'"));
-    await sandbox.waitForReplay();
-    expect(await fresh(viewValue)).toBe(21);
-    // And the other way: the table's cached read, then an UPDATE through the view.
-    expect(await untilCached(() => value())).toBe(21);
-    await cluster.context(() => cluster.pool.query("UPDATE kv_view SET v = 22 WHERE k = 'a'"));
-    await sandbox.waitForReplay();
-    expect(await fresh(() => value())).toBe(22);
   });
 
   it('serves a read with the SQL hint from the cache, keyed by its parameters', async () => {
@@ -321,5 +306,24 @@ describe('query result cache (one instance)', () => {
     await cluster.cached(() => cluster.pool.query('SELECT random()'));
     const seen = exporter.getFinishedSpans().map((s) => s.attributes['pgpulse.cache']);
     expect(seen).toEqual(expect.arrayContaining(['miss', 'hit', 'bypass']));
+  });
+
+  it("a write to a view's table drops the cached reads of the view; a write through the view drops the table's", async () => {
+    // Last, and on tables of its own: a write through pgpulse (through a view: to every table)
+    // holds back storing later reads until the probes prove a replica replayed it.
+    cluster.cache.clear();
+    const viewValue = () => value('SELECT v FROM vt_view WHERE k = $1');
+    const tableValue = () => value('SELECT v FROM vt WHERE k = $1');
+    expect(await untilCached(viewValue)).toBe(20);
+    // The read names only vt_view; the write names only vt. In a context of its own: the
+    // process-wide session's writes would hold later tests' reads.
+    await cluster.context(() => cluster.pool.query("UPDATE vt SET v = 21 WHERE k = 'a'"));
+    await sandbox.waitForReplay();
+    expect(await fresh(viewValue)).toBe(21);
+    // And the other way: the table's cached read, then an UPDATE through the view.
+    expect(await untilCached(tableValue)).toBe(21);
+    await cluster.context(() => cluster.pool.query("UPDATE vt_view SET v = 22 WHERE k = 'a'"));
+    await sandbox.waitForReplay();
+    expect(await fresh(tableValue)).toBe(22);
   });
 });
