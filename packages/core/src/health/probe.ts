@@ -75,16 +75,9 @@ export class NodeProber {
 
   private async probeOnce(): Promise<ProbeResult> {
     const sentAt = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ProbeTimeoutError(this.name, this.timeoutMs)),
-        this.timeoutMs,
-      );
-    });
     try {
       this.queriedAt = undefined;
-      const row = await Promise.race([untraced(() => this.run()), timeout]);
+      const row = await this.bounded(() => this.run(), this.timeoutMs);
       this.lastFailure = undefined;
       return {
         sentAt,
@@ -100,6 +93,22 @@ export class NodeProber {
       };
     } catch (err) {
       this.lastFailure = err;
+      throw err;
+    }
+  }
+
+  /**
+   * `work` on this connection (untraced), failing with ProbeTimeoutError after `ms`; a failure
+   * or timeout discards the connection, which the next probe reopens.
+   */
+  private async bounded<T>(work: () => Promise<T>, ms: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ProbeTimeoutError(this.name, ms)), ms);
+    });
+    try {
+      return await Promise.race([untraced(work), timeout]);
+    } catch (err) {
       this.discard();
       throw err;
     } finally {
@@ -115,26 +124,11 @@ export class NodeProber {
    * One of pgpulse's own statements (the function catalog) on this dedicated connection, so
    * that it never takes, opens or counts a connection of the application's pool (pg.Pool's
    * `totalCount` is 0 until the first statement, and an `onConnect` hook sees only the
-   * application's connections). Bounded like a probe, with room for a larger answer; a timeout
-   * or failure discards the connection, which the next probe reopens.
+   * application's connections). Bounded like a probe, with room for a larger answer.
    */
-  async query<R extends pg.QueryResultRow>(sql: string): Promise<R[]> {
+  query<R extends pg.QueryResultRow>(sql: string): Promise<R[]> {
     const ms = Math.max(this.timeoutMs * 5, OWN_STATEMENT_MIN_MS);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ProbeTimeoutError(this.name, ms)), ms);
-    });
-    try {
-      return await Promise.race([
-        untraced(async () => (await (await this.connected()).query<R>(sql)).rows),
-        timeout,
-      ]);
-    } catch (err) {
-      this.discard();
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
+    return this.bounded(async () => (await (await this.connected()).query<R>(sql)).rows, ms);
   }
 
   private async connected(): Promise<pg.Client> {

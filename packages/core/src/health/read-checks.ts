@@ -30,13 +30,15 @@ export function failedProbes(node: WithHealth): string | undefined {
  * standby (its replay position, which stays put after promotion, is what the consistency step
  * checks). A former primary, on the same or an older timeline, stays out.
  */
-export function notStandby(node: WithHealth, primaryTimeline?: number): string | undefined {
+export function notStandby(
+  node: WithHealth,
+  primaryTimeline: () => number | undefined = () => undefined,
+): string | undefined {
   const probe = node.health.lastProbe;
   if (probe?.inRecovery !== false) return undefined;
-  const promoted =
-    primaryTimeline !== undefined &&
-    probe.timeline !== undefined &&
-    probe.timeline > primaryTimeline;
+  // Asked only for a writable node: the usual standby costs the read nothing more.
+  const known = primaryTimeline();
+  const promoted = known !== undefined && probe.timeline !== undefined && probe.timeline > known;
   return promoted ? undefined : 'writable: not a standby';
 }
 

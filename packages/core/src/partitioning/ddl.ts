@@ -77,12 +77,13 @@ export async function withLockRetry<T>(
 }
 
 /**
- * `statements` in one transaction, each lock waited for at most `lockTimeoutMs` (default the
- * session's); a failed ROLLBACK marks the session broken.
+ * `work` in one transaction, each lock waited for at most `lockTimeoutMs` (default the
+ * session's); a failed ROLLBACK marks the session broken. `work` is a list of statements, or a
+ * function that sends its own on the session's client.
  */
 export async function inTransaction(
   session: DdlSession,
-  statements: readonly string[],
+  work: readonly string[] | (() => Promise<void>),
   lockTimeoutMs = session.lockTimeoutMs,
 ) {
   const { client } = session;
@@ -91,7 +92,8 @@ export async function inTransaction(
     await client.query("SELECT pg_catalog.set_config('lock_timeout', $1, true)", [
       `${lockTimeoutMs}ms`,
     ]);
-    for (const statement of statements) await client.query(statement);
+    if (typeof work === 'function') await work();
+    else for (const statement of work) await client.query(statement);
     await client.query('COMMIT');
   } catch (error) {
     try {

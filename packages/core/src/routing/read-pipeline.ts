@@ -47,7 +47,7 @@ export function readPipeline(
     { kind: 'hard', check: breakerOpen },
     { kind: 'hard', check: failedProbes },
     { kind: 'hard', check: fenced },
-    { kind: 'hard', check: (node) => notStandby(node, primaryTimeline()) },
+    { kind: 'hard', check: (node) => notStandby(node, primaryTimeline) },
     { kind: 'consistency', check: consistency },
     { kind: 'lag', check: lagging },
     { kind: 'lag', check: overScopeLagBudget },

@@ -61,6 +61,10 @@ export class RoutingPool extends pg.Pool {
    * for start-up and decides the node, so these stand in for them until then.
    */
   #unplaced = 0;
+  /** pg.Pool's 'acquire' and 'release' for a pool.query's connection. */
+  readonly #leaseAcquired = (client: pg.Client) => this.emit('acquire', this.faceOf(client));
+  readonly #leaseReleased = (client: pg.Client, err: Error | undefined) =>
+    this.emit('release', err, this.faceOf(client));
 
   constructor(
     private readonly executor: Executor,
@@ -201,8 +205,8 @@ export class RoutingPool extends pg.Pool {
     const placed = this.placing();
     const leases: LeaseListener = {
       acquiring: placed,
-      acquired: (client) => this.emit('acquire', this.faceOf(client)),
-      released: (client, err) => this.emit('release', err, this.faceOf(client)),
+      acquired: this.#leaseAcquired,
+      released: this.#leaseReleased,
     };
     const result = this.track(this.executor.runOnPool(request, currentScope(), leases)).then(
       (value) => {

@@ -1,5 +1,5 @@
 import { quoteIdent } from '../../sql/index.js';
-import { type DdlSession, withLockRetry } from '../ddl.js';
+import { type DdlSession, inTransaction, withLockRetry } from '../ddl.js';
 import { qualified } from '../sql.js';
 import type { ShadowNames } from './copy.js';
 import { type Rename, renameStatements } from './names.js';
@@ -36,44 +36,36 @@ export async function swap(
   await withLockRetry(session, async () => {
     attempts++;
     const started = performance.now();
-    await client.query('BEGIN');
-    try {
-      await client.query("SELECT pg_catalog.set_config('lock_timeout', $1, true)", [
-        `${lockTimeoutMs}ms`,
-      ]);
-      await client.query(`LOCK TABLE ${original}, ${shadow} IN ACCESS EXCLUSIVE MODE`);
-      await client.query(`DROP TRIGGER ${quoteIdent(MIRROR_TRIGGER)} ON ${original}`);
-      await client.query(`DROP TRIGGER ${quoteIdent(TRUNCATE_TRIGGER)} ON ${original}`);
-      await client.query(`DROP FUNCTION ${qualified(source.schema, names.mirrorFunction)}()`);
-      for (const column of source.identityColumns) {
-        // pg_get_serial_sequence takes the table as text to parse: give it the quoted name.
-        await client.query(
-          `SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence($2, $3), v)
-             FROM (SELECT pg_catalog.pg_sequence_last_value(
-                            pg_catalog.pg_get_serial_sequence($1, $3)::pg_catalog.regclass) AS v) s
-            WHERE v IS NOT NULL`,
-          [original, shadow, column],
-        );
-      }
-      for (const s of source.ownedSequences) {
-        await client.query(
-          `ALTER SEQUENCE ${s.sequence} OWNED BY ${shadow}.${quoteIdent(s.column)}`,
-        );
-      }
-      await client.query(`ALTER TABLE ${original} RENAME TO ${quoteIdent(oldName)}`);
-      await client.query(`ALTER TABLE ${shadow} RENAME TO ${quoteIdent(source.table)}`);
-      for (const statement of renameStatements(source.schema, renames)) {
-        await client.query(statement);
-      }
-      await client.query('COMMIT');
-    } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch {
-        session.broken = true;
-      }
-      throw error;
-    }
+    await inTransaction(
+      session,
+      async () => {
+        await client.query(`LOCK TABLE ${original}, ${shadow} IN ACCESS EXCLUSIVE MODE`);
+        await client.query(`DROP TRIGGER ${quoteIdent(MIRROR_TRIGGER)} ON ${original}`);
+        await client.query(`DROP TRIGGER ${quoteIdent(TRUNCATE_TRIGGER)} ON ${original}`);
+        await client.query(`DROP FUNCTION ${qualified(source.schema, names.mirrorFunction)}()`);
+        for (const column of source.identityColumns) {
+          // pg_get_serial_sequence takes the table as text to parse: give it the quoted name.
+          await client.query(
+            `SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence($2, $3), v)
+               FROM (SELECT pg_catalog.pg_sequence_last_value(
+                              pg_catalog.pg_get_serial_sequence($1, $3)::pg_catalog.regclass) AS v) s
+              WHERE v IS NOT NULL`,
+            [original, shadow, column],
+          );
+        }
+        for (const s of source.ownedSequences) {
+          await client.query(
+            `ALTER SEQUENCE ${s.sequence} OWNED BY ${shadow}.${quoteIdent(s.column)}`,
+          );
+        }
+        await client.query(`ALTER TABLE ${original} RENAME TO ${quoteIdent(oldName)}`);
+        await client.query(`ALTER TABLE ${shadow} RENAME TO ${quoteIdent(source.table)}`);
+        for (const statement of renameStatements(source.schema, renames)) {
+          await client.query(statement);
+        }
+      },
+      lockTimeoutMs,
+    );
     ms = performance.now() - started;
   });
   return { ms, attempts };
