@@ -503,8 +503,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.readiness ??= (async () => {
       // Not awaited: the coordinator matters at a promotion only, never for a statement.
       void this.coordinator?.prepare();
-      // The parser compiles while the first probes are on the wire: neither needs the other.
-      await Promise.all([loadParser(), this.monitor.start()]);
+      // In turn, not together: probes sent while the parser compiles (a CPU-bound step) time
+      // that compile into the replicas' first round trips, which the adaptive balancer reads.
+      await loadParser();
+      await this.monitor.start();
       if (!this.closing) this.monitoring?.start();
       if (!this.closing) this.channel?.start();
       await Promise.all([this.loadCatalog(), ...this.nodes.map((n) => n.pool.warm())]);
