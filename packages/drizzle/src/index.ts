@@ -6,10 +6,19 @@
  * the same database built on a view of that pool that runs every statement inside a pgpulse
  * scope (`cluster.primary()`, `cluster.replica()`, `cluster.withConsistency()`). The scope is
  * entered where drizzle hands the SQL to the pool, so it holds even for a query builder that is
- * awaited long after it was made.
+ * awaited long after it was made. `$cached(options)` is the same again with
+ * `cluster.cached()` as the scope: the query result cache.
+ *
+ * drizzle's driver passes its own type parsers (`types`) with every statement, which the cache
+ * refuses unless they are named: the pool drizzle is given names them after the source of
+ * drizzle's parser function (CACHE_TYPES_ID), so cached rows are always drizzle's rows.
  */
+import { createHash } from 'node:crypto';
 import {
+  CACHE_TYPES_ID,
+  type CachedOptions,
   type Cluster,
+  ConfigError,
   type ConsistencyLevel,
   createCluster,
   type InScope,
@@ -17,7 +26,7 @@ import {
   type RoutingPool,
 } from '@pgpulse/core';
 
-export type { InScope };
+export type { CachedOptions, InScope };
 
 import type { DrizzleConfig } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
@@ -54,6 +63,14 @@ export type PgPulseDatabase<TSchema extends AnySchema = Record<string, never>> =
      * `await db.$withConsistency('strong', () => db.select().from(users))` reads from the primary.
      */
     $withConsistency<T>(level: ConsistencyLevel, fn: () => T): InScope<T>;
+    /**
+     * The same database with its reads served from pgpulse's query result cache (the cluster's
+     * `cache` section): `await db.$cached({ ttlMs: 30_000, tags: ['plans'] }).select().from(plans)`.
+     * Only provably read-only statements outside a transaction are cached; a write through
+     * pgpulse drops the entries of the tables it changed, and a context never gets an entry
+     * older than its own writes. Throws a ConfigError when the cluster has no `cache`.
+     */
+    $cached(options?: CachedOptions): PgPulseScopedDatabase<TSchema>;
   };
 
 /** What a scoped block returns: a thenable (such as a lazy query builder) becomes a started promise. */
@@ -76,14 +93,17 @@ export function withPgPulse<TSchema extends AnySchema = Record<string, never>>(
 ): PgPulseDatabase<TSchema> {
   const target = isCluster(cluster) ? cluster : createCluster(cluster);
   const pool = target.pool;
-  const db = drizzle<TSchema, RoutingPool>({ ...config, client: pool });
+  // drizzle's session gets the pool with its parsers named; `db.$client` stays the pool itself.
+  const db = drizzle<TSchema, RoutingPool>({ ...config, client: namedTypesPool(pool) });
   const scoped = (scope: Scope): PgPulseScopedDatabase<TSchema> =>
     drizzle<TSchema, pg.Pool>({ ...config, client: scopedPool(pool, scope) });
+  const byCache = new Map<string, PgPulseScopedDatabase<TSchema>>();
 
   let primary: PgPulseScopedDatabase<TSchema> | undefined;
   let replica: PgPulseScopedDatabase<TSchema> | undefined;
   const byLevel = new Map<ConsistencyLevel, PgPulseScopedDatabase<TSchema>>();
   const extras = {
+    $client: { value: pool, writable: true, configurable: true, enumerable: true },
     $cluster: { value: target },
     $primary: { get: () => (primary ??= scoped((fn) => target.primary(fn))) },
     $replica: { get: () => (replica ??= scoped((fn) => target.replica(fn))) },
@@ -101,8 +121,55 @@ export function withPgPulse<TSchema extends AnySchema = Record<string, never>>(
       value: <T>(level: ConsistencyLevel, fn: () => T): InScope<T> =>
         target.withConsistency(level, fn),
     },
+    $cached: {
+      value: (options: CachedOptions = {}): PgPulseScopedDatabase<TSchema> => {
+        const key = cachedKey(target, options);
+        let found = byCache.get(key);
+        if (!found) {
+          const frozen: CachedOptions = { ttlMs: options.ttlMs, tags: [...(options.tags ?? [])] };
+          found = scoped((fn) => target.cached(fn, frozen));
+          // Bounded: a tag per row (`user:${id}`) must not grow this without end.
+          if (byCache.size >= MAX_CACHED_DATABASES) byCache.clear();
+          byCache.set(key, found);
+        }
+        return found;
+      },
+    },
   } satisfies PropertyDescriptorMap;
   return Object.defineProperties(db, extras) as PgPulseDatabase<TSchema>;
+}
+
+/** `$cached()` databases kept for reuse (building one re-reads the schema's relations). */
+const MAX_CACHED_DATABASES = 256;
+
+/** Checks the options (a ConfigError that says what to do) and returns their memo key. */
+function cachedKey(cluster: Cluster, options: CachedOptions): string {
+  if (!cluster.cache.enabled) {
+    throw new ConfigError([
+      {
+        field: 'cache',
+        message:
+          'db.$cached() reads through the query result cache, which this cluster does not have: add a cache section, e.g. createCluster({ ..., cache: { maxBytes: 64 * 1024 * 1024, defaultTtlMs: 30_000 } })',
+      },
+    ]);
+  }
+  const { ttlMs, tags = [] } = options;
+  if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0)) {
+    throw new ConfigError([
+      {
+        field: 'cache.ttlMs',
+        message: `must be a positive number of milliseconds (got ${String(ttlMs)}); leave it out for cache.defaultTtlMs`,
+      },
+    ]);
+  }
+  for (const tag of tags) {
+    if (typeof tag !== 'string' || tag.length === 0) {
+      throw new ConfigError([
+        { field: 'cache.tags', message: 'each tag must be a non-empty string' },
+      ]);
+    }
+  }
+  return JSON.stringify([ttlMs ?? null, tags]);
 }
 
 function isCluster(value: Cluster | PgPulseConfig): value is Cluster {
@@ -116,7 +183,8 @@ function isCluster(value: Cluster | PgPulseConfig): value is Cluster {
  * drizzle's transactions still check out one client.
  */
 function scopedPool(pool: RoutingPool, scope: Scope): pg.Pool {
-  const query = (...args: unknown[]): unknown => scope(() => Reflect.apply(pool.query, pool, args));
+  const query = (...args: unknown[]): unknown =>
+    scope(() => Reflect.apply(pool.query, pool, nameTypes(args)));
   const connect = (...args: unknown[]): unknown => {
     const callback = args[0];
     if (typeof callback === 'function') {
@@ -129,6 +197,42 @@ function scopedPool(pool: RoutingPool, scope: Scope): pg.Pool {
     return scope(() => pool.connect()).then((client) => scopedClient(client, scope));
   };
   return passThrough(pool, { query, connect });
+}
+
+/** The pool whose `query` names drizzle's type parsers (see nameTypes); all else is the pool. */
+function namedTypesPool(pool: RoutingPool): RoutingPool {
+  const query = (...args: unknown[]): unknown => Reflect.apply(pool.query, pool, nameTypes(args));
+  return passThrough(pool, { query });
+}
+
+type TypesConfig = NonNullable<pg.QueryConfig['types']>;
+type NamedTypes = TypesConfig & { readonly [CACHE_TYPES_ID]: string };
+
+/** Parser source text to its name: a handful of entries (one per drizzle version loaded). */
+const typeNames = new Map<string, string>();
+
+/**
+ * A statement config whose `types` has a `getTypeParser` function gets the same parsers under a
+ * name: "drizzle:" and a hash of that function's source. drizzle's parsers are that function
+ * (and pg's global parsers, which every other cached read uses too), so the name stands for
+ * them; the cache keys cached rows by it. Other arguments pass unchanged.
+ */
+function nameTypes(args: unknown[]): unknown[] {
+  const first = args[0];
+  if (first === null || typeof first !== 'object') return args;
+  const types = (first as pg.QueryConfig).types;
+  if (types === undefined || CACHE_TYPES_ID in types) return args;
+  const parse = types.getTypeParser;
+  if (typeof parse !== 'function') return args;
+  const source = Function.prototype.toString.call(parse);
+  let name = typeNames.get(source);
+  if (name === undefined) {
+    name = `drizzle:${createHash('sha256').update(source).digest('base64url').slice(0, 22)}`;
+    if (typeNames.size > 64) typeNames.clear();
+    typeNames.set(source, name);
+  }
+  const named: NamedTypes = { getTypeParser: parse, [CACHE_TYPES_ID]: name };
+  return [{ ...(first as pg.QueryConfig), types: named }, ...args.slice(1)];
 }
 
 function scopedClient(client: pg.PoolClient, scope: Scope): pg.PoolClient {

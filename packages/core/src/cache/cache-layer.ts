@@ -3,6 +3,7 @@ import type { RouteScope } from '../context/index.js';
 import { transactionStatus } from '../pool/index.js';
 import type { Classification, QueryRequest, ReadCacheHook } from '../routing/index.js';
 import type { ClusterNode } from '../topology/index.js';
+import { typesCacheId } from './key.js';
 import type { ReadPosition, RequiredPosition, ResultCache } from './result-cache.js';
 import { ALL_TABLES, readDependencies, writtenTables } from './tables.js';
 
@@ -69,7 +70,7 @@ export class CacheLayer implements ReadCacheHook {
     return this.cache
       .read(
         this.deps.keyPrefix,
-        { text: request.text, values: config.values, rowMode: config.rowMode },
+        { text: request.text, values: config.values, rowMode: shapeOf(config) },
         readDependencies(cls.relations, cls.functions, (r) => this.deps.mayBeView(r)),
         asked,
         this.deps.required(scope),
@@ -141,10 +142,17 @@ export class CacheLayer implements ReadCacheHook {
       return false;
     if (!CACHEABLE_REASONS.has(cls.reason)) return false;
     if (scope?.target === 'primary' || scope?.consistency === 'strong') return false;
-    if (request.config.types !== undefined) return false;
+    if (request.config.types !== undefined && typesCacheId(request.config.types) === undefined)
+      return false;
     if (this.deps.forcesPrimary(cls, request.text) !== undefined) return false;
     return !SESSION_DEPENDENT.test(request.text);
   }
 }
 
 function noop(): void {}
+
+/** What shapes the rows besides the text: the row mode and the declared parser set. */
+function shapeOf(config: QueryRequest['config']): string | undefined {
+  const types = config.types === undefined ? undefined : typesCacheId(config.types);
+  return types === undefined ? config.rowMode : `${config.rowMode ?? ''}\u0001${types}`;
+}

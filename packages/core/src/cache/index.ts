@@ -1,5 +1,6 @@
 export { CacheLayer, type CacheLayerDeps } from './cache-layer.js';
 export { InvalidationChannel, type InvalidationChannelDeps } from './invalidation-channel.js';
+export { CACHE_TYPES_ID } from './key.js';
 export {
   type CacheOutcome,
   type CacheStats,

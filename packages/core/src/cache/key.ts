@@ -4,6 +4,22 @@
  * runs on a pooled connection whose session settings pgpulse never lets change, see invariant
  * 2); the row mode, which changes the rows' shape.
  */
+/**
+ * pg's per-query `types` (type parsers) shape the rows, and a function cannot be keyed. A
+ * `types` object that carries this symbol with a string declares its parsers a fixed function
+ * of that string: such a read may be cached, under a key that includes it (two parser sets
+ * never share an entry). The ORM adapters set it for their driver's parsers; without it, a read
+ * with `types` is not cached. `Symbol.for`, so two copies of @pgpulse/core agree.
+ */
+export const CACHE_TYPES_ID: unique symbol = Symbol.for('pgpulse.cache.typesId');
+
+/** The parser set's declared name, or undefined when `types` carries none. */
+export function typesCacheId(types: unknown): string | undefined {
+  if (types === null || typeof types !== 'object') return undefined;
+  const id: unknown = (types as { [CACHE_TYPES_ID]?: unknown })[CACHE_TYPES_ID];
+  return typeof id === 'string' && id.length > 0 ? id : undefined;
+}
+
 export function cacheKey(
   prefix: string,
   text: string,
