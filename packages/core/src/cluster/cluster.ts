@@ -222,6 +222,14 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private verifying: Promise<void> | undefined;
   private readonly catalog: FunctionCatalog;
   private closing: Promise<void> | undefined;
+  /** The catalog's first read, started by start(); ready() waits for it, statements do not. */
+  private catalogLoading: Promise<void> | undefined;
+  /** The first full health round, once something asked for it (see settling()). */
+  private fullRound: Promise<void> | undefined;
+  /** A statement has finished: later reads start the replicas' probes (see settling()). */
+  private answered = false;
+  /** The first full round and the catalog's first read are done (see everyNodeProbed()). */
+  private settled = false;
 
   constructor(config: ResolvedConfig) {
     super();
@@ -399,6 +407,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         routed: (reason) => this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1),
         around: telemetry ? (event, run) => telemetry.around(event, run) : (_event, run) => run(),
         finished: (event, outcome) => {
+          this.answered = true;
           this.guard.executed(event.node, event.cls.kind === 'write', event.scope);
           this.slow.finished(event, outcome);
           this.monitoring?.statement(event.node.name, outcome.durationMs);
@@ -421,6 +430,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         nextProbeRound: (ms) => this.monitor.nextRound(ms),
         requestPositions: () => this.monitor.requestPositions(),
         hasWrites: (scope) => this.guard.hasWrites(scope),
+        settling: (cls, scope) => this.settling(cls, scope),
       },
       results
         ? new CacheLayer(results, {
@@ -453,6 +463,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   async ready(): Promise<void> {
     if (this.closing) throw new ClusterClosedError();
     await this.start();
+    await this.everyNodeProbed();
     if (this.isVerified) return;
     this.verifying ??= this.verifyNodes().finally(() => {
       this.verifying = undefined;
@@ -498,18 +509,31 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     if (first) throw first;
   }
 
-  /** What ready() does before judging the nodes; statements wait for this much. */
+  /**
+   * What statements wait for (#22: a cold start opens only what its first statement needs):
+   * the parser, then a probe of the primary alone when it answers as a writable primary (else
+   * a full round, as before), and the pools warmed to `pool.minSize`. The replicas are probed
+   * by the first full round: the first periodic tick (unref'd), a read after the first answer,
+   * a write or a context that wrote (which wait for it, see settling()), or ready(). Until a
+   * replica's first probe answers, reads go to the primary. The catalog's volatile functions
+   * are read in the background on the primary's probe connection; until then a read that
+   * names a function or a relation is not trusted on a replica nor cached
+   * (`StatementPolicy.catalogKnown`), and ready() waits for them.
+   */
   private start(): Promise<void> {
     this.readiness ??= (async () => {
       // Not awaited: the coordinator matters at a promotion only, never for a statement.
       void this.coordinator?.prepare();
       // In turn, not together: probes sent while the parser compiles (a CPU-bound step) time
-      // that compile into the replicas' first round trips, which the adaptive balancer reads.
+      // that compile into the nodes' first round trips, which the adaptive balancer reads.
       await loadParser();
-      await this.monitor.start();
+      await this.monitor.startLazily();
       if (!this.closing) this.monitoring?.start();
       if (!this.closing) this.channel?.start();
-      await Promise.all([this.loadCatalog(), ...this.nodes.map((n) => n.pool.warm())]);
+      this.catalogLoading ??= this.loadCatalog().finally(() => {
+        this.policy.firstReadPending = false;
+      });
+      await Promise.all(this.nodes.map((n) => n.pool.warm()));
       this.isReady = true;
     })();
     // A failed start-up (the parser did not load, a catalog read threw) is not kept: the
@@ -518,6 +542,45 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.readiness = undefined;
     });
     return this.readiness;
+  }
+
+  /**
+   * What start() did before the lazy start: the first full health round (every node probed)
+   * and the catalog's first read; started at most once.
+   */
+  private everyNodeProbed(): Promise<void> {
+    this.fullRound ??= Promise.all([this.monitor.firstRound(), this.catalogLoading]).then(() => {
+      this.settled = true;
+    });
+    return this.fullRound;
+  }
+
+  /**
+   * What a statement waits for before it is placed, while no full health round has completed
+   * (a lazy cold start): a read of a context that has not written goes at once (to the
+   * primary: no replica is probed yet), and after the first answer it starts the replicas'
+   * probes without waiting for them. Anything else (a write, BEGIN, a session statement, a
+   * read of a context that wrote or holds a token, a read that asked for a replica) waits for
+   * the full round, so that the
+   * split-brain and promotion checks of a round have seen every node before a write goes out
+   * and a token's position is judged against every node, as before the lazy start.
+   */
+  private settling(
+    cls: Classification,
+    scope: Parameters<ConsistencyGuard['hasWrites']>[0],
+  ): Promise<void> | undefined {
+    if (this.settled) return undefined;
+    // A read that asked for a replica (`cluster.replica()`, an eventual or lag-bounded scope,
+    // a replica hint) waits for the round that can find one, as it did before.
+    const wantsReplica =
+      scope?.consistency === 'eventual' ||
+      scope?.maxLagMs !== undefined ||
+      cls.reason === 'hint-replica';
+    if (cls.kind === 'read' && !wantsReplica && !this.guard.hasWrites(scope)) {
+      if (this.answered) void this.everyNodeProbed();
+      return undefined;
+    }
+    return this.everyNodeProbed();
   }
 
   /**

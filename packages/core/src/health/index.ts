@@ -19,4 +19,5 @@ export {
   lagging,
   notStandby,
   overScopeLagBudget,
+  unprobed,
 } from './read-checks.js';

@@ -92,11 +92,55 @@ export class HealthMonitor<N extends MonitoredNode = MonitoredNode> {
   ) {}
 
   start(): Promise<void> {
-    if (!this.timer) {
-      this.timer = setInterval(() => void this.probeAll(), this.config.intervalMs);
-      this.timer.unref();
-    }
+    this.startTimer();
     return this.probeAll();
+  }
+
+  /**
+   * A cold start that opens only what a first read needs (#22): the periodic rounds are
+   * scheduled (unref'd), and only the primary is probed now. When it answers as a writable
+   * primary, the replicas stay unprobed until the first full round (the first periodic tick,
+   * or `firstRound()` from a caller that needs every node judged); until then no read goes to
+   * them (`health/read-checks.ts` `unprobed`). When it does not (down, slow, a standby), the
+   * other nodes are probed at once and the round completes as a full one, so failover sees
+   * every node as before. A probeAll() meanwhile shares this. Resolves true when only the
+   * primary was probed.
+   */
+  async startLazily(): Promise<boolean> {
+    this.startTimer();
+    const primary = this.primaryOf();
+    if (!primary || this.nodes.length === 1 || this.running || this.rounds > 0) {
+      await this.probeAll();
+      return false;
+    }
+    let primaryOnly = false;
+    const run = async () => {
+      await this.probeNode(primary);
+      const health = primary.health;
+      if (health.up && health.consecutiveFailures === 0 && health.lastProbe?.inRecovery === false) {
+        this.recordPrimary();
+        primaryOnly = true;
+        for (const wake of [...this.waiters]) wake();
+        return;
+      }
+      await this.round(primary);
+    };
+    this.running = run().finally(() => {
+      this.running = undefined;
+    });
+    await this.running;
+    return primaryOnly;
+  }
+
+  /** Resolves once a full round (every node probed) has completed, running one if needed. */
+  async firstRound(): Promise<void> {
+    while (this.rounds === 0 && !this.stopped) await this.probeAll();
+  }
+
+  private startTimer(): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setInterval(() => void this.probeAll(), this.config.intervalMs);
+    this.timer.unref();
   }
 
   stop(): void {
@@ -227,8 +271,11 @@ export class HealthMonitor<N extends MonitoredNode = MonitoredNode> {
     this.historyPrimary = undefined;
   }
 
-  private async round(): Promise<void> {
-    await Promise.all(this.nodes.map((node) => this.probeNode(node)));
+  /** One probe of every node (but `probed`, whose probe of this round is done). */
+  private async round(probed?: N): Promise<void> {
+    await Promise.all(
+      this.nodes.map((node) => (node === probed ? undefined : this.probeNode(node))),
+    );
     this.recordPrimary();
     for (const node of this.nodes) if (node.role === 'replica') this.updateLag(node);
     this.rounds++;

@@ -22,6 +22,15 @@ export function failedProbes(node: WithHealth): string | undefined {
 }
 
 /**
+ * Not probed yet: a lazy cold start (#22) probes only the primary before the first read, so
+ * a replica is unknown (it may be down, lagging or writable) until its first probe answers.
+ * The router sends such reads to the primary whatever the lag policy says.
+ */
+export function unprobed(node: WithHealth): string | undefined {
+  return node.health.lastProbe === undefined ? 'not probed yet' : undefined;
+}
+
+/**
  * The node answers as a primary (out of recovery): a replica must be a standby. Except a standby
  * that an HA system has just promoted: writable on a timeline newer than the primary's
  * (`primaryTimeline`, from the primary's last probe). The failover manager elects the newest

@@ -125,6 +125,15 @@ export interface PlacementWaits {
   readonly hasWrites: (scope: RouteScope | undefined) => boolean;
   /** Per-statement deadline (pool.statementTimeoutMs); 0 or absent = none. */
   readonly statementTimeoutMs?: number;
+  /**
+   * During a lazy cold start (only the primary probed, #22): what this statement must wait
+   * for before it is placed (the first full health round, for a write or a context that
+   * wrote), or undefined when it may go now.
+   */
+  readonly settling?: (
+    cls: Classification,
+    scope: RouteScope | undefined,
+  ) => Promise<void> | undefined;
 }
 
 /**
@@ -211,6 +220,8 @@ export class Executor {
     scope: RouteScope | undefined,
     started = performance.now(),
   ): Promise<Placement> {
+    const settling = this.waits.settling?.(cls, scope);
+    if (settling) await settling;
     let readWaitOver = false;
     for (;;) {
       let placement: Placement;

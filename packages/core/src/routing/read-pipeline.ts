@@ -12,6 +12,7 @@ import {
   lagging,
   notStandby,
   overScopeLagBudget,
+  unprobed,
 } from '../health/index.js';
 import type { ClusterNode } from '../topology/index.js';
 
@@ -25,10 +26,12 @@ export type ReadEligibility = (
 
 /**
  * `lag` checks are soft: the `least-lagged` policy may still pick a replica that fails them.
+ * `unprobed` is hard, and when it keeps a replica out the read goes to the primary whatever
+ * the lag policy says (a cold start that has not probed the replicas yet, not a replica fault).
  * `consistency` checks protect read-your-writes: when they are what keeps every replica out, the
  * read goes to the primary whatever the lag policy says (it is not a replica health problem).
  */
-export type ReadCheckKind = 'hard' | 'lag' | 'consistency';
+export type ReadCheckKind = 'hard' | 'unprobed' | 'lag' | 'consistency';
 
 export interface ReadCheck {
   readonly check: ReadEligibility;
@@ -46,6 +49,7 @@ export function readPipeline(
   return [
     { kind: 'hard', check: breakerOpen },
     { kind: 'hard', check: failedProbes },
+    { kind: 'unprobed', check: unprobed },
     { kind: 'hard', check: fenced },
     { kind: 'hard', check: (node) => notStandby(node, primaryTimeline) },
     { kind: 'consistency', check: consistency },

@@ -124,6 +124,7 @@ export class Router {
     const eligible: ClusterNode[] = [];
     let reasons: Record<string, string> | undefined;
     let consistencyBlocked = false;
+    let unprobed = false;
     for (const node of this.nodes) {
       if (node.role !== 'replica' || node === exclude) continue;
       const failed = this.failedCheck(node, scope, true);
@@ -132,6 +133,7 @@ export class Router {
         reasons ??= {};
         reasons[node.name] = failed.why;
         if (failed.kind === 'consistency') consistencyBlocked = true;
+        else if (failed.kind === 'unprobed') unprobed = true;
       }
     }
     // Half-open breakers admit one trial: take the slot only for the node actually chosen.
@@ -145,6 +147,8 @@ export class Router {
       eligible.splice(eligible.indexOf(picked), 1);
     }
     if (consistencyBlocked) return { node: this.primaryForRead(), reason: 'read-your-writes' };
+    // A cold start that has not probed every replica yet: the primary, even with lagPolicy 'error'.
+    if (unprobed) return { node: this.writeNode(), reason: 'no-eligible-replica' };
     if (this.options.lagPolicy === 'least-lagged') {
       const least = this.leastLagged(scope, exclude);
       if (least) return { node: least, reason: 'least-lagged' };

@@ -29,6 +29,11 @@ export class StatementPolicy {
   private readonly shapeMemo = new Map<string, boolean>();
   /** DDL went through pgpulse and the catalog is being read again: any relation may be a view. */
   private viewsStale = false;
+  /**
+   * The catalog's first read has not finished (the cluster clears it once that read succeeded
+   * or failed): meanwhile any relation may be a view that calls a volatile function.
+   */
+  firstReadPending = true;
   /** Every user view, schema-qualified and bare; undefined until the catalog has been read. */
   private viewNames: ReadonlySet<string> | undefined;
 
@@ -150,8 +155,9 @@ export class StatementPolicy {
   }
 
   private callsVolatile(cls: Classification): boolean {
-    // Catalog being re-read after DDL: a relation may be a new view that calls anything.
-    if (this.viewsStale && cls.relations.length > 0) return true;
+    // Catalog being re-read after DDL, or its first read still under way (a cold start reads
+    // it in the background, #22): a relation may be a view that calls anything.
+    if ((this.viewsStale || this.firstReadPending) && cls.relations.length > 0) return true;
     if (this.anyVolatile(cls.functions)) return true;
     for (const relation of cls.relations) {
       const functions = this.views.get(relation);
