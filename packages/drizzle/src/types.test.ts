@@ -140,5 +140,9 @@ describe('types: the wrapped database is a drizzle database', () => {
     expectTypeOf(db.$consistency).toBeCallableWith('sometimes');
     // @ts-expect-error: not a consistency level
     expectTypeOf(db.$withConsistency).toBeCallableWith('sometimes', () => 1);
+    expectTypeOf(db.$cached).returns.toEqualTypeOf<PgPulseScopedDatabase<typeof schema>>();
+    expectTypeOf(db.$cached).toBeCallableWith({ ttlMs: 30_000, tags: ['users'] });
+    // @ts-expect-error: ttlMs is a number of milliseconds
+    expectTypeOf(db.$cached).toBeCallableWith({ ttlMs: '30s' });
   });
 });

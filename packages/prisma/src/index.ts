@@ -6,14 +6,27 @@
  * (or `withPgPulse(client, cluster)`) adds `$primary()`, `$replica()`, `$consistency(level)` and
  * `$withConsistency(level, fn)`. No routing decision is made here: the adapter only enters
  * core's scopes (`cluster.primary()`, `cluster.replica()`, `cluster.withConsistency()`), at the
- * moment a query runs.
+ * moment a query runs. `$cached(options)` enters `cluster.cached()`: the query result cache.
+ *
+ * @prisma/adapter-pg passes its own type parsers (`types`) with every statement, which the
+ * cache refuses unless they are named: the pool the adapter is given names them after the
+ * source of the adapter's parser function (CACHE_TYPES_ID), so cached rows are Prisma's rows.
  */
-import type { Cluster, ConsistencyLevel, InScope } from '@pgpulse/core';
+import { createHash } from 'node:crypto';
+import {
+  CACHE_TYPES_ID,
+  type CachedOptions,
+  type Cluster,
+  ConfigError,
+  type ConsistencyLevel,
+  type InScope,
+} from '@pgpulse/core';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Prisma } from '@prisma/client/extension';
 import type { Types } from '@prisma/client/runtime/client';
+import type pg from 'pg';
 
-export type { InScope };
+export type { CachedOptions, InScope };
 
 /** Options handed to `PrismaPg` (schema, statement names, error callbacks...). */
 export type PgPulseAdapterOptions = NonNullable<ConstructorParameters<typeof PrismaPg>[1]>;
@@ -25,7 +38,58 @@ export type PgPulseAdapterOptions = NonNullable<ConstructorParameters<typeof Pri
  * open (close it with `cluster.close()`) unless `disposeExternalPool: true` is given.
  */
 export function pgpulseAdapter(cluster: Cluster, options?: PgPulseAdapterOptions): PrismaPg {
-  return new PrismaPg(cluster.pool, options);
+  return new PrismaPg(namedTypesPool(cluster.pool), options);
+}
+
+type TypesConfig = NonNullable<pg.QueryConfig['types']>;
+type NamedTypes = TypesConfig & { readonly [CACHE_TYPES_ID]: string };
+
+/** Parser source text to its name: a handful of entries (one per adapter version loaded). */
+const typeNames = new Map<string, string>();
+
+/**
+ * The cluster's pool with `query` naming the adapter's type parsers: a statement config whose
+ * `types` has a `getTypeParser` function gets the same parsers under "prisma:" and a hash of
+ * that function's source (the adapter's parsers are that function, its fixed table of custom
+ * parsers and pg's global ones), which the query result cache keys cached rows by. Everything
+ * else is the pool itself (bound, since it keeps its state in private fields), and it stays
+ * `instanceof pg.Pool`. Statements of checked-out clients (transactions) are never cached, so
+ * `connect` is left alone.
+ */
+function namedTypesPool<P extends pg.Pool>(pool: P): P {
+  const query = (...args: unknown[]): unknown => Reflect.apply(pool.query, pool, nameTypes(args));
+  const bound = new WeakMap<object, unknown>();
+  return new Proxy(pool, {
+    get(target, property) {
+      if (property === 'query') return query;
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      let fn = bound.get(value);
+      if (fn === undefined) {
+        fn = value.bind(target);
+        bound.set(value, fn);
+      }
+      return fn;
+    },
+  });
+}
+
+function nameTypes(args: unknown[]): unknown[] {
+  const first = args[0];
+  if (first === null || typeof first !== 'object') return args;
+  const types = (first as pg.QueryConfig).types;
+  if (types === undefined || CACHE_TYPES_ID in types) return args;
+  const parse = types.getTypeParser;
+  if (typeof parse !== 'function') return args;
+  const source = Function.prototype.toString.call(parse);
+  let name = typeNames.get(source);
+  if (name === undefined) {
+    name = `prisma:${createHash('sha256').update(source).digest('base64url').slice(0, 22)}`;
+    if (typeNames.size > 64) typeNames.clear();
+    typeNames.set(source, name);
+  }
+  const named: NamedTypes = { getTypeParser: parse, [CACHE_TYPES_ID]: name };
+  return [{ ...(first as pg.QueryConfig), types: named }, ...args.slice(1)];
 }
 
 /** The methods the extension adds to the client (and to every client derived from it). */
@@ -53,6 +117,15 @@ export type PgPulseClientMethods = {
    * `await prisma.$withConsistency('strong', () => prisma.user.findMany())` reads the primary.
    */
   $withConsistency<R>(this: object, level: ConsistencyLevel, fn: () => R): InScope<R>;
+  /**
+   * The same client with its reads served from pgpulse's query result cache (the cluster's
+   * `cache` section): `await prisma.$cached({ ttlMs: 30_000, tags: ['plans'] }).plan.findMany()`.
+   * Only provably read-only statements outside a transaction are cached; a write through
+   * pgpulse drops the entries of the tables it changed, and a context never gets an entry
+   * older than its own writes. Throws a ConfigError when the cluster has no `cache`. Inside an
+   * interactive transaction it returns the transaction client itself (nothing is cached there).
+   */
+  $cached<T extends object>(this: T, options?: CachedOptions): T;
 };
 
 type NoArgs = Record<never, never>;
@@ -96,6 +169,39 @@ function isExtendable(client: object): client is ExtendableClient {
  * scope, opening a batch of its own (calls that join it run in that scope, which is safe).
  * Cost: one event-loop turn for these two operations under such a scope.
  */
+/** `$cached()` clients kept per distinct options (a tag per row must not grow this without end). */
+const MAX_CACHED_CLIENTS = 256;
+
+/** Checks `$cached()`'s options (a ConfigError that says what to do); returns their memo key. */
+function cachedKey(cluster: Cluster, options: CachedOptions): string {
+  if (!cluster.cache.enabled) {
+    throw new ConfigError([
+      {
+        field: 'cache',
+        message:
+          'prisma.$cached() reads through the query result cache, which this cluster does not have: add a cache section, e.g. createCluster({ ..., cache: { maxBytes: 64 * 1024 * 1024, defaultTtlMs: 30_000 } })',
+      },
+    ]);
+  }
+  const { ttlMs, tags = [] } = options;
+  if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0)) {
+    throw new ConfigError([
+      {
+        field: 'cache.ttlMs',
+        message: `must be a positive number of milliseconds (got ${String(ttlMs)}); leave it out for cache.defaultTtlMs`,
+      },
+    ]);
+  }
+  for (const tag of tags) {
+    if (typeof tag !== 'string' || tag.length === 0) {
+      throw new ConfigError([
+        { field: 'cache.tags', message: 'each tag must be a non-empty string' },
+      ]);
+    }
+  }
+  return `cache:${JSON.stringify([ttlMs ?? null, tags])}`;
+}
+
 const MERGED_BY_PRISMA = new Set(['findUnique', 'findUniqueOrThrow']);
 
 /** A query hook that runs each query inside `scope`, when the query runs. */
@@ -125,6 +231,7 @@ export function pgpulseExtension(cluster: Cluster): PgPulseExtension {
   // derived from, so `prisma.$replica().$primary()` is `prisma.$primary()`: the last call wins.
   const derived = new Map<string, WeakMap<object, object>>();
   const roots = new WeakMap<object, object>();
+  let cachedKeys = 0;
 
   function scoped<T extends object>(self: T, key: string, hook: () => QueryHook): T {
     const context: object = Prisma.getExtensionContext(self);
@@ -134,6 +241,10 @@ export function pgpulseExtension(cluster: Cluster): PgPulseExtension {
     if (!isExtendable(root)) return self;
     let byRoot = derived.get(key);
     if (!byRoot) {
+      if (key.startsWith('cache:') && ++cachedKeys > MAX_CACHED_CLIENTS) {
+        for (const k of derived.keys()) if (k.startsWith('cache:')) derived.delete(k);
+        cachedKeys = 1;
+      }
       byRoot = new WeakMap();
       derived.set(key, byRoot);
     }
@@ -160,6 +271,13 @@ export function pgpulseExtension(cluster: Cluster): PgPulseExtension {
     },
     $withConsistency<R>(level: ConsistencyLevel, fn: () => R): InScope<R> {
       return cluster.withConsistency(level, fn);
+    },
+    $cached<T extends object>(this: T, options: CachedOptions = {}): T {
+      const key = cachedKey(cluster, options);
+      const frozen: CachedOptions = { ttlMs: options.ttlMs, tags: [...(options.tags ?? [])] };
+      // Unmerged, as under $primary(): a cached findUnique must not ride in (or carry) another
+      // request's batch.
+      return scoped(this, key, () => scopeHook((fn) => cluster.cached(fn, frozen), true));
     },
   };
 

@@ -70,6 +70,9 @@ async function ordinaryPrismaCode(db: Db) {
   });
   expectTypeOf(viaAsync).toEqualTypeOf<User>();
   expectTypeOf(db.$consistency('read-your-writes')).toEqualTypeOf<Db>();
+  expectTypeOf(db.$cached).toBeCallableWith({ ttlMs: 30_000, tags: ['users'] });
+  // @ts-expect-error: ttlMs is a number of milliseconds
+  expectTypeOf(db.$cached).toBeCallableWith({ ttlMs: '30s' });
   const counted = await db.$consistency('strong').user.count({ where: { name: null } });
   expectTypeOf(counted).toEqualTypeOf<number>();
   await db.$transaction(async (tx) => {
@@ -91,6 +94,7 @@ async function furtherExtended(db: Db) {
   const user = await more.$primary().user.findUniqueOrThrow({ where: { id: 1 } });
   expectTypeOf(user.label).toEqualTypeOf<string>();
   expectTypeOf(more.$replica()).toEqualTypeOf<typeof more>();
+  expectTypeOf(more.$cached()).toEqualTypeOf<typeof more>();
 }
 
 describe('types of the wrapped Prisma client', () => {
