@@ -143,6 +143,25 @@ for (const name of PACKAGES) {
       throw new Error(`maps without sources: ${orphans.slice(0, 5).join(', ')}`);
     return `${kb(statSync(tarball).size)}, ${files.length} files`;
   });
+  // stripInternal (tsconfig.base.json) leaves `@internal` members out of the declarations;
+  // one that is still there (the option dropped, or a tag TypeScript does not strip) fails.
+  check(`${name}: no @internal member in the declarations`, () => {
+    if (tarball === undefined) throw new Error('no tarball');
+    const unpacked = join(work, `unpacked-${name}`);
+    mkdirSync(unpacked);
+    run('tar', ['xzf', tarball, '-C', unpacked], root);
+    const declarations = (
+      readdirSync(join(unpacked, 'package', 'dist'), { recursive: true }) as string[]
+    ).filter((f) => f.endsWith('.d.ts'));
+    if (declarations.length === 0) throw new Error('no declarations packed');
+    const leaks = declarations.flatMap((f) =>
+      readFileSync(join(unpacked, 'package', 'dist', f), 'utf8')
+        .split('\n')
+        .flatMap((line, i) => (line.includes('@internal') ? [`dist/${f}:${i + 1}`] : [])),
+    );
+    if (leaks.length > 0) throw new Error(`@internal in ${leaks.slice(0, 5).join(', ')}`);
+    return `${declarations.length} .d.ts files`;
+  });
 }
 
 // 3. Fresh projects, installed from the tarballs with npm.

@@ -19,8 +19,22 @@ export class SandboxCluster implements Disposable {
   private readonly nodes: Node[];
   private stopped = false;
 
-  /** @internal use startCluster() */
-  constructor(
+  /**
+   * @internal for startCluster(). The constructor is private: the published declarations leave
+   * out `@internal` members, and an internal constructor would show there as a public
+   * `new SandboxCluster()` without arguments.
+   */
+  static create(
+    dir: string,
+    pg: PgInstallation,
+    nodes: Node[],
+    watchdog: ChildProcess,
+    startTimeoutMs: number,
+  ): SandboxCluster {
+    return new SandboxCluster(dir, pg, nodes, watchdog, startTimeoutMs);
+  }
+
+  private constructor(
     readonly dir: string,
     private readonly pg: PgInstallation,
     nodes: Node[],

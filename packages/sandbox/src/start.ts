@@ -39,7 +39,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Sandbo
         template.password,
       ),
   );
-  const cluster = new SandboxCluster(
+  const cluster = SandboxCluster.create(
     dir,
     pgInstall,
     nodes,
