@@ -84,6 +84,13 @@ describe('pgpulse demo --json', () => {
     expect(failover?.firstWriteMs).toBeGreaterThan(0);
     expect(report.writes.verifiedOn).toBe(failover?.promoted);
 
+    // Every ORM's latest-tick read goes through the query result cache, which served some of
+    // them (hit ratio reported, > 0), with the invariants above intact.
+    expect(typeof report.cache.hitRatio).toBe('number');
+    expect(report.cache.hitRatio).toBeGreaterThan(0);
+    expect(report.cache.hits).toBeGreaterThan(0);
+    expect(report.observations.find((o) => o.name === 'cache served reads')?.ok).toBe(true);
+
     // Replicas served reads; none served a write.
     expect(report.routing.byRole.replica.reads).toBeGreaterThan(0);
     expect(report.routing.byRole.replica.writes).toBe(0);

@@ -34,6 +34,18 @@ export interface NodeSummary {
   readonly errors: number;
 }
 
+/** The query result cache over the run (`cluster.cache.stats()` at the end). */
+export interface CacheReport {
+  readonly hits: number;
+  readonly misses: number;
+  /** Reads that asked for the cache and could not use it (in a transaction, ...). */
+  readonly bypasses: number;
+  readonly entries: number;
+  readonly invalidations: number;
+  /** hits / (hits + misses). */
+  readonly hitRatio: number;
+}
+
 export interface DemoReport {
   readonly ok: boolean;
   readonly durationS: number;
@@ -79,6 +91,8 @@ export interface DemoReport {
     readonly verifiedOn: string;
   };
   readonly cash: { readonly expected: number; readonly actual: number };
+  /** The latest-tick reads of every ORM go through pgpulse's query result cache. */
+  readonly cache: CacheReport;
   readonly slowQueries: SlowQueryReport & { readonly scripted: SlowQueryRun | undefined };
   readonly invariants: readonly Check[];
   readonly observations: readonly Check[];
@@ -125,6 +139,11 @@ export function judge(body: ReportBody): DemoReport {
       name: 'replicas served reads',
       ok: replicaReads > 0,
       detail: `${Math.round(routing.replicaReadShare * 100)} % of reads (${n(replicaReads)})`,
+    },
+    {
+      name: 'cache served reads',
+      ok: body.cache.hits > 0,
+      detail: `hit ratio ${(body.cache.hitRatio * 100).toFixed(1)} % (${n(body.cache.hits)} hits, ${n(body.cache.misses)} misses)`,
     },
   ];
   if (body.faults) {

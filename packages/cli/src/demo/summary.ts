@@ -158,6 +158,12 @@ export function renderSummary(report: DemoReport, s: Styler): string {
     if (others.length > 3) push(s.dim(`    … ${others.length - 3} more in --json`));
   }
 
+  section('Query result cache (latest-tick reads of every ORM)');
+  const cache = report.cache;
+  push(
+    `  hit ratio ${(cache.hitRatio * 100).toFixed(1)} %   hits ${fmt(cache.hits)}   misses ${fmt(cache.misses)}   bypasses ${fmt(cache.bypasses)}   invalidations ${fmt(cache.invalidations)}`,
+  );
+
   section('Invariants');
   for (const check of report.invariants) {
     push(`  ${check.ok ? s.green('✓') : s.red('✗')} ${check.name.padEnd(30)} ${check.detail}`);

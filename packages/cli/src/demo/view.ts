@@ -17,6 +17,8 @@ export interface LiveState {
   readonly staleReads: number;
   readonly acknowledged: number;
   readonly failedWrites: number;
+  /** The query result cache's hits / (hits + misses) so far, and its hits. */
+  readonly cache: { readonly hitRatio: number; readonly hits: number };
 }
 
 const ESC = '\u001b[';
@@ -149,7 +151,7 @@ export class LiveView {
     const lines = [
       '',
       ` ${s.bold('pgpulse demo')}  ${clock.padEnd(12)} ${bar(Math.min(1, fraction), 24)}   requests/s: ${orms}`,
-      ` stale reads ${stale} · acknowledged writes ${fmt(state.acknowledged)} · failed writes ${fmt(state.failedWrites)}`,
+      ` stale reads ${stale} · acknowledged writes ${fmt(state.acknowledged)} · failed writes ${fmt(state.failedWrites)} · cache hit ratio ${Math.round(state.cache.hitRatio * 100)} % (${fmt(state.cache.hits)} hits)`,
       s.dim(
         ` ${'node'.padEnd(10)} ${'role'.padEnd(8)} ${'state'.padEnd(8)} ${'reads/s'.padStart(8)} ${'writes/s'.padStart(8)} ${'lag'.padStart(8)} ${'pool'.padStart(7)}  breaker`,
       ),

@@ -12,7 +12,7 @@ import {
   text,
   timestamp,
 } from 'drizzle-orm/pg-core';
-import type { OrmWorker, Settlement, TradeInput } from './types.js';
+import { type OrmWorker, type Settlement, TICK_CACHE_TTL_MS, type TradeInput } from './types.js';
 
 export const accounts = pgTable('accounts', {
   id: integer('id').primaryKey(),
@@ -50,6 +50,8 @@ const schema = { accounts, marketData, trades };
 
 export function drizzleWorker(cluster: Cluster): OrmWorker {
   const db = withPgPulse(cluster, { schema });
+  // The same database, its reads served from pgpulse's query result cache.
+  const cached = db.$cached({ ttlMs: TICK_CACHE_TTL_MS, tags: ['market_data'] });
 
   const insertTrade = async (
     runner: Pick<typeof db, 'insert'>,
@@ -63,7 +65,7 @@ export function drizzleWorker(cluster: Cluster): OrmWorker {
   return {
     name: 'drizzle',
     async latestTick(symbol) {
-      const rows = await db
+      const rows = await cached
         .select({ price: marketData.price, ts: marketData.ts })
         .from(marketData)
         .where(eq(marketData.symbol, symbol))

@@ -6,16 +6,18 @@
 import type { Cluster } from '@pgpulse/core';
 import { pgpulseAdapter, withPgPulse } from '@pgpulse/prisma';
 import { PrismaClient } from '../generated/prisma/client.js';
-import type { OrmWorker, Settlement } from './types.js';
+import { type OrmWorker, type Settlement, TICK_CACHE_TTL_MS } from './types.js';
 
 export function prismaWorker(cluster: Cluster): OrmWorker {
   const base = new PrismaClient({ adapter: pgpulseAdapter(cluster) });
   const prisma = withPgPulse(base, cluster);
+  // The same client, its reads served from pgpulse's query result cache.
+  const cached = prisma.$cached({ ttlMs: TICK_CACHE_TTL_MS, tags: ['market_data'] });
 
   return {
     name: 'prisma',
     async latestTick(symbol) {
-      const row = await prisma.marketData.findFirst({
+      const row = await cached.marketData.findFirst({
         where: { symbol },
         orderBy: { ts: 'desc' },
       });

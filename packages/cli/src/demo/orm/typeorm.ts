@@ -6,7 +6,7 @@
 import type { Cluster } from '@pgpulse/core';
 import { createPgPulseDataSource } from '@pgpulse/typeorm';
 import { Between, EntitySchema, MoreThanOrEqual } from 'typeorm';
-import type { OrmWorker, Settlement } from './types.js';
+import { type OrmWorker, type Settlement, TICK_CACHE_TTL_MS } from './types.js';
 
 interface Account {
   id: number;
@@ -85,7 +85,12 @@ export async function typeormWorker(cluster: Cluster): Promise<OrmWorker> {
   return {
     name: 'typeorm',
     async latestTick(symbol) {
-      const row = await ticks.findOne({ where: { symbol }, order: { ts: 'DESC' } });
+      // TypeORM's own cache option, served by pgpulse's query result cache.
+      const row = await ticks.findOne({
+        where: { symbol },
+        order: { ts: 'DESC' },
+        cache: { id: 'market_data', milliseconds: TICK_CACHE_TTL_MS },
+      });
       return row !== null;
     },
     async ticks(symbol, from, to) {

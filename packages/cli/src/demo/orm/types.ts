@@ -4,6 +4,9 @@
  */
 export type OrmName = 'drizzle' | 'prisma' | 'typeorm';
 
+/** How long the cached reads (latestTick) may be served. */
+export const TICK_CACHE_TTL_MS = 5_000;
+
 export interface TradeInput {
   readonly accountId: number;
   readonly symbol: string;
@@ -22,7 +25,10 @@ export interface Settlement {
 
 export interface OrmWorker {
   readonly name: OrmName;
-  /** Point read on market_data's primary key: the latest tick of a symbol. */
+  /**
+   * Point read on market_data's primary key: the latest tick of a symbol. Through pgpulse's
+   * query result cache, in each ORM's idiom (market_data is not written during the run).
+   */
   latestTick(symbol: string): Promise<boolean>;
   /** Index range scan: a symbol's ticks in [from, to). Returns the row count. */
   ticks(symbol: string, from: Date, to: Date): Promise<number>;
