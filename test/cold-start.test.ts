@@ -4,7 +4,7 @@
 // (health.intervalMs 60 s) so that nothing but the statements themselves starts the replicas'
 // probes, however slow the machine.
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { waitUntil } from '@pgpulse/sandbox/testing';
+import { waitForRounds, waitUntil } from '@pgpulse/sandbox/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster, type PgPulseConfig } from '../packages/core/src/index.js';
@@ -141,6 +141,29 @@ describe('lazy cold start', () => {
       });
     } finally {
       await cluster.close();
+    }
+  });
+
+  it('the first probe on a new connection is not a latency sample; the next ones are', async () => {
+    // The new backend's warm-up made one replica look several times slower than its twin, and
+    // the adaptive balancer read that first sample for a while (pnpm test:balance).
+    const { cluster } = cold();
+    try {
+      await cluster.ready();
+      // Each replica has answered its connection's first probe only (the primary, probed again
+      // by the full round, may have a sample).
+      const [, ...replicas] = cluster.stats().nodes.map((n) => n.latencyMs);
+      expect(replicas).toEqual([0, 0]);
+    } finally {
+      await cluster.close();
+    }
+    const { cluster: probing } = cold({ health: { intervalMs: 50 } });
+    try {
+      await probing.ready();
+      await waitForRounds(() => probing.stats().probeRounds, 2);
+      await waitUntil(() => probing.stats().nodes.every((n) => n.latencyMs > 0));
+    } finally {
+      await probing.close();
     }
   });
 

@@ -16,6 +16,11 @@ export interface NodeHealth {
   lagMs: number | undefined;
   /** Over the lag limit; cleared only below the limit minus the hysteresis band. */
   lagging: boolean;
+  /**
+   * A completed health round has judged this node (probe and lag): false at a lazy cold
+   * start until the first full round ends, and no read goes to a replica meanwhile.
+   */
+  judged: boolean;
 }
 
 export function initialHealth(): NodeHealth {
@@ -27,6 +32,7 @@ export function initialHealth(): NodeHealth {
     lagBytes: undefined,
     lagMs: undefined,
     lagging: false,
+    judged: false,
   };
 }
 
@@ -277,7 +283,10 @@ export class HealthMonitor<N extends MonitoredNode = MonitoredNode> {
       this.nodes.map((node) => (node === probed ? undefined : this.probeNode(node))),
     );
     this.recordPrimary();
-    for (const node of this.nodes) if (node.role === 'replica') this.updateLag(node);
+    for (const node of this.nodes) {
+      if (node.role === 'replica') this.updateLag(node);
+      node.health.judged = true;
+    }
     this.rounds++;
     this.events.round();
     for (const wake of [...this.waiters]) wake();
@@ -292,7 +301,8 @@ export class HealthMonitor<N extends MonitoredNode = MonitoredNode> {
       health.lastProbe = result;
       health.lastError = undefined;
       health.consecutiveFailures = 0;
-      node.recordLatency(result.roundTripMs);
+      // Not the first statement on a new connection (its backend's warm-up, see ProbeResult).
+      if (!result.firstOnConnection) node.recordLatency(result.roundTripMs);
       // The breaker is on the monotonic epoch clock; probe times are performance.now().
       node.breaker.nodeAnswered(performance.timeOrigin + result.sentAt);
       if (!health.up) {

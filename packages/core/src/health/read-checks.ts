@@ -23,11 +23,12 @@ export function failedProbes(node: WithHealth): string | undefined {
 
 /**
  * Not probed yet: a lazy cold start (#22) probes only the primary before the first read, so
- * a replica is unknown (it may be down, lagging or writable) until its first probe answers.
- * The router sends such reads to the primary whatever the lag policy says.
+ * a replica is unknown (it may be down, lagging or writable) until a completed round has
+ * judged it (its probe answered and its lag was computed). The router sends such reads to
+ * the primary whatever the lag policy says.
  */
 export function unprobed(node: WithHealth): string | undefined {
-  return node.health.lastProbe === undefined ? 'not probed yet' : undefined;
+  return node.health.lastProbe === undefined || !node.health.judged ? 'not probed yet' : undefined;
 }
 
 /**
