@@ -133,6 +133,9 @@ describe('lazy cold start', () => {
           'SHOW statement_timeout',
         );
         expect(rows).toEqual([{ statement_timeout: '1234ms' }]);
+        // A pin is made only after every node was judged (it may hold writes).
+        expect(cluster.stats().probeRounds).toBeGreaterThan(0);
+        await client.query('INSERT INTO cold_start_rows (id) VALUES ($1)', [`pinned-${seq}`]);
       } finally {
         client.release(true);
       }
