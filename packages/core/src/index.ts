@@ -160,6 +160,7 @@ export {
   type Classifier,
   classify,
   createClassifier,
+  type PoolScope,
   RoutedClient,
   type RouteReason,
   RoutingPool,

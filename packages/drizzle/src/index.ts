@@ -94,9 +94,15 @@ export function withPgPulse<TSchema extends AnySchema = Record<string, never>>(
   const target = isCluster(cluster) ? cluster : createCluster(cluster);
   const pool = target.pool;
   // drizzle's session gets the pool with its parsers named; `db.$client` stays the pool itself.
-  const db = drizzle<TSchema, RoutingPool>({ ...config, client: namedTypesPool(pool) });
-  const scoped = (scope: Scope): PgPulseScopedDatabase<TSchema> =>
-    drizzle<TSchema, pg.Pool>({ ...config, client: scopedPool(pool, scope) });
+  // The naming matters to the cache only: without one, drizzle gets the pool itself.
+  const naming = target.config.cache.enabled;
+  const db = drizzle<TSchema, RoutingPool>({
+    ...config,
+    client: naming ? namedTypesPool(pool) : pool,
+  });
+  const scoped = (view: pg.Pool): PgPulseScopedDatabase<TSchema> =>
+    drizzle<TSchema, pg.Pool>({ ...config, client: naming ? namedTypesPool(view) : view });
+  const inScope = (scope: Scope): PgPulseScopedDatabase<TSchema> => scoped(scopedPool(pool, scope));
   const byCache = new Map<string, PgPulseScopedDatabase<TSchema>>();
 
   let primary: PgPulseScopedDatabase<TSchema> | undefined;
@@ -105,13 +111,13 @@ export function withPgPulse<TSchema extends AnySchema = Record<string, never>>(
   const extras = {
     $client: { value: pool, writable: true, configurable: true, enumerable: true },
     $cluster: { value: target },
-    $primary: { get: () => (primary ??= scoped((fn) => target.primary(fn))) },
-    $replica: { get: () => (replica ??= scoped((fn) => target.replica(fn))) },
+    $primary: { get: () => (primary ??= scoped(pool.scoped({ target: 'primary' }))) },
+    $replica: { get: () => (replica ??= scoped(pool.scoped({ target: 'replica' }))) },
     $consistency: {
       value: (level: ConsistencyLevel): PgPulseScopedDatabase<TSchema> => {
         let found = byLevel.get(level);
         if (!found) {
-          found = scoped((fn) => target.withConsistency(level, fn));
+          found = scoped(pool.scoped({ consistency: level }));
           byLevel.set(level, found);
         }
         return found;
@@ -127,7 +133,7 @@ export function withPgPulse<TSchema extends AnySchema = Record<string, never>>(
         let found = byCache.get(key);
         if (!found) {
           const frozen: CachedOptions = { ttlMs: options.ttlMs, tags: [...(options.tags ?? [])] };
-          found = scoped((fn) => target.cached(fn, frozen));
+          found = inScope((fn) => target.cached(fn, frozen));
           // Bounded: a tag per row (`user:${id}`) must not grow this without end.
           if (byCache.size >= MAX_CACHED_DATABASES) byCache.clear();
           byCache.set(key, found);
@@ -183,8 +189,7 @@ function isCluster(value: Cluster | PgPulseConfig): value is Cluster {
  * drizzle's transactions still check out one client.
  */
 function scopedPool(pool: RoutingPool, scope: Scope): pg.Pool {
-  const query = (...args: unknown[]): unknown =>
-    scope(() => Reflect.apply(pool.query, pool, nameTypes(args)));
+  const query = (...args: unknown[]): unknown => scope(() => Reflect.apply(pool.query, pool, args));
   const connect = (...args: unknown[]): unknown => {
     const callback = args[0];
     if (typeof callback === 'function') {
@@ -200,7 +205,7 @@ function scopedPool(pool: RoutingPool, scope: Scope): pg.Pool {
 }
 
 /** The pool whose `query` names drizzle's type parsers (see nameTypes); all else is the pool. */
-function namedTypesPool(pool: RoutingPool): RoutingPool {
+function namedTypesPool<P extends pg.Pool>(pool: P): P {
   const query = (...args: unknown[]): unknown => Reflect.apply(pool.query, pool, nameTypes(args));
   return passThrough(pool, { query });
 }

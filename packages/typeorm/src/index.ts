@@ -217,12 +217,21 @@ type ConnectCallback = (
  * other code; close it with `cluster.close()`.
  */
 class ClusterPoolView extends EventEmitter {
+  /**
+   * Where checkouts come from. The primary view runs every statement of a master query runner
+   * on the primary: transactions and session state already pin it in core; this adds the reads
+   * such a runner makes outside one (TypeORM's own pre-save lookups, schema and migration
+   * reads, your own).
+   */
+  readonly #pool: pg.Pool;
+
   constructor(
     readonly cluster: Cluster,
     /** `primary`: every statement on the primary; `routed`: each statement routed by its SQL. */
     readonly target: 'primary' | 'routed',
   ) {
     super();
+    this.#pool = target === 'primary' ? cluster.pool.scoped({ target: 'primary' }) : cluster.pool;
   }
 
   connect(): Promise<pg.PoolClient>;
@@ -243,31 +252,10 @@ class ClusterPoolView extends EventEmitter {
   }
 
   private async acquire(): Promise<pg.PoolClient> {
-    const client = await this.cluster.pool.connect();
+    const client = await this.#pool.connect();
     honourCacheRequests(this.cluster, client);
-    if (this.target === 'primary') runOnPrimary(this.cluster, client);
     return client;
   }
-}
-
-/**
- * Makes every statement of this client run on the primary. Transactions and session state
- * already pin the primary in core; this adds the reads a master query runner makes outside
- * one (TypeORM's own pre-save lookups, schema and migration reads, your own).
- */
-function runOnPrimary(cluster: Cluster, client: pg.PoolClient): void {
-  const query = client.query;
-  const release = client.release;
-  client.query = function (this: unknown, ...args: unknown[]) {
-    return cluster.primary(() => Reflect.apply(query, client, args));
-  } as pg.PoolClient['query'];
-  // The pool hands the same client object out again (as pg.Pool does): undo the override on
-  // release, or a later routed checkout would send everything to the primary.
-  client.release = function (this: unknown, ...args: unknown[]) {
-    client.query = query;
-    client.release = release;
-    return Reflect.apply(release, client, args);
-  } as pg.PoolClient['release'];
 }
 
 /** The part of the `pg` module TypeORM's postgres driver uses, as given by `options.driver`. */

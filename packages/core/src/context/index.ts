@@ -1,6 +1,7 @@
 export {
   type ConsistencySession,
   currentScope,
+  deriveScope,
   type InScope,
   newSession,
   type RouteScope,

@@ -85,10 +85,17 @@ function startInScope<T>(value: T): InScope<T> {
   return value as InScope<T>;
 }
 
-/** Runs `fn` in a scope derived from the current one with `changes` applied. */
-export function runInScope<T>(changes: ScopeChanges, fn: () => T): InScope<T> {
-  const parent = storage.getStore();
-  const scope: RouteScope = {
+/**
+ * The scope `changes` make of `parent` (by default the current one). A pool view with a fixed
+ * scope (`cluster.pool.scoped()`) derives it per statement instead of entering it with
+ * AsyncLocalStorage: on Node 20 the first `run()` turns on promise hooks for the whole process,
+ * a cost every promise of the application pays from then on.
+ */
+export function deriveScope(
+  changes: ScopeChanges,
+  parent: RouteScope | undefined = storage.getStore(),
+): RouteScope {
+  return {
     target: changes.target ?? parent?.target ?? 'auto',
     consistency: changes.consistency ?? parent?.consistency,
     maxLagMs: changes.maxLagMs ?? parent?.maxLagMs,
@@ -96,5 +103,9 @@ export function runInScope<T>(changes: ScopeChanges, fn: () => T): InScope<T> {
     // other overrides keep the one they run in, so their writes count for the reads after them.
     session: changes.session ?? parent?.session,
   };
-  return storage.run(scope, () => startInScope(fn()));
+}
+
+/** Runs `fn` in a scope derived from the current one with `changes` applied. */
+export function runInScope<T>(changes: ScopeChanges, fn: () => T): InScope<T> {
+  return storage.run(deriveScope(changes), () => startInScope(fn()));
 }

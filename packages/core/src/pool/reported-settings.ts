@@ -17,8 +17,13 @@ import type pg from 'pg';
 export class ReportedSettings {
   readonly #baseline = new Map<string, string>();
   readonly #current = new Map<string, string>();
+  /**
+   * The names whose current value is not the baseline's, kept as messages arrive, so that the
+   * check at every release is a size test rather than a walk of both maps.
+   */
+  readonly #differ = new Set<string>();
   /** Statements queued on the client before the current lease began. */
-  #setup: ReadonlySet<unknown> = new Set();
+  #setup: ReadonlySet<unknown> = NONE;
   #leased = false;
 
   constructor(private readonly client: pg.Client) {
@@ -28,6 +33,8 @@ export class ReportedSettings {
       this.#current.set(name, value);
       if (!this.#leased || this.#setup.has(activeQuery(this.client)))
         this.#baseline.set(name, value);
+      if (this.#baseline.get(name) === value) this.#differ.delete(name);
+      else this.#differ.add(name);
     });
   }
 
@@ -40,17 +47,16 @@ export class ReportedSettings {
   /** The borrower gave it back. */
   endLease(): void {
     this.#leased = false;
-    this.#setup = new Set();
+    this.#setup = NONE;
   }
 
   /** True when a reported setting's value now differs from the baseline. */
   changed(): boolean {
-    for (const [name, value] of this.#current) {
-      if (this.#baseline.get(name) !== value) return true;
-    }
-    return false;
+    return this.#differ.size > 0;
   }
 }
+
+const NONE: ReadonlySet<unknown> = new Set();
 
 interface ParameterStatus {
   readonly parameterName?: unknown;
@@ -76,8 +82,11 @@ function activeQuery(client: pg.Client): unknown {
 function pendingQueries(client: pg.Client): ReadonlySet<unknown> {
   const internals = client as unknown as PgQueueInternals;
   const queue = '_queryQueue' in internals ? internals._queryQueue : internals.queryQueue;
-  const pending = new Set<unknown>(queue ?? []);
   const active = activeQuery(client);
-  if (active !== null && active !== undefined) pending.add(active);
+  const idle = active === null || active === undefined;
+  // The common case, a connection with nothing queued, allocates nothing.
+  if (idle && (queue === undefined || queue.length === 0)) return NONE;
+  const pending = new Set<unknown>(queue ?? []);
+  if (!idle) pending.add(active);
   return pending;
 }

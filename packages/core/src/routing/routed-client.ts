@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { PoolingMode } from '../config/index.js';
-import { currentScope } from '../context/index.js';
+import { currentScope, deriveScope, type RouteScope, type ScopeChanges } from '../context/index.js';
 import { ClusterClosedError, PgPulseError } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import { type PooledConnection, transactionStatus } from '../pool/index.js';
@@ -69,6 +69,8 @@ export class RoutedClient extends EventEmitter {
   #out = false;
   /** Set-up hooks are running: statements go straight to the home connection. */
   #settingUp = false;
+  /** The scope of the `pool.scoped()` view this was checked out from, until release. */
+  #fixed: ScopeChanges | undefined;
 
   constructor(
     private readonly executor: Executor,
@@ -98,6 +100,11 @@ export class RoutedClient extends EventEmitter {
     if (this.#ended) return true;
     const client = this.standsFor() as (pg.Client & { _ending?: boolean }) | undefined;
     return client?._ending === true;
+  }
+
+  /** Where this client's statements are routed from: its view's fixed scope, or the current one. */
+  private scope(): RouteScope | undefined {
+    return this.#fixed ? deriveScope(this.#fixed) : currentScope();
   }
 
   private standsFor(): pg.Client | undefined {
@@ -141,7 +148,8 @@ export class RoutedClient extends EventEmitter {
    * @internal hands this client out holding `lease` (a primary connection); in session
    * pooling the hold is a pin for the whole checkout.
    */
-  checkout(node: ClusterNode, lease: PooledConnection): void {
+  checkout(node: ClusterNode, lease: PooledConnection, fixed?: ScopeChanges): void {
+    this.#fixed = fixed;
     this.#out = true;
     this.#released = false;
     this.#ended = false;
@@ -200,7 +208,9 @@ export class RoutedClient extends EventEmitter {
       const callback = [second, third].find((a) => typeof a === 'function');
       return settle(Promise.reject(err), callback as Parameters<typeof settle>[1], null);
     }
-    const run = () => this.run(request);
+    // The scope is taken now: a release right after the call must not change where it runs.
+    const scope = this.scope();
+    const run = () => this.run(request, scope);
     const result = this.owner.track(
       this.#tail.then(run, run).catch((err: unknown) => {
         // close()'s deadline cut this client's connection under its statement.
@@ -219,6 +229,7 @@ export class RoutedClient extends EventEmitter {
     }
     this.#released = true;
     this.#out = false;
+    this.#fixed = undefined;
     const destroy = err instanceof Error || err === true;
     this.letGo(destroy);
     const pin = this.#pin;
@@ -236,7 +247,7 @@ export class RoutedClient extends EventEmitter {
     this.owner.released(this, err instanceof Error ? err : undefined);
   }
 
-  private async run(request: QueryRequest): Promise<pg.QueryResult> {
+  private async run(request: QueryRequest, scope: RouteScope | undefined): Promise<pg.QueryResult> {
     if (this.#released)
       throw new Error('Client was released to the pool; acquire a new one with pool.connect()');
     if (this.#ended) throw new Error('Client was closed and is not queryable');
@@ -257,16 +268,12 @@ export class RoutedClient extends EventEmitter {
       !this.#pin &&
       (cls.transaction === 'begin' || cls.transaction === 'begin-read-only' || cls.session)
     ) {
-      const placement = await this.executor.placeWithWaits(
-        this.pinCls(cls),
-        request.text,
-        currentScope(),
-      );
+      const placement = await this.executor.placeWithWaits(this.pinCls(cls), request.text, scope);
       await this.pin(placement.node, await this.executor.acquire(placement, cls));
     }
     let pin = this.#pin;
     if (pin && pin.node.role !== 'primary' && needsPrimary(cls)) pin = await this.toPrimary(pin);
-    if (!pin) return this.executor.run(request, currentScope(), cls, undefined, this.#adopt);
+    if (!pin) return this.executor.run(request, scope, cls, undefined, this.#adopt);
     try {
       const result = await this.executor.execute(
         { node: pin.node, reason: 'pinned' },
@@ -325,7 +332,7 @@ export class RoutedClient extends EventEmitter {
       );
     }
     const begin = this.executor.classify('BEGIN');
-    const placement = await this.executor.placeWithWaits(begin, 'BEGIN', currentScope());
+    const placement = await this.executor.placeWithWaits(begin, 'BEGIN', this.scope());
     const connection = await this.executor.acquire(placement, begin);
     try {
       for (const request of replay) {
@@ -419,7 +426,7 @@ export class RoutedClient extends EventEmitter {
       let pin = this.#pin;
       const cls = this.executor.classify(text);
       if (!pin) {
-        const placement = await this.executor.placeWithWaits(cls, text, currentScope());
+        const placement = await this.executor.placeWithWaits(cls, text, this.scope());
         const connection = await this.executor.acquire(placement, cls);
         pin = this.newPin(placement.node, connection);
         this.#streams.add(pin);

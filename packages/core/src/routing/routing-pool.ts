@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { PoolingMode } from '../config/index.js';
-import { currentScope } from '../context/index.js';
+import { currentScope, deriveScope, type ScopeChanges } from '../context/index.js';
 import { ClusterClosedError, PrimaryUnavailableError } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import type { PooledConnection, RemoveReason } from '../pool/index.js';
@@ -8,6 +8,7 @@ import type { ClusterNode } from '../topology/index.js';
 import type { Executor, LeaseListener } from './executor.js';
 import { isSubmittable, normalizeQueryArgs, type QueryRequest, settle } from './query-args.js';
 import { type ClientOwner, RoutedClient } from './routed-client.js';
+import { type PoolScope, scopedView } from './scoped-pool.js';
 
 type ConnectCallback = (
   err: Error | undefined,
@@ -124,7 +125,7 @@ export class RoutingPool extends pg.Pool {
    * client can still read; it fails only when no node can be reached, as pg.Pool's connect()
    * fails against a dead server. Session pooling needs the primary for the whole checkout.
    */
-  private async checkout(): Promise<RoutedClient> {
+  private async checkout(fixed: ScopeChanges | undefined): Promise<RoutedClient> {
     const placed = this.placing();
     let held: { node: ClusterNode; lease: PooledConnection };
     try {
@@ -140,7 +141,7 @@ export class RoutingPool extends pg.Pool {
     if (!client || client.isCheckedOut) {
       client = new RoutedClient(this.executor, this.poolingMode, this.#owner);
     }
-    client.checkout(node, lease);
+    client.checkout(node, lease, fixed);
     this.#out.add(client);
     this.emit('acquire', client);
     return client;
@@ -179,8 +180,11 @@ export class RoutingPool extends pg.Pool {
     throw primaryError;
   }
 
-  /** @internal behind `query`, whose public type stays pg.Pool's (see below). */
-  routeQuery(first: unknown, second?: unknown, third?: unknown): unknown {
+  /**
+   * @internal behind `query`, whose public type stays pg.Pool's (see below); `fixed` is the
+   * scope of a `scoped()` view, derived per statement rather than entered.
+   */
+  routeQuery(first: unknown, second?: unknown, third?: unknown, fixed?: ScopeChanges): unknown {
     if (isSubmittable(first)) {
       throw new TypeError(
         'pgpulse: pass a Cursor or QueryStream to a client from pool.connect(), as with pg.Pool',
@@ -208,7 +212,9 @@ export class RoutingPool extends pg.Pool {
       acquired: this.#leaseAcquired,
       released: this.#leaseReleased,
     };
-    const result = this.track(this.executor.runOnPool(request, currentScope(), leases)).then(
+    const result = this.track(
+      this.executor.runOnPool(request, fixed ? deriveScope(fixed) : currentScope(), leases),
+    ).then(
       (value) => {
         placed();
         return value;
@@ -222,11 +228,14 @@ export class RoutingPool extends pg.Pool {
     return settle(result, request.callback, undefined);
   }
 
-  /** @internal behind `connect`. */
-  routeConnect(callback?: ConnectCallback): Promise<RoutedClient> | undefined {
+  /** @internal behind `connect`; `fixed` as in routeQuery, kept by the client until release. */
+  routeConnect(
+    callback?: ConnectCallback,
+    fixed?: ScopeChanges,
+  ): Promise<RoutedClient> | undefined {
     const result: Promise<RoutedClient> = this.#ending
       ? Promise.reject(new ClusterClosedError())
-      : this.track(this.checkout());
+      : this.track(this.checkout(fixed));
     if (!callback) return result;
     result.then(
       (c) => process.nextTick(callback, undefined, c, (release?: unknown) => c.release(release)),
@@ -234,6 +243,22 @@ export class RoutingPool extends pg.Pool {
       (err: Error) => process.nextTick(callback, err, undefined, () => {}),
     );
     return undefined;
+  }
+
+  /**
+   * This pool with every statement of its `query` and of the clients its `connect` returns run
+   * in `scope`, as if inside `cluster.primary()` / `cluster.replica()` /
+   * `cluster.withConsistency()`, for code that takes a pool rather than a function (an ORM's
+   * master connection, a job runner). The view is a `pg.Pool` to `instanceof`; everything but
+   * `query` and `connect` is this pool's. An enclosing scope still supplies what `scope` leaves
+   * out (its context's session, its other overrides).
+   */
+  scoped(scope: PoolScope): pg.Pool {
+    const changes: ScopeChanges =
+      scope.target === 'replica'
+        ? { target: 'auto', consistency: 'eventual' }
+        : { target: scope.target, consistency: scope.consistency, maxLagMs: scope.maxLagMs };
+    return scopedView(this, changes);
   }
 
   /**

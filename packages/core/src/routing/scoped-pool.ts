@@ -1,0 +1,42 @@
+import type pg from 'pg';
+import type { ConsistencyLevel } from '../config/index.js';
+import type { ScopeChanges } from '../context/index.js';
+import type { RoutingPool } from './routing-pool.js';
+
+/** What a `cluster.pool.scoped()` view fixes for every statement sent through it. */
+export interface PoolScope {
+  /** `'primary'`: every statement, reads included; `'replica'`: reads on replicas even after this context's writes. */
+  readonly target?: 'primary' | 'replica';
+  /** The consistency level of its reads (as `cluster.withConsistency()`). */
+  readonly consistency?: ConsistencyLevel;
+  /** Reads only from replicas at most this far behind (as `cluster.withMaxLag()`). */
+  readonly maxLagMs?: number;
+}
+
+type ConnectCallback = (err: Error | undefined, client?: pg.PoolClient, done?: () => void) => void;
+
+/**
+ * A proxy of `pool` whose `query` and `connect` carry `changes`. Other members are the pool's
+ * own, methods bound to it, since the pool keeps its state in private fields.
+ */
+export function scopedView(pool: RoutingPool, changes: ScopeChanges): pg.Pool {
+  const query = (first: unknown, second?: unknown, third?: unknown): unknown =>
+    pool.routeQuery(first, second, third, changes);
+  const connect = (callback?: ConnectCallback): unknown =>
+    pool.routeConnect(callback as Parameters<RoutingPool['routeConnect']>[0], changes);
+  const bound = new WeakMap<object, unknown>();
+  return new Proxy(pool, {
+    get(target, property) {
+      if (property === 'query') return query;
+      if (property === 'connect') return connect;
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      let fn = bound.get(value);
+      if (fn === undefined) {
+        fn = value.bind(target);
+        bound.set(value, fn);
+      }
+      return fn;
+    },
+  });
+}
