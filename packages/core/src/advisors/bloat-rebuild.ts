@@ -1,7 +1,8 @@
 import type { PgPulseError } from '../errors/index.js';
 import type { QueryClient } from '../sql/index.js';
 import type { BloatedIndex } from './bloat.js';
-import { type MaintenanceOptions, type RebuildStatus, rebuildIndex } from './index-manager.js';
+import { type RebuildStatus, rebuildIndex } from './index-maintenance.js';
+import type { MaintenanceOptions } from './maintenance-frame.js';
 import { asRow, num } from './sql.js';
 
 /**

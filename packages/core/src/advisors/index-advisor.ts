@@ -3,13 +3,12 @@ import { dropIndexSql, type QueryClient, qualified, reindexSql } from '../sql/in
 import { type BloatedIndex, type BloatMethod, findBloat } from './bloat.js';
 import { type IndexInfo, loadForeignKeys, loadIndexes, nodeFacts, type Scope } from './catalog.js';
 import { type DuplicateIndex, findDuplicates, isDroppable } from './duplicates.js';
+import { type ForeignKeyGap, foreignKeyRecommendations } from './foreign-key-recommendations.js';
+import type { IndexRecommendation } from './recommendations.js';
 import {
-  type ForeignKeyGap,
-  foreignKeyRecommendations,
-  type IndexRecommendation,
   type SlowQueryIndexInput,
   slowQueryRecommendations,
-} from './recommendations.js';
+} from './slow-query-recommendations.js';
 
 /**
  * What `adviseIndexes` looks at: which tables and schema, the slow statements with their plans, and

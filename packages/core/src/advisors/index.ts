@@ -20,6 +20,7 @@ export {
   rebuildBloatedIndexes,
 } from './bloat-rebuild.js';
 export type { DuplicateIndex } from './duplicates.js';
+export type { ForeignKeyGap } from './foreign-key-recommendations.js';
 export {
   type AdviseIndexesOptions,
   adviseIndexes,
@@ -33,14 +34,16 @@ export {
   type ApplyResult,
   type ApplyStatus,
   applyRecommendations,
+} from './index-apply.js';
+export {
   type DropResult,
   type DropStatus,
   dropIndex,
-  type MaintenanceOptions,
   type RebuildResult,
   type RebuildStatus,
   rebuildIndex,
-} from './index-manager.js';
+} from './index-maintenance.js';
+export type { MaintenanceOptions } from './maintenance-frame.js';
 export {
   type AdviseStatementOptions,
   adviseStatementIndexes,
@@ -48,10 +51,9 @@ export {
   type StatementIndexRecommendation,
 } from './query-advice.js';
 export type {
-  ForeignKeyGap,
   IndexPriority,
   IndexRecommendation,
   RecommendationSource,
-  SlowQueryIndexInput,
 } from './recommendations.js';
+export type { SlowQueryIndexInput } from './slow-query-recommendations.js';
 export type { WhatIfMethod } from './what-if.js';

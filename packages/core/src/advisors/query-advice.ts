@@ -18,8 +18,9 @@ import {
   type QueryClient,
 } from '../sql/index.js';
 import { type Candidate, relationCandidates, tableFacts } from './candidates.js';
+import { lookupNames, pickName } from './index-names.js';
 import { relationUses, totalCost } from './plan-use.js';
-import { type IndexRecommendation, lookupNames, pickName } from './recommendations.js';
+import type { IndexRecommendation } from './recommendations.js';
 import {
   estimateWhatIf,
   hypopgAvailable,

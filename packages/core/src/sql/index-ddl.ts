@@ -89,7 +89,7 @@ export function indexNames(shape: IndexShape): { readonly plain: string; readonl
 /**
  * `CREATE INDEX CONCURRENTLY IF NOT EXISTS "name" ON "schema"."table" USING btree (...)`, or
  * for a partitioned table the `ON ONLY` form (partitions get their own concurrent builds and
- * are attached, see index-manager.ts).
+ * are attached, see advisors/index-build.ts).
  */
 export function createIndexSql(
   shape: IndexShape,
