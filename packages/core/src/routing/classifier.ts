@@ -22,6 +22,9 @@ import { findHint, mayContainHint } from './hints.js';
 import { hasNoSessionEffect, isPlainWrite } from './shortcuts.js';
 import {
   BUILTIN_VOLATILE_FUNCTIONS,
+  builtinName,
+  collectNames,
+  FunctionMatcher,
   SESSION_ADVISORY_LOCK_FUNCTIONS,
 } from './volatile-functions.js';
 
@@ -214,75 +217,6 @@ const TOO_LARGE = write('too-large');
  */
 function isBlank(sql: string): boolean {
   return !/\S/.test(sql);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Function matching
-
-/**
- * Decides whether a call is volatile. Unknown schema resolution is settled on the safe side:
- * a bare volatile name matches that function in any schema, and a bare call matches a
- * schema-qualified volatile entry (search_path may resolve to it). The allow list is exact,
- * except that `pg_catalog.f` and bare `f` name the same built-in.
- */
-class FunctionMatcher {
-  readonly #exact = new Set<string>();
-  readonly #bare = new Set<string>();
-  readonly #lastPart = new Set<string>();
-  readonly #allow = new Set<string>();
-
-  constructor(volatile: Iterable<string>, allow: Iterable<string>) {
-    for (const name of volatile) {
-      // Users may pass a quoted identifier's exact case or a lower-cased one; honour both.
-      this.#addVolatile(name);
-      this.#addVolatile(name.toLowerCase());
-    }
-    for (const name of allow) this.#allow.add(name);
-  }
-
-  #addVolatile(name: string): void {
-    this.#exact.add(name);
-    const dot = name.lastIndexOf('.');
-    if (dot === -1) this.#bare.add(name);
-    this.#lastPart.add(name.slice(dot + 1));
-  }
-
-  isVolatile(parts: readonly string[], full: string): boolean {
-    const last = parts[parts.length - 1]!;
-    if (this.#isAllowed(parts, full, last)) return false;
-    if (this.#exact.has(full)) return true;
-    return parts.length === 1 ? this.#lastPart.has(last) : this.#bare.has(last);
-  }
-
-  #isAllowed(parts: readonly string[], full: string, last: string): boolean {
-    if (this.#allow.has(full)) return true;
-    if (parts.length === 1) return this.#allow.has(`pg_catalog.${last}`);
-    return parts.length === 2 && parts[0] === 'pg_catalog' && this.#allow.has(last);
-  }
-}
-
-/** The built-in a call names, if it is written bare or `pg_catalog.`-qualified. */
-function builtinName(parts: readonly string[]): string | undefined {
-  if (parts.length === 1) return parts[0];
-  if (parts.length === 2 && parts[0] === 'pg_catalog') return parts[1];
-  return undefined;
-}
-
-function collectNames(source: Iterable<string> | undefined, field: string): string[] {
-  if (source === undefined) return [];
-  const names: string[] = [];
-  for (const name of source) {
-    if (typeof name !== 'string' || name.trim() === '') {
-      throw new ConfigError([
-        {
-          field,
-          message: `expected non-empty function names (e.g. 'nextval' or 'public.f'), got ${JSON.stringify(name)}`,
-        },
-      ]);
-    }
-    names.push(name.trim());
-  }
-  return names;
 }
 
 // ---------------------------------------------------------------------------------------------
