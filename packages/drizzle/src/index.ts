@@ -13,9 +13,7 @@
  * refuses unless they are named: the pool drizzle is given names them after the source of
  * drizzle's parser function (CACHE_TYPES_ID), so cached rows are always drizzle's rows.
  */
-import { createHash } from 'node:crypto';
 import {
-  CACHE_TYPES_ID,
   type CachedOptions,
   type Cluster,
   ConfigError,
@@ -24,6 +22,7 @@ import {
   type InScope,
   type PgPulseConfig,
   type RoutingPool,
+  withNamedTypes,
 } from '@pgpulse/core';
 
 export type { CachedOptions, InScope };
@@ -98,10 +97,13 @@ export function withPgPulse<TSchema extends AnySchema = Record<string, never>>(
   const naming = target.config.cache.enabled;
   const db = drizzle<TSchema, RoutingPool>({
     ...config,
-    client: naming ? namedTypesPool(pool) : pool,
+    client: naming ? withNamedTypes(pool, 'drizzle') : pool,
   });
   const scoped = (view: pg.Pool): PgPulseScopedDatabase<TSchema> =>
-    drizzle<TSchema, pg.Pool>({ ...config, client: naming ? namedTypesPool(view) : view });
+    drizzle<TSchema, pg.Pool>({
+      ...config,
+      client: naming ? withNamedTypes(view, 'drizzle') : view,
+    });
   const inScope = (scope: Scope): PgPulseScopedDatabase<TSchema> => scoped(scopedPool(pool, scope));
   const byCache = new Map<string, PgPulseScopedDatabase<TSchema>>();
 
@@ -202,42 +204,6 @@ function scopedPool(pool: RoutingPool, scope: Scope): pg.Pool {
     return scope(() => pool.connect()).then((client) => scopedClient(client, scope));
   };
   return passThrough(pool, { query, connect });
-}
-
-/** The pool whose `query` names drizzle's type parsers (see nameTypes); all else is the pool. */
-function namedTypesPool<P extends pg.Pool>(pool: P): P {
-  const query = (...args: unknown[]): unknown => Reflect.apply(pool.query, pool, nameTypes(args));
-  return passThrough(pool, { query });
-}
-
-type TypesConfig = NonNullable<pg.QueryConfig['types']>;
-type NamedTypes = TypesConfig & { readonly [CACHE_TYPES_ID]: string };
-
-/** Parser source text to its name: a handful of entries (one per drizzle version loaded). */
-const typeNames = new Map<string, string>();
-
-/**
- * A statement config whose `types` has a `getTypeParser` function gets the same parsers under a
- * name: "drizzle:" and a hash of that function's source. drizzle's parsers are that function
- * (and pg's global parsers, which every other cached read uses too), so the name stands for
- * them; the cache keys cached rows by it. Other arguments pass unchanged.
- */
-function nameTypes(args: unknown[]): unknown[] {
-  const first = args[0];
-  if (first === null || typeof first !== 'object') return args;
-  const types = (first as pg.QueryConfig).types;
-  if (types === undefined || CACHE_TYPES_ID in types) return args;
-  const parse = types.getTypeParser;
-  if (typeof parse !== 'function') return args;
-  const source = Function.prototype.toString.call(parse);
-  let name = typeNames.get(source);
-  if (name === undefined) {
-    name = `drizzle:${createHash('sha256').update(source).digest('base64url').slice(0, 22)}`;
-    if (typeNames.size > 64) typeNames.clear();
-    typeNames.set(source, name);
-  }
-  const named: NamedTypes = { getTypeParser: parse, [CACHE_TYPES_ID]: name };
-  return [{ ...(first as pg.QueryConfig), types: named }, ...args.slice(1)];
 }
 
 function scopedClient(client: pg.PoolClient, scope: Scope): pg.PoolClient {

@@ -12,19 +12,17 @@
  * cache refuses unless they are named: the pool the adapter is given names them after the
  * source of the adapter's parser function (CACHE_TYPES_ID), so cached rows are Prisma's rows.
  */
-import { createHash } from 'node:crypto';
 import {
-  CACHE_TYPES_ID,
   type CachedOptions,
   type Cluster,
   ConfigError,
   type ConsistencyLevel,
   type InScope,
+  withNamedTypes,
 } from '@pgpulse/core';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Prisma } from '@prisma/client/extension';
 import type { Types } from '@prisma/client/runtime/client';
-import type pg from 'pg';
 
 export type { CachedOptions, InScope };
 
@@ -38,58 +36,9 @@ export type PgPulseAdapterOptions = NonNullable<ConstructorParameters<typeof Pri
  * open (close it with `cluster.close()`) unless `disposeExternalPool: true` is given.
  */
 export function pgpulseAdapter(cluster: Cluster, options?: PgPulseAdapterOptions): PrismaPg {
-  return new PrismaPg(namedTypesPool(cluster.pool), options);
-}
-
-type TypesConfig = NonNullable<pg.QueryConfig['types']>;
-type NamedTypes = TypesConfig & { readonly [CACHE_TYPES_ID]: string };
-
-/** Parser source text to its name: a handful of entries (one per adapter version loaded). */
-const typeNames = new Map<string, string>();
-
-/**
- * The cluster's pool with `query` naming the adapter's type parsers: a statement config whose
- * `types` has a `getTypeParser` function gets the same parsers under "prisma:" and a hash of
- * that function's source (the adapter's parsers are that function, its fixed table of custom
- * parsers and pg's global ones), which the query result cache keys cached rows by. Everything
- * else is the pool itself (bound, since it keeps its state in private fields), and it stays
- * `instanceof pg.Pool`. Statements of checked-out clients (transactions) are never cached, so
- * `connect` is left alone.
- */
-function namedTypesPool<P extends pg.Pool>(pool: P): P {
-  const query = (...args: unknown[]): unknown => Reflect.apply(pool.query, pool, nameTypes(args));
-  const bound = new WeakMap<object, unknown>();
-  return new Proxy(pool, {
-    get(target, property) {
-      if (property === 'query') return query;
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      let fn = bound.get(value);
-      if (fn === undefined) {
-        fn = value.bind(target);
-        bound.set(value, fn);
-      }
-      return fn;
-    },
-  });
-}
-
-function nameTypes(args: unknown[]): unknown[] {
-  const first = args[0];
-  if (first === null || typeof first !== 'object') return args;
-  const types = (first as pg.QueryConfig).types;
-  if (types === undefined || CACHE_TYPES_ID in types) return args;
-  const parse = types.getTypeParser;
-  if (typeof parse !== 'function') return args;
-  const source = Function.prototype.toString.call(parse);
-  let name = typeNames.get(source);
-  if (name === undefined) {
-    name = `prisma:${createHash('sha256').update(source).digest('base64url').slice(0, 22)}`;
-    if (typeNames.size > 64) typeNames.clear();
-    typeNames.set(source, name);
-  }
-  const named: NamedTypes = { getTypeParser: parse, [CACHE_TYPES_ID]: name };
-  return [{ ...(first as pg.QueryConfig), types: named }, ...args.slice(1)];
+  // adapter-pg sends its own type parsers with every query; named, its reads can be cached.
+  const pool = cluster.config.cache.enabled ? withNamedTypes(cluster.pool, 'prisma') : cluster.pool;
+  return new PrismaPg(pool, options);
 }
 
 /** The methods the extension adds to the client (and to every client derived from it). */

@@ -1,6 +1,7 @@
 export { CacheLayer, type CacheLayerDeps } from './cache-layer.js';
 export { InvalidationChannel, type InvalidationChannelDeps } from './invalidation-channel.js';
 export { CACHE_TYPES_ID } from './key.js';
+export { withNamedTypes } from './named-types.js';
 export {
   type CacheOutcome,
   type CacheStats,
