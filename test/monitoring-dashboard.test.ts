@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { waitUntil } from '@pgpulse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -114,6 +115,7 @@ describe('dashboard handler (Node only)', () => {
       ['replica-1', 'replica'],
     ]);
     expect(Object.values(snapshot.routing).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(snapshot.cache).toBeUndefined(); // this cluster has no cache
     const password = new URL(sandbox.primary.url).password;
     if (password) expect(text).not.toContain(password);
     expect(text).not.toContain('s3cret');
@@ -139,5 +141,32 @@ describe('dashboard handler (Node only)', () => {
     }
     await expect(serveDashboard(cluster, { host: '0.0.0.0' })).rejects.toBeInstanceOf(ConfigError);
     await expect(serveDashboard(cluster, { host: '0.0.0.0' })).rejects.toThrow(/dashboard\.token/);
+  });
+  it("shows the query cache's hit ratio when the cluster has a cache", async () => {
+    const cached = createCluster({
+      primary: sandbox.primary.url,
+      replicas: sandbox.replicas.map((r) => r.url),
+      cache: { maxBytes: 1 << 20 },
+    });
+    const served = await serveDashboard(cached);
+    try {
+      await cached.ready();
+      const read = () => cached.cached(() => cached.pool.query('SELECT 41 + 1 AS n'));
+      // An entry is stored once its read is known to be current; then reads hit.
+      await waitUntil(async () => {
+        await read();
+        return cached.cache.stats().hits >= 2;
+      });
+      const snapshot = (await (
+        await fetch(`${served.url}api/snapshot`)
+      ).json()) as DashboardSnapshot;
+      const { hits, misses } = cached.cache.stats();
+      expect(snapshot.cache).toMatchObject({ hits, misses, entries: 1 });
+      expect(snapshot.cache?.hitRatio).toBeCloseTo(hits / (hits + misses));
+      expect(await (await fetch(served.url)).text()).toContain('id="cache"');
+    } finally {
+      await served.close();
+      await cached.close();
+    }
   });
 });

@@ -19,7 +19,7 @@ export const PAGE_HTML = `<!doctype html>
   <section class="wide"><h2>Nodes</h2><div id="nodes" class="cards"></div></section>
   <section class="wide"><h2>Replica lag (ms)</h2><div id="lag-chart"></div></section>
   <section><h2>Alerts</h2><div id="alerts"></div></section>
-  <section><h2>Routing</h2><div id="routing"></div></section>
+  <section><h2>Routing</h2><div id="routing"></div><div id="cache"></div></section>
   <section class="wide"><h2>Slow queries</h2><div id="slow"></div></section>
   <section><h2>Index advice</h2><div id="advice"></div></section>
   <section><h2>Partitions</h2><div id="partitions"></div></section>
@@ -142,6 +142,15 @@ export const PAGE_JS = `(function () {
     })) : empty('no statement routed yet'));
   }
 
+  function renderCache(cache) {
+    if (!cache) { replace('cache', empty('')); return; }
+    var ratio = Math.round(1000 * cache.hitRatio) / 10;
+    replace('cache', el('div', { style: 'margin-top:8px' }, [el('b', { text: 'Query cache ' }),
+      el('span', { 'data-hit-ratio': String(cache.hitRatio), text: ratio + ' % hits' }),
+      el('span', { class: 'muted', text: ' · ' + fmt(cache.hits) + ' hits, ' + fmt(cache.misses) + ' misses, ' +
+        fmt(cache.entries) + ' entries, ' + fmt(cache.bytes / 1024) + ' KiB, ' + fmt(cache.invalidations) + ' invalidated' })]));
+  }
+
   function tree(node) {
     var label = node.type + (node.relation ? ' on ' + node.relation : '') + (node.index ? ' using ' + node.index : '') +
       (node.cost != null ? '  (cost ' + node.cost + ', rows ' + node.rows + ')' : '');
@@ -182,6 +191,7 @@ export const PAGE_JS = `(function () {
     renderChart(snapshot);
     renderAlerts(snapshot.alerts);
     renderRouting(snapshot.routing);
+    renderCache(snapshot.cache);
     renderSlow(snapshot.slowQueries);
     renderAdvice(snapshot.indexAdvice);
     renderPartitions(snapshot.partitions);

@@ -1,5 +1,6 @@
 import { adviseIndexes } from '../advisors/index.js';
 import type { PlanFinding, PlanNode } from '../analysis/index.js';
+import type { CacheStats } from '../cache/index.js';
 import type { Cluster } from '../cluster/index.js';
 import {
   type Alert,
@@ -70,6 +71,8 @@ export interface DashboardSnapshot {
   readonly nodes: readonly DashboardNode[];
   /** Statements routed per reason since start. */
   readonly routing: Readonly<Record<string, number>>;
+  /** The query result cache's figures (hit ratio, entries, bytes...); absent without a cache. */
+  readonly cache?: CacheStats;
   readonly alerts: { readonly firing: readonly Alert[]; readonly recent: readonly Alert[] };
   readonly slowQueries: readonly DashboardSlowQuery[];
   /** Refreshed on their own, slower cadence (they read the catalog). */
@@ -149,6 +152,7 @@ export class SnapshotSource {
         };
       }),
       routing: stats.routing,
+      ...(this.cluster.cache.enabled ? { cache: this.cluster.cache.stats() } : {}),
       alerts: {
         firing: this.cluster.alerts(),
         recent: this.cluster.alerts({ history: true }).slice(-30),
