@@ -258,7 +258,7 @@ import { pgpulseAdapter, withPgPulse } from '@pgpulse/prisma';
 import { PrismaClient } from './generated/prisma/client.js';
 
 const cluster = createCluster({ primary: process.env.PRIMARY_URL!, replicas: [process.env.REPLICA_URL!] });
-const prisma = withPgPulse(new PrismaClient({ adapter: pgpulseAdapter(cluster) }), cluster);
+const prisma = withPgPulse(cluster, new PrismaClient({ adapter: pgpulseAdapter(cluster) }));
 await cluster.ready();
 await prisma.$executeRawUnsafe('CREATE TABLE IF NOT EXISTS prisma_notes (id int PRIMARY KEY, body text NOT NULL)');
 ${WRITE_READ_NOTE}

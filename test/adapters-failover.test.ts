@@ -63,8 +63,8 @@ describe('ORM adapters across a primary failover', () => {
     const db = withPgPulse(cluster, { schema });
     const dataSource = createPgPulseDataSource(cluster, { entities: ENTITIES });
     const prisma = withPgPulsePrisma(
-      new PrismaClient({ adapter: pgpulseAdapter(cluster) }),
       cluster,
+      new PrismaClient({ adapter: pgpulseAdapter(cluster) }),
     );
     await dataSource.initialize();
     try {

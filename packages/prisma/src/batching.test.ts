@@ -24,7 +24,7 @@ describe('read-your-writes across requests whose findUnique calls Prisma merges'
       replicas: sandbox.replicas.map((r) => r.url),
       health: { intervalMs: 100 },
     });
-    prisma = withPgPulse(new PrismaClient({ adapter: pgpulseAdapter(cluster) }), cluster);
+    prisma = withPgPulse(cluster, new PrismaClient({ adapter: pgpulseAdapter(cluster) }));
     await cluster.ready();
   });
   afterAll(async () => {

@@ -13,7 +13,7 @@ import { PrismaClient } from '../test/generated/client.js';
 import { pgpulseAdapter, withPgPulse } from './index.js';
 
 function connect(cluster: Cluster) {
-  return withPgPulse(new PrismaClient({ adapter: pgpulseAdapter(cluster) }), cluster);
+  return withPgPulse(cluster, new PrismaClient({ adapter: pgpulseAdapter(cluster) }));
 }
 
 describe('Prisma: reads through the query result cache', () => {

@@ -3,7 +3,7 @@
  *
  * `pgpulseAdapter(cluster)` is the driver adapter: `@prisma/adapter-pg` over the cluster's
  * routing pool, so every statement Prisma sends is routed by its SQL. `pgpulseExtension(cluster)`
- * (or `withPgPulse(client, cluster)`) adds `$primary()`, `$replica()`, `$consistency(level)` and
+ * (or `withPgPulse(cluster, client)`) adds `$primary()`, `$replica()`, `$consistency(level)` and
  * `$withConsistency(level, fn)`. No routing decision is made here: the adapter only enters
  * core's scopes (`cluster.primary()`, `cluster.replica()`, `cluster.withConsistency()`), at the
  * moment a query runs. `$cached(options)` enters `cluster.cached()`: the query result cache.
@@ -256,7 +256,7 @@ export interface PrismaClientLike {
 }
 
 /**
- * The client `withPgPulse(client, cluster)` returns: exactly the type of
+ * The client `withPgPulse(cluster, client)` returns: exactly the type of
  * `client.$extends(pgpulseExtension(cluster))`.
  */
 export type PgPulseClient<C> = C extends {
@@ -279,13 +279,20 @@ export type PgPulseClient<C> = C extends {
 
 /**
  * One call on a client built with `pgpulseAdapter(cluster)`:
- * `const prisma = withPgPulse(new PrismaClient({ adapter: pgpulseAdapter(cluster) }), cluster)`.
+ * `const prisma = withPgPulse(cluster, new PrismaClient({ adapter: pgpulseAdapter(cluster) }))`.
  * The same as `client.$extends(pgpulseExtension(cluster))`.
  */
 export function withPgPulse<C extends PrismaClientLike>(
-  client: C,
   cluster: Cluster,
+  client: C,
 ): PgPulseClient<C> {
+  // The cluster comes first, as in every adapter (drizzle's withPgPulse, TypeORM's
+  // createPgPulseDataSource); an earlier release took (client, cluster).
+  if (typeof (cluster as Partial<Cluster>).primary !== 'function' || !('pool' in cluster)) {
+    throw new TypeError(
+      'pgpulse: withPgPulse(cluster, client) takes the cluster first: swap the arguments',
+    );
+  }
   const extend = client.$extends as unknown as (extension: PgPulseExtension) => PgPulseClient<C>;
   return extend.call(client, pgpulseExtension(cluster));
 }

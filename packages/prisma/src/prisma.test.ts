@@ -18,7 +18,7 @@ import { PrismaClient } from '../test/generated/client.js';
 import { pgpulseAdapter, withPgPulse } from './index.js';
 
 function connect(cluster: Cluster) {
-  return withPgPulse(new PrismaClient({ adapter: pgpulseAdapter(cluster) }), cluster);
+  return withPgPulse(cluster, new PrismaClient({ adapter: pgpulseAdapter(cluster) }));
 }
 
 describe('Prisma 7 on pgpulse (1 primary + 2 replicas)', () => {
@@ -55,6 +55,12 @@ describe('Prisma 7 on pgpulse (1 primary + 2 replicas)', () => {
    */
   const served = <T>(fn: () => Promise<T>) =>
     observe(sandbox, cluster, () => cluster.context(async () => await fn()));
+
+  it('withPgPulse takes the cluster first, and says so when given (client, cluster)', () => {
+    const client = new PrismaClient({ adapter: pgpulseAdapter(cluster) });
+    const swapped = withPgPulse as unknown as (a: unknown, b: unknown) => unknown;
+    expect(() => swapped(client, cluster)).toThrow(/takes the cluster first: swap the arguments/);
+  });
 
   it('model reads go to a replica', async () => {
     const seen = await served(async () => {

@@ -12,7 +12,7 @@ function build(cluster: Cluster) {
   return {
     base,
     viaExtends: base.$extends(pgpulseExtension(cluster)),
-    viaWith: withPgPulse(base, cluster),
+    viaWith: withPgPulse(cluster, base),
   };
 }
 
@@ -98,7 +98,7 @@ async function furtherExtended(db: Db) {
 }
 
 describe('types of the wrapped Prisma client', () => {
-  it('withPgPulse(client, cluster) has the type of client.$extends(pgpulseExtension(cluster))', () => {
+  it('withPgPulse(cluster, client) has the type of client.$extends(pgpulseExtension(cluster))', () => {
     expectTypeOf<Clients['viaWith']>().toEqualTypeOf<Clients['viaExtends']>();
     expectTypeOf(ordinaryPrismaCode).toBeFunction();
     expectTypeOf(furtherExtended).toBeFunction();

@@ -10,7 +10,7 @@ import { type OrmWorker, type Settlement, TICK_CACHE_TTL_MS } from './types.js';
 
 export function prismaWorker(cluster: Cluster): OrmWorker {
   const base = new PrismaClient({ adapter: pgpulseAdapter(cluster) });
-  const prisma = withPgPulse(base, cluster);
+  const prisma = withPgPulse(cluster, base);
   // The same client, its reads served from pgpulse's query result cache.
   const cached = prisma.$cached({ ttlMs: TICK_CACHE_TTL_MS, tags: ['market_data'] });
 
