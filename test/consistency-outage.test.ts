@@ -3,7 +3,7 @@
 // (the first write after the crash, and a read with consistency.waitMs), and the service's
 // read({ consistencyRequired: true }) is strong.
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { waitUntil } from '@pgpulse/sandbox/testing';
+import { closeAfterEach, waitUntil } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -15,26 +15,23 @@ import {
 
 let sandbox: SandboxCluster | undefined;
 let cluster: Cluster | undefined;
-afterEach(async () => {
-  await cluster?.close();
-  await sandbox?.stop();
-  cluster = undefined;
-  sandbox = undefined;
-});
+const track = closeAfterEach(afterEach);
 
 async function setup(config: Partial<PgPulseConfig> = {}) {
-  sandbox = await startCluster({ replicas: 1 });
+  sandbox = track(await startCluster({ replicas: 1 }));
   await sandbox.query('primary', 'CREATE TABLE events (id serial PRIMARY KEY, note text)');
   await sandbox.waitForReplay();
-  cluster = createCluster({
-    primary: sandbox.primary.url,
-    replicas: [sandbox.replicas[0]!.url],
-    health: { intervalMs: 100, timeoutMs: 300, maxConsecutiveFailures: 2 },
-    circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 300 },
-    pool: { acquireTimeoutMs: 2000, connectTimeoutMs: 500 },
-    replicaLag: { maxLagMs: null, maxLagBytes: null },
-    ...config,
-  });
+  cluster = track(
+    createCluster({
+      primary: sandbox.primary.url,
+      replicas: [sandbox.replicas[0]!.url],
+      health: { intervalMs: 100, timeoutMs: 300, maxConsecutiveFailures: 2 },
+      circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 300 },
+      pool: { acquireTimeoutMs: 2000, connectTimeoutMs: 500 },
+      replicaLag: { maxLagMs: null, maxLagBytes: null },
+      ...config,
+    }),
+  );
   await cluster.ready();
   return { s: sandbox, c: cluster };
 }
@@ -168,13 +165,13 @@ describe('consistency.waitMs', () => {
 
 describe('DatabaseOptimizationService.read({ consistencyRequired })', () => {
   it('is strong: its reads go to the primary; without it they go to a replica', async () => {
-    sandbox = await startCluster({ replicas: 1 });
+    sandbox = track(await startCluster({ replicas: 1 }));
     const service = new DatabaseOptimizationService({
       primary: sandbox.primary.url,
       replicas: [sandbox.replicas[0]!.url],
       consistency: { level: 'eventual' },
     });
-    cluster = service.cluster;
+    cluster = track(service.cluster);
     await service.initialize();
     const port = (r: { rows: { port: number }[] }) => r.rows[0]!.port;
     const q = 'SELECT inet_server_port() AS port';

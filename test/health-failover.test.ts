@@ -1,5 +1,11 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { nextEvent, sleep, waitForRounds, waitUntil } from '@pgpulse/sandbox/testing';
+import {
+  closeAfterEach,
+  nextEvent,
+  sleep,
+  waitForRounds,
+  waitUntil,
+} from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -12,25 +18,22 @@ const INTERVAL = 100;
 let sandbox: SandboxCluster | undefined;
 let cluster: Cluster | undefined;
 
-afterEach(async () => {
-  await cluster?.close();
-  await sandbox?.stop();
-  cluster = undefined;
-  sandbox = undefined;
-});
+const track = closeAfterEach(afterEach);
 
 async function setup(options: { synchronous?: boolean } = {}, config: Partial<PgPulseConfig> = {}) {
-  sandbox = await startCluster({ replicas: 2, synchronous: options.synchronous ?? false });
+  sandbox = track(await startCluster({ replicas: 2, synchronous: options.synchronous ?? false }));
   await sandbox.query('primary', 'CREATE TABLE events (id serial PRIMARY KEY, note text)');
   await sandbox.waitForReplay();
-  cluster = createCluster({
-    primary: sandbox.primary.url,
-    replicas: sandbox.replicas.map((r) => r.url),
-    health: { intervalMs: INTERVAL, timeoutMs: 300, maxConsecutiveFailures: 2 },
-    circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 300 },
-    pool: { acquireTimeoutMs: 2000, connectTimeoutMs: 500 },
-    ...config,
-  });
+  cluster = track(
+    createCluster({
+      primary: sandbox.primary.url,
+      replicas: sandbox.replicas.map((r) => r.url),
+      health: { intervalMs: INTERVAL, timeoutMs: 300, maxConsecutiveFailures: 2 },
+      circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 300 },
+      pool: { acquireTimeoutMs: 2000, connectTimeoutMs: 500 },
+      ...config,
+    }),
+  );
   await cluster.ready();
   return { sandbox, cluster };
 }
@@ -135,15 +138,17 @@ describe('failover', () => {
   it('external: a standby promoted by the HA system serves reads before the health round that elects it ends', async () => {
     // The round that would elect the promoted standby waits for the old primary's probe, which
     // a blackhole holds for the whole probe timeout: reads must not fail meanwhile.
-    sandbox = await startCluster({ replicas: 2 });
+    sandbox = track(await startCluster({ replicas: 2 }));
     const s = sandbox;
     const proxy = await s.proxy('primary');
-    cluster = createCluster({
-      primary: proxy.url,
-      replicas: s.replicas.map((r) => r.url),
-      health: { intervalMs: INTERVAL, timeoutMs: 3000, maxConsecutiveFailures: 1 },
-      pool: { acquireTimeoutMs: 2000, connectTimeoutMs: 500 },
-    });
+    cluster = track(
+      createCluster({
+        primary: proxy.url,
+        replicas: s.replicas.map((r) => r.url),
+        health: { intervalMs: INTERVAL, timeoutMs: 3000, maxConsecutiveFailures: 1 },
+        pool: { acquireTimeoutMs: 2000, connectTimeoutMs: 500 },
+      }),
+    );
     const c = cluster;
     await c.ready();
     const replica1Port = s.replicas[0]!.port;
@@ -374,15 +379,17 @@ describe('replica lag', () => {
   });
 
   it('a blackholed replica never makes a query wait longer than the configured timeouts', async () => {
-    sandbox = await startCluster({ replicas: 2 });
+    sandbox = track(await startCluster({ replicas: 2 }));
     const proxy = await sandbox.proxy('replica1');
-    cluster = createCluster({
-      primary: sandbox.primary.url,
-      replicas: [proxy.url, sandbox.replicas[1]!.url],
-      health: { intervalMs: INTERVAL, timeoutMs: 200, maxConsecutiveFailures: 2 },
-      pool: { acquireTimeoutMs: 500, connectTimeoutMs: 300, prePingAfterIdleMs: 0 },
-      consistency: { level: 'eventual' },
-    });
+    cluster = track(
+      createCluster({
+        primary: sandbox.primary.url,
+        replicas: [proxy.url, sandbox.replicas[1]!.url],
+        health: { intervalMs: INTERVAL, timeoutMs: 200, maxConsecutiveFailures: 2 },
+        pool: { acquireTimeoutMs: 500, connectTimeoutMs: 300, prePingAfterIdleMs: 0 },
+        consistency: { level: 'eventual' },
+      }),
+    );
     await cluster.ready();
     proxy.blackhole();
     let slowest = 0;

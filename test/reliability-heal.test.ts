@@ -1,17 +1,12 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { sleep } from '@pgpulse/sandbox/testing';
+import { closeAfterEach, sleep } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
 
 let sandbox: SandboxCluster | undefined;
 let cluster: Cluster | undefined;
 
-afterEach(async () => {
-  await cluster?.close();
-  await sandbox?.stop();
-  cluster = undefined;
-  sandbox = undefined;
-});
+const track = closeAfterEach(afterEach);
 
 /** `workers` read loops, each its own context, until stopped; errors and successes are timed. */
 function readLoops(c: Cluster, workers: number) {
@@ -54,16 +49,18 @@ function readLoops(c: Cluster, workers: number) {
 
 describe('#11 item 5: a blackholed replica, healed', () => {
   it('no read fails or stays stuck, during the blackhole or after heal', async () => {
-    sandbox = await startCluster({ replicas: 2 });
+    sandbox = track(await startCluster({ replicas: 2 }));
     const proxy = await sandbox.proxy('replica1');
-    cluster = createCluster({
-      primary: sandbox.primary.url,
-      replicas: [proxy.url, sandbox.replicas[1]!.url],
-      health: { intervalMs: 200, timeoutMs: 400, maxConsecutiveFailures: 2 },
-      circuitBreaker: { failureThreshold: 3, resetTimeoutMs: 500 },
-      pool: { maxSize: 8, acquireTimeoutMs: 3000, connectTimeoutMs: 1000 },
-      consistency: { level: 'eventual' },
-    });
+    cluster = track(
+      createCluster({
+        primary: sandbox.primary.url,
+        replicas: [proxy.url, sandbox.replicas[1]!.url],
+        health: { intervalMs: 200, timeoutMs: 400, maxConsecutiveFailures: 2 },
+        circuitBreaker: { failureThreshold: 3, resetTimeoutMs: 500 },
+        pool: { maxSize: 8, acquireTimeoutMs: 3000, connectTimeoutMs: 1000 },
+        consistency: { level: 'eventual' },
+      }),
+    );
     await cluster.ready();
     const c = cluster;
     const downs: number[] = [];

@@ -7,17 +7,13 @@
 // goodbye before the write is placed.
 import { execFileSync } from 'node:child_process';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { closeAfterEach } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
 
 let sandbox: SandboxCluster | undefined;
 let cluster: Cluster | undefined;
-afterEach(async () => {
-  await cluster?.close();
-  await sandbox?.stop();
-  cluster = undefined;
-  sandbox = undefined;
-});
+const track = closeAfterEach(afterEach);
 
 /** Terminates a backend from another process, blocking this one until it is gone. */
 function terminateWhileBlocked(url: string, pid: number): void {
@@ -39,13 +35,15 @@ function terminateWhileBlocked(url: string, pid: number): void {
 
 describe('a write on an idle connection whose backend just died', () => {
   it('runs on a new connection: it neither fails nor is lost', async () => {
-    sandbox = await startCluster({ replicas: 0 });
+    sandbox = track(await startCluster({ replicas: 0 }));
     await sandbox.query('primary', 'CREATE TABLE hung_up (id int PRIMARY KEY)');
-    cluster = createCluster({
-      primary: sandbox.primary.url,
-      applicationName: 'hung-up',
-      pool: { minSize: 1, maxSize: 1, overflow: 0, prePing: false },
-    });
+    cluster = track(
+      createCluster({
+        primary: sandbox.primary.url,
+        applicationName: 'hung-up',
+        pool: { minSize: 1, maxSize: 1, overflow: 0, prePing: false },
+      }),
+    );
     await cluster.ready();
     // First the connection opened ahead by ready(), never used yet.
     const warm = await sandbox.query<{ pid: number }>(

@@ -1,5 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { sleep, waitUntil } from '@pgpulse/sandbox/testing';
+import { closeAfterEach, sleep, waitUntil } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
 
@@ -8,24 +8,21 @@ const INTERVAL = 500;
 let sandbox: SandboxCluster | undefined;
 let cluster: Cluster | undefined;
 
-afterEach(async () => {
-  await cluster?.close();
-  await sandbox?.stop();
-  cluster = undefined;
-  sandbox = undefined;
-});
+const track = closeAfterEach(afterEach);
 
 describe('#11 item 6: a killed and restarted replica', () => {
   it('fires node-down and node-up, and rejoins on a successful probe, not at the breaker reset', async () => {
-    sandbox = await startCluster({ replicas: 2 });
-    cluster = createCluster({
-      primary: sandbox.primary.url,
-      replicas: sandbox.replicas.map((r) => r.url),
-      health: { intervalMs: INTERVAL, timeoutMs: 1000, maxConsecutiveFailures: 3 },
-      // A reset far beyond the test's waits: only the probes can bring it back in time.
-      circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 120_000 },
-      consistency: { level: 'eventual' },
-    });
+    sandbox = track(await startCluster({ replicas: 2 }));
+    cluster = track(
+      createCluster({
+        primary: sandbox.primary.url,
+        replicas: sandbox.replicas.map((r) => r.url),
+        health: { intervalMs: INTERVAL, timeoutMs: 1000, maxConsecutiveFailures: 3 },
+        // A reset far beyond the test's waits: only the probes can bring it back in time.
+        circuitBreaker: { failureThreshold: 2, resetTimeoutMs: 120_000 },
+        consistency: { level: 'eventual' },
+      }),
+    );
     await cluster.ready();
     const c = cluster;
     const events: string[] = [];

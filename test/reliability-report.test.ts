@@ -1,17 +1,12 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { waitUntil } from '@pgpulse/sandbox/testing';
+import { closeAfterEach, waitUntil } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
 
 let sandbox: SandboxCluster | undefined;
 let cluster: Cluster | undefined;
 
-afterEach(async () => {
-  await cluster?.close();
-  await sandbox?.stop();
-  cluster = undefined;
-  sandbox = undefined;
-});
+const track = closeAfterEach(afterEach);
 
 /** Fails when `check` is not true in time (it used to return silently and leave it to the next expect). */
 const until = (check: () => boolean, ms = 20_000) =>
@@ -19,13 +14,15 @@ const until = (check: () => boolean, ms = 20_000) =>
 
 describe('#11 item 10: stats() report the truth', () => {
   it('a down replica is not reported as caught up; every node reports fenced and writable', async () => {
-    sandbox = await startCluster({ replicas: 2 });
-    cluster = createCluster({
-      primary: sandbox.primary.url,
-      replicas: sandbox.replicas.map((r) => r.url),
-      health: { intervalMs: 100, timeoutMs: 1000, maxConsecutiveFailures: 2 },
-      failover: { promotion: 'manual' },
-    });
+    sandbox = track(await startCluster({ replicas: 2 }));
+    cluster = track(
+      createCluster({
+        primary: sandbox.primary.url,
+        replicas: sandbox.replicas.map((r) => r.url),
+        health: { intervalMs: 100, timeoutMs: 1000, maxConsecutiveFailures: 2 },
+        failover: { promotion: 'manual' },
+      }),
+    );
     await cluster.ready();
     const c = cluster;
     const node = (name: string) => c.stats().nodes.find((n) => n.name === name)!;
@@ -42,12 +39,14 @@ describe('#11 item 10: stats() report the truth', () => {
   });
 
   it('after a switchover the old primary is reported fenced and writable, and no lost window runs backwards', async () => {
-    sandbox = await startCluster({ replicas: 2 });
-    cluster = createCluster({
-      primary: sandbox.primary.url,
-      replicas: sandbox.replicas.map((r) => r.url),
-      health: { intervalMs: 100, timeoutMs: 1000, maxConsecutiveFailures: 2 },
-    });
+    sandbox = track(await startCluster({ replicas: 2 }));
+    cluster = track(
+      createCluster({
+        primary: sandbox.primary.url,
+        replicas: sandbox.replicas.map((r) => r.url),
+        health: { intervalMs: 100, timeoutMs: 1000, maxConsecutiveFailures: 2 },
+      }),
+    );
     await cluster.ready();
     const c = cluster;
     const node = (name: string) => c.stats().nodes.find((n) => n.name === name)!;

@@ -1,5 +1,6 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import pg from 'pg';
+import { zonedPools } from '@pgpulse/sandbox/testing';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PartitioningError, PgPulseError } from '../errors/index.js';
 import { qualified } from '../sql/index.js';
@@ -21,19 +22,7 @@ const statements: string[] = [];
 
 beforeAll(async () => {
   sandbox = await startCluster({ replicas: 0 });
-  admin = new pg.Pool({
-    connectionString: sandbox.primary.url,
-    max: 3,
-    options: '-c TimeZone=UTC',
-  });
-  app = new pg.Pool({
-    connectionString: sandbox.primary.url,
-    max: 1,
-    options: '-c TimeZone=Asia/Kolkata -c DateStyle=Postgres,DMY',
-  });
-  // pool.end() resolves before the sockets close, and an idle client's error is re-emitted on
-  // its pool: the server's shutdown notice must not become an uncaught error.
-  for (const pool of [admin, app]) pool.on('error', () => {});
+  ({ admin, app } = zonedPools(sandbox.primary.url, { adminMax: 3 }));
 }, 120_000);
 
 afterAll(async () => {

@@ -1,4 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { zonedPools } from '@pgpulse/sandbox/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PartitioningError } from '../../errors/index.js';
@@ -18,17 +19,7 @@ let app: pg.Pool;
 
 beforeAll(async () => {
   sandbox = await startCluster({ replicas: 0 });
-  admin = new pg.Pool({
-    connectionString: sandbox.primary.url,
-    max: 4,
-    options: '-c TimeZone=UTC',
-  });
-  app = new pg.Pool({
-    connectionString: sandbox.primary.url,
-    max: 1,
-    options: '-c TimeZone=Asia/Kolkata -c DateStyle=Postgres,DMY',
-  });
-  for (const pool of [admin, app]) pool.on('error', () => {});
+  ({ admin, app } = zonedPools(sandbox.primary.url, { adminMax: 4 }));
 }, 120_000);
 
 afterAll(async () => {
