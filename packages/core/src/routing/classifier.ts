@@ -5,21 +5,38 @@ import {
   type AstRecord,
   arrayField,
   constantBoolean,
-  constantString,
   isParserLoaded,
   isRecord,
   isTempRangeVar,
-  isTempSchema,
   parserNotLoaded,
-  recordField,
   shapeOf,
   splitStatements,
   stringField,
   stringList,
   unwrapNode,
 } from '../sql/index.js';
+import type {
+  Classification,
+  Classifier,
+  ClassifierOptions,
+  RouteReason,
+  SessionEffect,
+  StatementKind,
+  TransactionControl,
+} from './classification.js';
 import { findHint, mayContainHint } from './hints.js';
 import { hasNoSessionEffect, isPlainWrite } from './shortcuts.js';
+import {
+  beginsReadOnly,
+  createsTempObject,
+  explainAnalyzes,
+  isDdl,
+  NESTED_WRITE_NODES,
+  readReason,
+  TRANSACTION_BOUNDARIES,
+  TRANSACTION_KINDS,
+  type TreeFacts,
+} from './statement-facts.js';
 import {
   BUILTIN_VOLATILE_FUNCTIONS,
   builtinName,
@@ -28,120 +45,18 @@ import {
   SESSION_ADVISORY_LOCK_FUNCTIONS,
 } from './volatile-functions.js';
 
+// The classification types have their own file; they are named here too for the modules that
+// import them with the classifier.
+export type {
+  Classification,
+  Classifier,
+  ClassifierOptions,
+  RouteReason,
+  SessionEffect,
+  StatementKind,
+  TransactionControl,
+} from './classification.js';
 export { BUILTIN_VOLATILE_FUNCTIONS };
-
-export type StatementKind = 'read' | 'write';
-/**
- * Why the classifier called a statement a read ('select', 'show', ...) or a write ('write',
- * 'unparseable', 'too-large', a hint, ...).
- */
-export type RouteReason =
-  | 'select'
-  | 'show'
-  | 'values'
-  | 'explain'
-  | 'table'
-  | 'hint-primary'
-  | 'hint-replica'
-  | 'write'
-  | 'ddl'
-  | 'locking-clause'
-  | 'writable-cte'
-  | 'select-into'
-  | 'volatile-function'
-  | 'multi-statement'
-  | 'unparseable'
-  | 'empty'
-  | 'transaction-control'
-  | 'session-state'
-  | 'utility'
-  | 'explain-analyze'
-  | 'call'
-  | 'too-large';
-export type TransactionControl =
-  | 'begin'
-  | 'begin-read-only'
-  | 'commit'
-  | 'rollback'
-  | 'savepoint'
-  | 'release'
-  | 'rollback-to'
-  | 'prepare-transaction';
-export type SessionEffect =
-  | 'set'
-  | 'reset'
-  | 'listen'
-  | 'unlisten'
-  | 'temp-table'
-  | 'advisory-lock'
-  | 'prepare'
-  | 'cursor-with-hold'
-  | 'discard'
-  /** DEALLOCATE: pg's client still believes its named statements exist on that connection. */
-  | 'deallocate'
-  /**
-   * nextval/setval: currval and lastval now answer on this connection only. A client keeps
-   * the connection until release; a one-off statement's connection may be reused.
-   */
-  | 'sequence';
-
-/**
- * What the classifier decided about a statement: read or write, why, the functions it calls and the
- * session state it changes.
- */
-export interface Classification {
-  readonly kind: StatementKind;
-  readonly reason: RouteReason;
-  /**
-   * Function names a read calls, as the parser resolved them: unquoted identifiers are
-   * lower-case, quoted ones keep their case, schema-qualified when written so (`public.f`;
-   * SQL-syntax forms such as EXTRACT appear as `pg_catalog.extract`). A caller checks them
-   * against the catalog's volatile set. Empty when kind is 'write'.
-   */
-  readonly functions: readonly string[];
-  /**
-   * Relations a read names (tables, views, CTE names), as the parser resolved them, schema-
-   * qualified when written so. A caller checks views against the catalog: a view's definition
-   * may call a function that writes. Empty when kind is 'write'.
-   */
-  readonly relations: readonly string[];
-  /**
-   * Present for BEGIN/START TRANSACTION/COMMIT/END/ROLLBACK/ABORT/SAVEPOINT/RELEASE/
-   * ROLLBACK TO/PREPARE TRANSACTION. Absent for COMMIT/ROLLBACK AND CHAIN, which leave a
-   * transaction open on the same connection.
-   */
-  readonly transaction?: TransactionControl;
-  /** Present when the statement changes session state, so the connection must be pinned. */
-  readonly session?: SessionEffect;
-}
-
-export interface ClassifierOptions {
-  /** Extra function names treated as volatile (forces primary). Lower-case, optionally schema-qualified. */
-  readonly volatileFunctions?: Iterable<string>;
-  /** Function names the user declares safe on replicas even if volatile (allow list wins over built-in list). */
-  readonly allowFunctions?: Iterable<string>;
-  /** Max cached texts (LRU-ish bounded Map, default 5000). */
-  readonly cacheSize?: number;
-  /**
-   * Longest shape (the text after long constant lists are cut) the parser is given, default
-   * 16,384 characters: parsing costs about 1–2 ms per KB on the event loop. A longer statement
-   * goes to the primary as 'too-large' without a parse unless something in it could change the
-   * connection's state, which only the parser can tell.
-   */
-  readonly maxParseLength?: number;
-}
-
-/**
- * Classifies SQL text as provably read-only or not; anything it cannot prove read-only is a write.
- */
-export interface Classifier {
-  /** Synchronous; requires loadParser() to have resolved. Never throws for any SQL text. */
-  classify(sql: string): Classification;
-  /** Current number of cached entries. */
-  readonly cacheSize: number;
-  /** Texts handed to the parser so far (cache misses that needed a parse). */
-  readonly parseCount: number;
-}
 
 const DEFAULT_CACHE_SIZE = 5000;
 const DEFAULT_MAX_PARSE_LENGTH = 16_384;
@@ -218,147 +133,6 @@ const TOO_LARGE = write('too-large');
 function isBlank(sql: string): boolean {
   return !/\S/.test(sql);
 }
-
-// ---------------------------------------------------------------------------------------------
-// Tree facts
-
-/** What a generic walk over a statement's tree found. */
-interface TreeFacts {
-  locking: boolean;
-  into: boolean;
-  intoTemp: boolean;
-  nestedWrite: boolean;
-  volatile: boolean;
-  readonly functions: Set<string>;
-  readonly relations: Set<string>;
-  session: SessionEffect | undefined;
-}
-
-const NESTED_WRITE_NODES: ReadonlySet<string> = new Set([
-  'InsertStmt',
-  'UpdateStmt',
-  'DeleteStmt',
-  'MergeStmt',
-]);
-
-const DDL_NODES: ReadonlySet<string> = new Set([
-  'GrantStmt',
-  'GrantRoleStmt',
-  'CommentStmt',
-  'SecLabelStmt',
-  'TruncateStmt',
-  'VacuumStmt',
-  'ReindexStmt',
-  'ClusterStmt',
-  'RefreshMatViewStmt',
-  'IndexStmt',
-  'ViewStmt',
-  'RuleStmt',
-  'DefineStmt',
-  'CompositeTypeStmt',
-  'RenameStmt',
-  'ReassignOwnedStmt',
-  'ImportForeignSchemaStmt',
-]);
-
-function isDdl(type: string): boolean {
-  return (
-    type.startsWith('Create') ||
-    type.startsWith('Alter') ||
-    type.startsWith('Drop') ||
-    DDL_NODES.has(type)
-  );
-}
-
-/** Object-creating DDL whose target lives only in this session (TEMP, or pg_temp schema). */
-function createsTempObject(node: AstNode): boolean {
-  const body = node.body;
-  switch (node.type) {
-    case 'CreateStmt':
-      return isTempRangeVar(body.relation);
-    case 'CreateTableAsStmt':
-      return isTempRangeVar(recordField(body, 'into')?.rel);
-    case 'ViewStmt':
-      return isTempRangeVar(body.view);
-    case 'CreateSeqStmt':
-      return isTempRangeVar(body.sequence);
-    case 'CompositeTypeStmt':
-      return isTempRangeVar(body.typevar);
-    case 'CreateFunctionStmt':
-      return isTempSchema(stringList(body.funcname)?.[0]);
-    default:
-      return false;
-  }
-}
-
-/** True unless every ANALYZE option is clearly false; an odd spelling counts as ANALYZE. */
-function explainAnalyzes(options: readonly unknown[] | undefined): boolean {
-  if (options === undefined) return false;
-  for (const option of options) {
-    const node = unwrapNode(option);
-    if (node === undefined || node.type !== 'DefElem') continue;
-    const name = stringField(node.body, 'defname');
-    if (name !== 'analyze' && name !== 'analyse') continue;
-    if (node.body.arg === undefined || constantBoolean(node.body.arg) !== false) return true;
-  }
-  return false;
-}
-
-/**
- * READ ONLY and not SERIALIZABLE: a hot standby refuses serializable transactions ("cannot use
- * serializable mode in a hot standby"), so only the primary can run `SERIALIZABLE READ ONLY`.
- */
-function beginsReadOnly(options: readonly unknown[] | undefined): boolean {
-  let readOnly = false;
-  let serializable = false;
-  for (const option of options ?? []) {
-    const node = unwrapNode(option);
-    if (node?.type !== 'DefElem') continue;
-    if (node.body.defname === 'transaction_read_only') {
-      readOnly = constantBoolean(node.body.arg) === true;
-    } else if (node.body.defname === 'transaction_isolation') {
-      serializable = constantString(node.body.arg)?.toLowerCase() === 'serializable';
-    }
-  }
-  return readOnly && !serializable;
-}
-
-/** `TABLE t` parses as `SELECT * FROM t` whose star has no source location. */
-function isTableCommand(select: AstRecord): boolean {
-  const targets = arrayField(select, 'targetList');
-  if (targets?.length !== 1) return false;
-  const target = unwrapNode(targets[0]);
-  if (target?.type !== 'ResTarget' || target.body.location !== -1) return false;
-  const column = unwrapNode(target.body.val);
-  if (column?.type !== 'ColumnRef' || column.body.location !== -1) return false;
-  const fields = arrayField(column.body, 'fields');
-  return fields?.length === 1 && unwrapNode(fields[0])?.type === 'A_Star';
-}
-
-function readReason(select: AstRecord): RouteReason {
-  const op = select.op;
-  if (op !== undefined && op !== 'SETOP_NONE') return 'select';
-  if (arrayField(select, 'valuesLists') !== undefined) return 'values';
-  return isTableCommand(select) ? 'table' : 'select';
-}
-
-const TRANSACTION_KINDS: Readonly<Record<string, TransactionControl>> = {
-  TRANS_STMT_COMMIT: 'commit',
-  TRANS_STMT_ROLLBACK: 'rollback',
-  TRANS_STMT_SAVEPOINT: 'savepoint',
-  TRANS_STMT_RELEASE: 'release',
-  TRANS_STMT_ROLLBACK_TO: 'rollback-to',
-  TRANS_STMT_PREPARE: 'prepare-transaction',
-};
-
-/** Statements that open or close the transaction, as opposed to savepoints inside it. */
-const TRANSACTION_BOUNDARIES: ReadonlySet<TransactionControl> = new Set([
-  'begin',
-  'begin-read-only',
-  'commit',
-  'rollback',
-  'prepare-transaction',
-]);
 
 // ---------------------------------------------------------------------------------------------
 // The classifier

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Classification } from './classifier.js';
+import type { Classification } from './classification.js';
 import {
   CATALOG_VIEWS_SQL,
   CATALOG_VOLATILE_SQL,

@@ -1,15 +1,13 @@
-export {
-  BUILTIN_VOLATILE_FUNCTIONS,
-  type Classification,
-  type Classifier,
-  type ClassifierOptions,
-  classify,
-  createClassifier,
-  type RouteReason,
-  type SessionEffect,
-  type StatementKind,
-  type TransactionControl,
-} from './classifier.js';
+export type {
+  Classification,
+  Classifier,
+  ClassifierOptions,
+  RouteReason,
+  SessionEffect,
+  StatementKind,
+  TransactionControl,
+} from './classification.js';
+export { BUILTIN_VOLATILE_FUNCTIONS, classify, createClassifier } from './classifier.js';
 export {
   Executor,
   type LeaseListener,

@@ -1,4 +1,4 @@
-import type { Classification } from './classifier.js';
+import type { Classification } from './classification.js';
 
 /**
  * A hot standby's refusal of a write, which proves the statement writes and that nothing of

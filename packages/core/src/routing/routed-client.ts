@@ -6,7 +6,7 @@ import { ClusterClosedError, PgPulseError } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import { type PooledConnection, transactionStatus } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
-import type { Classification } from './classifier.js';
+import type { Classification } from './classification.js';
 import type { Executor } from './executor.js';
 import { isSubmittable, normalizeQueryArgs, type QueryRequest, settle } from './query-args.js';
 

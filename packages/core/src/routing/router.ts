@@ -7,7 +7,7 @@ import {
   ReadNeedsPrimaryError,
 } from '../errors/index.js';
 import type { ClusterNode } from '../topology/index.js';
-import type { Classification } from './classifier.js';
+import type { Classification } from './classification.js';
 import type { ReadCheck, ReadCheckKind } from './read-pipeline.js';
 import type { StatementPolicy } from './statement-policy.js';
 

@@ -1,6 +1,6 @@
 import type { ResolvedRoutingConfig } from '../config/index.js';
 import { shapeOf } from '../sql/index.js';
-import type { Classification } from './classifier.js';
+import type { Classification } from './classification.js';
 import { BUILTIN_VOLATILE_FUNCTIONS } from './volatile-functions.js';
 
 export type PolicyReason = 'catalog-volatile' | 'force-primary-pattern' | 'learned-refusal';
