@@ -1,7 +1,6 @@
 import type pg from 'pg';
 import type { ConsistencyLevel } from '../config/index.js';
 import type { ScopeChanges } from '../context/index.js';
-import type { RoutingPool } from './routing-pool.js';
 
 /** What a `cluster.pool.scoped()` view fixes for every statement sent through it. */
 export interface PoolScope {
@@ -15,15 +14,22 @@ export interface PoolScope {
 
 type ConnectCallback = (err: Error | undefined, client?: pg.PoolClient, done?: () => void) => void;
 
+/** What a view needs of the routing pool (declared here so the two files do not import each other). */
+interface ScopedRoutes extends pg.Pool {
+  routeQuery(first: unknown, second: unknown, third: unknown, fixed: ScopeChanges): unknown;
+  /** Its callback is pg.Pool's connect callback, typed with the pool's own client there. */
+  routeConnect(callback: never, fixed: ScopeChanges): unknown;
+}
+
 /**
  * A proxy of `pool` whose `query` and `connect` carry `changes`. Other members are the pool's
  * own, methods bound to it, since the pool keeps its state in private fields.
  */
-export function scopedView(pool: RoutingPool, changes: ScopeChanges): pg.Pool {
+export function scopedView(pool: ScopedRoutes, changes: ScopeChanges): pg.Pool {
   const query = (first: unknown, second?: unknown, third?: unknown): unknown =>
     pool.routeQuery(first, second, third, changes);
   const connect = (callback?: ConnectCallback): unknown =>
-    pool.routeConnect(callback as Parameters<RoutingPool['routeConnect']>[0], changes);
+    pool.routeConnect(callback as never, changes);
   const bound = new WeakMap<object, unknown>();
   return new Proxy(pool, {
     get(target, property) {
