@@ -1,12 +1,8 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadParser } from '../sql/index.js';
-import {
-  type Classification,
-  type ClassifierOptions,
-  classifyByParse,
-  createClassifier,
-} from './classifier.js';
+import type { Classification, ClassifierOptions } from './classification.js';
+import { classifyByParse, createClassifier } from './classifier.js';
 
 beforeAll(async () => {
   await loadParser();

@@ -1,16 +1,14 @@
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isParserLoaded, loadParser } from '../sql/index.js';
-import {
-  BUILTIN_VOLATILE_FUNCTIONS,
-  type Classification,
-  classify,
-  createClassifier,
-  type RouteReason,
-  type SessionEffect,
-  type StatementKind,
-  type TransactionControl,
-} from './classifier.js';
+import type {
+  Classification,
+  RouteReason,
+  SessionEffect,
+  StatementKind,
+  TransactionControl,
+} from './classification.js';
+import { BUILTIN_VOLATILE_FUNCTIONS, classify, createClassifier } from './classifier.js';
 
 interface Expected {
   readonly transaction?: TransactionControl;

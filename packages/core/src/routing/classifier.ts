@@ -47,15 +47,6 @@ import {
 
 // The classification types have their own file; they are named here too for the modules that
 // import them with the classifier.
-export type {
-  Classification,
-  Classifier,
-  ClassifierOptions,
-  RouteReason,
-  SessionEffect,
-  StatementKind,
-  TransactionControl,
-} from './classification.js';
 export { BUILTIN_VOLATILE_FUNCTIONS };
 
 const DEFAULT_CACHE_SIZE = 5000;

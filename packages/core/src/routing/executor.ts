@@ -17,7 +17,7 @@ import type {
   Classifier,
   SessionEffect,
   TransactionControl,
-} from './classifier.js';
+} from './classification.js';
 import type { QueryRequest } from './query-args.js';
 import { asRefusedWrite, isStandbyRefusal } from './refusals.js';
 import type { Router, RoutingReason } from './router.js';
