@@ -75,6 +75,7 @@ describe('parseConfig: defaults', () => {
       exitOnIdle: true,
       pooling: 'transaction',
       resetOnRelease: 'none',
+      binary: false,
     });
     expect(config.loadBalancing).toBe('round-robin');
     expect(config.readWriteSplit).toBe(true);

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
-import { suggest } from './schema.js';
+import { isPgClientClass, suggest } from './schema.js';
 import { PG_CLIENT_SETTING_FIELDS, parseOptions } from './server-settings.js';
 import type { NodeOptions, PgPulseConfig, PoolOptions } from './types.js';
 
@@ -33,7 +33,6 @@ const NODE_FIELDS = ['host', 'port', 'user', 'password', 'database', 'ssl'] as c
 const REFUSED: Readonly<Record<string, string>> = {
   query_timeout: 'a per-statement deadline is not supported yet (issue #22)',
   types: 'custom type parsers are not applied to pgpulse connections; use pg.types.setTypeParser',
-  binary: 'binary result format is not supported on routed connections',
   client_encoding: 'pgpulse connections always use UTF8',
   stream: 'pgpulse opens its own sockets to every node; a custom stream cannot be routed',
   parseInputDatesAsUTC: 'not applied to pgpulse connections',
@@ -63,6 +62,7 @@ const KNOWN = [
   'verify',
   'log',
   'Client',
+  'binary',
   'Promise',
 ] as const;
 
@@ -137,11 +137,19 @@ export function fromPgPoolOptions(
   if (options.keepAlive === false) {
     refuse('keepAlive', 'pgpulse keeps TCP keep-alive on so that a dead node is noticed');
   }
-  if (options.Client !== undefined && options.Client !== pg.Client) {
-    refuse(
-      'Client',
-      'pgpulse opens pg.Client connections itself on every node; a custom Client class (or pg.native) cannot be routed',
-    );
+  const Client = options.Client;
+  if (Client !== undefined && Client !== pg.Client) {
+    // A class extending pg.Client opens the application's connections (probes keep pg.Client).
+    if (isPgClientClass(Client)) pool.Client = Client;
+    else
+      refuse(
+        'Client',
+        "must be pg.Client or a class extending it: pgpulse follows each connection's protocol messages (transaction status, reported settings) to keep a connection left inside a transaction from the next caller, and pg.native or a pg-native-like object has none",
+      );
+  }
+  if (options.binary !== undefined) {
+    if (typeof options.binary === 'boolean') pool.binary = options.binary;
+    else refuse('binary', 'must be true or false');
   }
   if (options.Promise !== undefined && options.Promise !== Promise) {
     refuse('Promise', 'pgpulse returns native Promises; a custom Promise library is not supported');

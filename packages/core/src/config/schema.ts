@@ -1,4 +1,5 @@
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
+import pg from 'pg';
 import { z } from 'zod';
 import { LOAD_BALANCING_STRATEGIES } from '../balancing/index.js';
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
@@ -161,6 +162,17 @@ const replicaSchema = z.union(
 // Sections
 // ---------------------------------------------------------------------------------------------
 
+const CLIENT_PHRASE =
+  "pg.Client or a class extending it (pgpulse reads each connection's protocol messages: transaction status, reported settings; pg.native and pg-native-like objects have none)";
+
+/** pg.Client itself or a class extending it: what the pool can track (see PoolOptions.Client). */
+export function isPgClientClass(value: unknown): value is typeof pg.Client {
+  return (
+    typeof value === 'function' &&
+    (value === pg.Client || (value.prototype as unknown) instanceof pg.Client)
+  );
+}
+
 const poolSchema = section(
   'pool',
   {
@@ -184,6 +196,8 @@ const poolSchema = section(
     exitOnIdle: bool().default(true),
     pooling: choice(['transaction', 'session', 'statement']).default('transaction'),
     resetOnRelease: choice(['none', 'objects', 'all']).default('none'),
+    binary: bool().default(false),
+    Client: z.custom<typeof pg.Client>(isPgClientClass, CLIENT_PHRASE).optional(),
   },
   'an object of pool options',
 ).superRefine((pool, ctx) => {

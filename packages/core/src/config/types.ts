@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
+import type pg from 'pg';
 import type { LoadBalancingStrategy } from '../balancing/index.js';
 import type { NodeLabel, NodeRole } from '../errors/index.js';
 import type { ServerSettings } from './server-settings.js';
@@ -147,6 +148,18 @@ export interface PoolOptions {
   pooling?: PoolingMode;
   /** What a returning connection is cleared of (see ResetOnRelease); default 'none'. */
   resetOnRelease?: ResetOnRelease;
+  /**
+   * Ask for binary results on the application's connections (pg's `binary`); default false.
+   * pgpulse's own statements on them (EXPLAIN capture) still read text.
+   */
+  binary?: boolean;
+  /**
+   * The class of the application's connections (pg.Pool's `Client`): pg.Client or a class
+   * extending it (an instrumented or extended client), constructed with pgpulse's resolved
+   * connection fields for each node. Health probes keep pg.Client. Anything else (pg.native, a
+   * pg-native-like object) is refused: pgpulse reads each connection's protocol messages.
+   */
+  Client?: typeof pg.Client;
 }
 
 export interface CircuitBreakerConfigOptions {
@@ -508,6 +521,10 @@ export interface ResolvedPoolConfig {
   readonly pooling: PoolingMode;
   /** What a returning connection is cleared of (see ResetOnRelease). */
   readonly resetOnRelease: ResetOnRelease;
+  /** Binary results on the application's connections. */
+  readonly binary: boolean;
+  /** The class of the application's connections; absent: pg.Client. */
+  readonly Client?: typeof pg.Client;
 }
 
 export interface ResolvedCircuitBreakerConfig {

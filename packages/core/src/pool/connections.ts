@@ -50,6 +50,8 @@ export class ConnectionSet {
   recycled = 0;
   /** Bumped by drain(): connections of an older generation are not reused. */
   generation = 0;
+  /** The application's connections ask for binary results (pool.binary). */
+  readonly binary: boolean;
 
   // The password is a closure in here: pg calls it while authenticating; nothing shows it.
   readonly #clientConfig: pg.ClientConfig;
@@ -86,7 +88,10 @@ export class ConnectionSet {
       ...(connection.application_name === undefined && options.applicationName === undefined
         ? {}
         : { application_name: connection.application_name ?? options.applicationName }),
-    };
+      // pg's own flag: every extended-protocol statement on the connection asks for binary.
+      ...(options.binary === true ? { binary: true } : {}),
+    } as pg.ClientConfig;
+    this.binary = options.binary === true;
     this.#Client = options.Client ?? pg.Client;
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#minSize = options.minSize;
@@ -144,11 +149,12 @@ export class ConnectionSet {
   }
 
   /**
-   * A connection to the node outside the set: the same settings and credentials, no set-up
-   * hook, not counted anywhere (pgpulse's own one-off work when no pooled one is free).
+   * A connection to the node outside the set: the same settings and credentials (text
+   * results, whatever pool.binary says), no set-up hook, not counted anywhere (pgpulse's own one-off work when no pooled one is free).
    */
   async openOutside(): Promise<pg.Client> {
-    const client = new this.#Client(this.#clientConfig);
+    // pgpulse's own work parses what it reads as text.
+    const client = new this.#Client({ ...this.#clientConfig, binary: false } as pg.ClientConfig);
     client.on('error', () => destroySocket(client));
     try {
       await untraced(() => connectClient(client));

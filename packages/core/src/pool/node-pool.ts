@@ -128,6 +128,11 @@ export class NodePool {
     this.#conns.onRemove = onRemove;
   }
 
+  /** The application's connections ask for binary results (pool.binary). */
+  get binary(): boolean {
+    return this.#conns.binary;
+  }
+
   acquire(): Promise<PooledConnection> {
     if (this.#ending) return Promise.reject(new PoolClosedError(this.label));
     return this.#dispatcher.acquire();
@@ -143,7 +148,7 @@ export class NodePool {
   async acquireOwn(waitMs: number): Promise<PooledConnection> {
     if (this.#ending) throw new PoolClosedError(this.label);
     const spare = this.#dispatcher.takeSpare() ?? (await this.#waitForSpare(waitMs));
-    if (spare !== undefined) return spare;
+    if (spare !== undefined) return this.#conns.binary ? textResults(spare) : spare;
     if (this.#ending) throw new PoolClosedError(this.label);
     const client = await this.#conns.openOutside();
     let released = false;
@@ -375,4 +380,32 @@ export class NodePool {
       // process over what is only a report.
     }
   }
+}
+
+/** pg.Client's result-format flag, which @types/pg does not declare. */
+interface BinaryFlag {
+  binary?: boolean;
+}
+
+/**
+ * A binary pool's connection lent to pgpulse's own work, whose statements (EXPLAIN with the
+ * slow statement's parameters) must read text: pg copies the client's `binary` onto every
+ * statement as it is queued, and a statement's own `binary: false` does not override it, so
+ * the flag is off for the lease (nobody else queues on the connection meanwhile).
+ */
+function textResults(lease: PooledConnection): PooledConnection {
+  const client = lease.client as pg.Client & BinaryFlag;
+  client.binary = false;
+  return {
+    client: lease.client,
+    ...(lease.reused === undefined ? {} : { reused: lease.reused }),
+    ...(lease.broken ? { broken: () => lease.broken?.() === true } : {}),
+    ...(lease.reportedSettingsChanged
+      ? { reportedSettingsChanged: () => lease.reportedSettingsChanged?.() === true }
+      : {}),
+    release: (destroy) => {
+      client.binary = true;
+      lease.release(destroy);
+    },
+  };
 }

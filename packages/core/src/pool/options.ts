@@ -10,8 +10,10 @@ import type { Clock } from './clock.js';
  */
 export type NodePoolOptions = Omit<
   ResolvedPoolConfig,
-  'pooling' | 'resetOnRelease' | 'maxUses' | 'exitOnIdle' | 'statementTimeoutMs' | 'warm'
+  'pooling' | 'resetOnRelease' | 'maxUses' | 'exitOnIdle' | 'statementTimeoutMs' | 'warm' | 'binary'
 > & {
+  /** Binary results on every connection (pg's `binary`); default false. */
+  readonly binary?: boolean;
   /** Default 'none'. */
   readonly resetOnRelease?: ResetOnRelease;
   readonly applicationName?: string;

@@ -18,6 +18,8 @@ export interface ClientOwner {
   track<T>(work: Promise<T>): Promise<T>;
   /** close()'s deadline passed: statements fail with ClusterClosedError. */
   expired(): boolean;
+  /** The pool's connections ask for binary results (pg.Client's `binary`). */
+  binary(): boolean;
 }
 
 interface Pin {
@@ -100,6 +102,11 @@ export class RoutedClient extends EventEmitter {
     if (this.#ended) return true;
     const client = this.standsFor() as (pg.Client & { _ending?: boolean }) | undefined;
     return client?._ending === true;
+  }
+
+  /** pg.Client's flag: statements with parameters return binary results (pool.binary). */
+  get binary(): boolean {
+    return this.owner.binary();
   }
 
   /** Where this client's statements are routed from: its view's fixed scope, or the current one. */

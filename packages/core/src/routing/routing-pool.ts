@@ -55,6 +55,7 @@ export class RoutingPool extends pg.Pool {
     },
     track: (work) => this.track(work),
     expired: () => this.#expired,
+    binary: () => this.executor.router.nodes.some((node) => node.pool.binary),
   };
   /**
    * Statements and checkouts issued and not yet at a node's pool. pg.Pool counts a client in

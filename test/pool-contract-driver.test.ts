@@ -1,0 +1,165 @@
+// cluster.pool keeps pg.Pool's contract with the driver underneath: pg's `binary` results, a
+// Client class of the application's own (a class extending pg.Client), and connection errors
+// as the driver raised them, with pgpulse's account of them attached.
+import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type Cluster,
+  ConfigError,
+  createCluster,
+  createPoolFromPgOptions,
+  type RoutingPool,
+} from '../packages/core/src/index.js';
+
+let sandbox: SandboxCluster;
+const open: RoutingPool[] = [];
+const clusters: Cluster[] = [];
+
+beforeAll(async () => {
+  sandbox = await startCluster({ replicas: 1 });
+  await sandbox.query('primary', 'CREATE TABLE driver_items (id int PRIMARY KEY, tag text)');
+  await sandbox.waitForReplay();
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(open.map((p) => (p.ending ? undefined : p.end())));
+  await Promise.all(clusters.map((c) => c.close()));
+  await sandbox?.stop();
+});
+
+function pgPool(options: Record<string, unknown>): RoutingPool {
+  const pool = createPoolFromPgOptions(
+    { connectionString: sandbox.primary.url, ...options },
+    { replicas: sandbox.replicas.map((r) => r.url), health: { intervalMs: 200 } },
+  );
+  open.push(pool);
+  return pool;
+}
+
+// Types whose binary form pg parses differently from their text (int8, numeric and json have
+// no binary parser in pg-types), so a text result cannot pass for a binary one.
+const MIXED =
+  'SELECT $1::int4 AS i, 5000000000::int8 AS big, $2::text AS t, 1.50::numeric AS n, \'{"a":1}\'::json AS j, ' +
+  "'2024-01-02 03:04:05+00'::timestamptz AS ts, '{1,2}'::int4[] AS arr";
+
+async function rawPg(binary: boolean): Promise<pg.QueryResult> {
+  const client = new pg.Client({
+    connectionString: sandbox.primary.url,
+    binary,
+  } as pg.ClientConfig);
+  await client.connect();
+  try {
+    return await client.query(MIXED, [7, 'x']);
+  } finally {
+    await client.end();
+  }
+}
+
+describe("pg's binary option", () => {
+  it('a binary pool returns what a binary pg client returns, on the primary and on replicas', async () => {
+    const [binary, text] = await Promise.all([rawPg(true), rawPg(false)]);
+    // The yardstick differs from text, or this test would prove nothing.
+    expect(binary.rows[0]).not.toEqual(text.rows[0]);
+    const pool = pgPool({ binary: true });
+    const viaRead = await pool.query(MIXED, [7, 'x']);
+    const client = await pool.connect();
+    expect((client as unknown as { binary: boolean }).binary).toBe(true);
+    const inTransaction = await client
+      .query('BEGIN')
+      .then(() => client.query(MIXED, [7, 'x']))
+      .finally(() => client.query('COMMIT'));
+    client.release();
+    for (const result of [viaRead, inTransaction]) {
+      expect(result.rows).toEqual(binary.rows);
+      expect(result.fields.map((f) => f.format)).toEqual(binary.fields.map((f) => f.format));
+    }
+    // Without the option nothing changes.
+    const plain = pgPool({});
+    expect((await plain.query(MIXED, [7, 'x'])).rows).toEqual(text.rows);
+  });
+
+  it('a context still reads its own writes on a binary pool (the replica replays nothing)', async () => {
+    const cluster = createCluster({
+      primary: sandbox.primary.url,
+      replicas: [sandbox.replicas[0]!.url],
+      health: { intervalMs: 100 },
+      replicaLag: { maxLagMs: null, maxLagBytes: null },
+      consistency: { level: 'read-your-writes' },
+      pool: { binary: true },
+    });
+    clusters.push(cluster);
+    await cluster.ready();
+    await sandbox.pauseReplay('replica1');
+    try {
+      for (let id = 1; id <= 5; id++) {
+        const row = await cluster.context(async () => {
+          await cluster.pool.query('INSERT INTO driver_items VALUES ($1, $2)', [id, `t${id}`]);
+          const read = await cluster.pool.query('SELECT id, tag FROM driver_items WHERE id = $1', [
+            id,
+          ]);
+          return read.rows[0];
+        });
+        expect(row).toEqual({ id, tag: `t${id}` });
+      }
+    } finally {
+      await sandbox.resumeReplay('replica1');
+    }
+  });
+
+  it('slow-statement capture still gets its plan on a binary pool (its EXPLAIN reads text)', async () => {
+    const cluster = createCluster({
+      primary: sandbox.primary.url,
+      pool: { binary: true },
+      slowQuery: { thresholdMs: 1, explain: true, minExplainIntervalMs: 0 },
+    });
+    clusters.push(cluster);
+    const sql = 'SELECT count(*), pg_sleep(0.005)::text AS slept FROM driver_items WHERE id > $1';
+    await cluster.pool.query(sql, [0]);
+    let plan: unknown;
+    for (let i = 0; i < 400 && plan === undefined; i++) {
+      plan = cluster.slowQueries().queries.find((q) => q.query.includes('driver_items'))?.plan;
+      if (plan === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    // A binary json column would come back as a string: the capture reads a parsed plan.
+    expect(plan).toBeDefined();
+  });
+});
+
+describe('a Client class of your own', () => {
+  it('a class extending pg.Client opens the application connections; health probes keep pg.Client', async () => {
+    const made: Record<string, unknown>[] = [];
+    class Instrumented extends pg.Client {
+      constructor(config: pg.ClientConfig) {
+        super(config);
+        made.push({ ...config });
+      }
+    }
+    const pool = pgPool({ Client: Instrumented, max: 2 });
+    const client = await pool.connect();
+    expect(made.length).toBeGreaterThan(0);
+    // What pg.Pool would hand its Client: where the server is and the pool's timeouts.
+    const url = new URL(sandbox.primary.url);
+    expect(made[0]).toMatchObject({ host: url.hostname, port: Number(url.port) });
+    const opened = made.length;
+    await client.query('SELECT 1');
+    client.release();
+    await pool.query('SELECT 1');
+    // Every physical connection of the pool is one: the probes opened none of these.
+    expect(made.length).toBe(pool.totalCount);
+    expect(opened).toBeLessThanOrEqual(pool.totalCount);
+  });
+
+  it('pg.native, or an object that only looks like a client, is refused with the reason', () => {
+    const fake = function FakeClient() {
+      return { connect() {}, query() {}, on() {}, end() {} };
+    };
+    expect(() => createPoolFromPgOptions({ Client: fake })).toThrow(ConfigError);
+    try {
+      createPoolFromPgOptions({ Client: fake });
+    } catch (err) {
+      const issue = (err as ConfigError).issues.find((i) => i.field === 'Client');
+      expect(issue?.message).toMatch(/extending it.*transaction status/);
+    }
+  });
+});
