@@ -516,3 +516,29 @@ describe('NodePool', () => {
     expect(pool.figures()).toMatchObject({ total: 1, idle: 1 });
   });
 });
+
+describe('binary results (pool.binary)', () => {
+  // json has no binary parser in pg: as binary it comes back as a string, as text it is parsed.
+  const SQL = 'SELECT $1::json AS j';
+
+  it("the application's connections read binary; pgpulse's own leases of them read text", async () => {
+    const { pool } = makePool({ binary: true, maxSize: 1 });
+    const app = await pool.acquire();
+    expect((await app.client.query(SQL, ['{"a":1}'])).rows[0].j).toBe('{"a":1}');
+    app.release();
+    // The idle connection lent to pgpulse's own work (a slow statement's EXPLAIN).
+    const own = await pool.acquireOwn(100);
+    expect(own.client).toBe(app.client);
+    expect((await own.client.query(SQL, ['{"a":1}'])).rows[0].j).toEqual({ a: 1 });
+    own.release();
+    // Binary again for the application afterwards.
+    const again = await pool.acquire();
+    expect((await again.client.query(SQL, ['{"a":1}'])).rows[0].j).toBe('{"a":1}');
+    // With the one connection in use, pgpulse's own work opens one outside the pool: text too.
+    const outside = await pool.acquireOwn(0);
+    expect(outside.client).not.toBe(again.client);
+    expect((await outside.client.query(SQL, ['{"a":1}'])).rows[0].j).toEqual({ a: 1 });
+    outside.release();
+    again.release();
+  });
+});
