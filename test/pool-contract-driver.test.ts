@@ -7,8 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Cluster,
   ConfigError,
+  connectionFailureOf,
   createCluster,
   createPoolFromPgOptions,
+  PgPulseError,
   type RoutingPool,
 } from '../packages/core/src/index.js';
 
@@ -161,5 +163,53 @@ describe('a Client class of your own', () => {
       const issue = (err as ConfigError).issues.find((i) => i.field === 'Client');
       expect(issue?.message).toMatch(/extending it.*transaction status/);
     }
+  });
+});
+
+describe("a failed connect, as the driver gave it (ORMs map the driver's codes)", () => {
+  it("a server that hangs up: pool.connect() and pool.query() fail with the driver's error (ECONNRESET), pgpulse's account attached", async () => {
+    const { createServer } = await import('node:net');
+    const server = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const pool = createPoolFromPgOptions({ host: '127.0.0.1', port, max: 1 });
+      open.push(pool);
+      for (const attempt of [() => pool.connect(), () => pool.query('SELECT 1')]) {
+        const err = (await attempt().catch((e: unknown) => e)) as Error & {
+          code?: string;
+          syscall?: string;
+        };
+        expect(err).toBeInstanceOf(Error);
+        expect(err).not.toBeInstanceOf(PgPulseError);
+        // pg's own words for a server hanging up: a reset read, or the stream ending first.
+        if (err.code !== undefined) expect(err.code).toBe('ECONNRESET');
+        else expect(err.message).toBe('Connection terminated unexpectedly');
+        const context = connectionFailureOf(err);
+        expect(context).toMatchObject({
+          code: 'PGPULSE_NODE_CONNECTION',
+          node: { name: 'primary', port },
+          retriable: true,
+        });
+        expect(context?.message).toMatch(/Could not connect to/);
+      }
+    } finally {
+      server.close();
+    }
+  });
+
+  it("a database that does not exist: the server's own 3D000 error (severity and all), not a wrapper", async () => {
+    const url = new URL(sandbox.primary.url);
+    url.pathname = '/no_such_database';
+    const pool = createPoolFromPgOptions({ connectionString: url.toString() });
+    open.push(pool);
+    const err = (await pool.query('SELECT 1').catch((e: unknown) => e)) as {
+      code?: string;
+      severity?: string;
+    };
+    expect(err.code).toBe('3D000');
+    expect(err.severity).toBe('FATAL');
+    expect(connectionFailureOf(err)?.failure).toBe('unknown-database');
+    expect(JSON.stringify(err)).not.toContain(decodeURIComponent(url.password));
   });
 });

@@ -319,6 +319,53 @@ export class NodeConnectionError extends PgPulseError {
     this.failure = failure;
   }
 }
+/**
+ * pgpulse's account of a failed connect, attached as `err.pgpulse` to the driver's own error
+ * that `cluster.pool` passes on (see surfaceDriverError): what NodeConnectionError would say.
+ */
+export interface ConnectionFailureContext {
+  readonly code: 'PGPULSE_NODE_CONNECTION';
+  readonly node: NodeLabel;
+  readonly failure: ConnectFailure;
+  readonly retriable: boolean;
+  /** NodeConnectionError's message: the node, why, and what to do. */
+  readonly message: string;
+}
+
+/** The context `cluster.pool` attached to a driver's connection error, if any. */
+export function connectionFailureOf(err: unknown): ConnectionFailureContext | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const context = (err as { pgpulse?: unknown }).pgpulse as ConnectionFailureContext | undefined;
+  return context?.code === 'PGPULSE_NODE_CONNECTION' ? context : undefined;
+}
+
+/**
+ * At `cluster.pool`'s boundary: a failed connect to the one node a statement or checkout
+ * needed is given as the driver's own error (its `code`, `errno`, `syscall`, `severity`, which
+ * ORMs map: @prisma/adapter-pg turns ECONNREFUSED into "database not reachable" and 28P01 into
+ * "authentication failed"), with `pgpulse` (ConnectionFailureContext) attached. Every other
+ * error is returned as it is.
+ */
+export function surfaceDriverError(err: unknown): unknown {
+  if (!(err instanceof NodeConnectionError) || !(err.cause instanceof Error)) return err;
+  const cause = err.cause;
+  if (connectionFailureOf(cause) === undefined) {
+    const context: ConnectionFailureContext = Object.freeze({
+      code: 'PGPULSE_NODE_CONNECTION',
+      node: err.node,
+      failure: err.failure,
+      retriable: err.retriable,
+      message: err.message,
+    });
+    Object.defineProperty(cause, 'pgpulse', {
+      value: context,
+      enumerable: true,
+      configurable: true,
+    });
+  }
+  return cause;
+}
+
 export {
   ExplainError,
   IndexMaintenanceError,

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { PoolingMode } from '../config/index.js';
 import { currentScope, deriveScope, type RouteScope, type ScopeChanges } from '../context/index.js';
-import { ClusterClosedError, PgPulseError } from '../errors/index.js';
+import { ClusterClosedError, PgPulseError, surfaceDriverError } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import { type PooledConnection, transactionStatus } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
@@ -223,7 +223,7 @@ export class RoutedClient extends EventEmitter {
         // close()'s deadline cut this client's connection under its statement.
         if (this.owner.expired() && !(err instanceof ClusterClosedError))
           throw new ClusterClosedError({ cause: err });
-        throw err;
+        throw surfaceDriverError(err);
       }),
     );
     this.#tail = result.catch(() => {});

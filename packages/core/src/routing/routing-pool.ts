@@ -1,7 +1,11 @@
 import pg from 'pg';
 import type { PoolingMode } from '../config/index.js';
 import { currentScope, deriveScope, type ScopeChanges } from '../context/index.js';
-import { ClusterClosedError, PrimaryUnavailableError } from '../errors/index.js';
+import {
+  ClusterClosedError,
+  PrimaryUnavailableError,
+  surfaceDriverError,
+} from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import type { PooledConnection, RemoveReason } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
@@ -223,7 +227,7 @@ export class RoutingPool extends pg.Pool {
       (err: unknown) => {
         placed();
         // Its connection was cut by close()'s deadline: say that, not "terminated".
-        throw this.#expired ? new ClusterClosedError({ cause: err }) : err;
+        throw this.#expired ? new ClusterClosedError({ cause: err }) : surfaceDriverError(err);
       },
     );
     return settle(result, request.callback, undefined);
@@ -236,7 +240,11 @@ export class RoutingPool extends pg.Pool {
   ): Promise<RoutedClient> | undefined {
     const result: Promise<RoutedClient> = this.#ending
       ? Promise.reject(new ClusterClosedError())
-      : this.track(this.checkout(fixed));
+      : this.track(
+          this.checkout(fixed).catch((err: unknown) => {
+            throw surfaceDriverError(err);
+          }),
+        );
     if (!callback) return result;
     result.then(
       (c) => process.nextTick(callback, undefined, c, (release?: unknown) => c.release(release)),
