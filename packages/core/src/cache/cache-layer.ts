@@ -151,8 +151,13 @@ export class CacheLayer implements ReadCacheHook {
 
 function noop(): void {}
 
-/** What shapes the rows besides the text: the row mode and the declared parser set. */
+/**
+ * What shapes the rows besides the text: the row mode, the declared parser set, and a
+ * per-statement `binary` (its values are parsed from the binary format). A `pool.binary`
+ * cluster reads every statement in binary, so its entries agree among themselves.
+ */
 function shapeOf(config: QueryRequest['config']): string | undefined {
   const types = config.types === undefined ? undefined : typesCacheId(config.types);
-  return types === undefined ? config.rowMode : `${config.rowMode ?? ''}\u0001${types}`;
+  const shape = types === undefined ? config.rowMode : `${config.rowMode ?? ''}\u0001${types}`;
+  return (config as { binary?: unknown }).binary === true ? `${shape ?? ''}\u0002binary` : shape;
 }
