@@ -40,7 +40,7 @@ export {
   type SlowQueryEntry,
 } from './analysis/index.js';
 export type { CachedOptions, CacheStats } from './cache/index.js';
-export { CACHE_TYPES_ID, withNamedTypes } from './cache/index.js';
+export { CACHE_TYPES_ID, cachedOptionsKey, withNamedTypes } from './cache/index.js';
 export {
   type CloseOptions,
   Cluster,

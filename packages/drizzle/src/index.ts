@@ -16,8 +16,8 @@
 import {
   type CachedOptions,
   type Cluster,
-  ConfigError,
   type ConsistencyLevel,
+  cachedOptionsKey,
   createCluster,
   type InScope,
   type PgPulseConfig,
@@ -152,32 +152,7 @@ const MAX_CACHED_DATABASES = 256;
 
 /** Checks the options (a ConfigError that says what to do) and returns their memo key. */
 function cachedKey(cluster: Cluster, options: CachedOptions): string {
-  if (!cluster.cache.enabled) {
-    throw new ConfigError([
-      {
-        field: 'cache',
-        message:
-          'db.$cached() reads through the query result cache, which this cluster does not have: add a cache section, e.g. createCluster({ ..., cache: { maxBytes: 64 * 1024 * 1024, defaultTtlMs: 30_000 } })',
-      },
-    ]);
-  }
-  const { ttlMs, tags = [] } = options;
-  if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0)) {
-    throw new ConfigError([
-      {
-        field: 'cache.ttlMs',
-        message: `must be a positive number of milliseconds (got ${String(ttlMs)}); leave it out for cache.defaultTtlMs`,
-      },
-    ]);
-  }
-  for (const tag of tags) {
-    if (typeof tag !== 'string' || tag.length === 0) {
-      throw new ConfigError([
-        { field: 'cache.tags', message: 'each tag must be a non-empty string' },
-      ]);
-    }
-  }
-  return JSON.stringify([ttlMs ?? null, tags]);
+  return cachedOptionsKey(cluster.cache.enabled, options, 'db.$cached()');
 }
 
 function isCluster(value: Cluster | PgPulseConfig): value is Cluster {

@@ -15,8 +15,8 @@
 import {
   type CachedOptions,
   type Cluster,
-  ConfigError,
   type ConsistencyLevel,
+  cachedOptionsKey,
   type InScope,
   withNamedTypes,
 } from '@pgpulse/core';
@@ -123,32 +123,7 @@ const MAX_CACHED_CLIENTS = 256;
 
 /** Checks `$cached()`'s options (a ConfigError that says what to do); returns their memo key. */
 function cachedKey(cluster: Cluster, options: CachedOptions): string {
-  if (!cluster.cache.enabled) {
-    throw new ConfigError([
-      {
-        field: 'cache',
-        message:
-          'prisma.$cached() reads through the query result cache, which this cluster does not have: add a cache section, e.g. createCluster({ ..., cache: { maxBytes: 64 * 1024 * 1024, defaultTtlMs: 30_000 } })',
-      },
-    ]);
-  }
-  const { ttlMs, tags = [] } = options;
-  if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0)) {
-    throw new ConfigError([
-      {
-        field: 'cache.ttlMs',
-        message: `must be a positive number of milliseconds (got ${String(ttlMs)}); leave it out for cache.defaultTtlMs`,
-      },
-    ]);
-  }
-  for (const tag of tags) {
-    if (typeof tag !== 'string' || tag.length === 0) {
-      throw new ConfigError([
-        { field: 'cache.tags', message: 'each tag must be a non-empty string' },
-      ]);
-    }
-  }
-  return `cache:${JSON.stringify([ttlMs ?? null, tags])}`;
+  return `cache:${cachedOptionsKey(cluster.cache.enabled, options, 'prisma.$cached()')}`;
 }
 
 const MERGED_BY_PRISMA = new Set(['findUnique', 'findUniqueOrThrow']);

@@ -2,6 +2,7 @@ export { CacheLayer, type CacheLayerDeps } from './cache-layer.js';
 export { InvalidationChannel, type InvalidationChannelDeps } from './invalidation-channel.js';
 export { CACHE_TYPES_ID } from './key.js';
 export { withNamedTypes } from './named-types.js';
+export { cachedOptionsKey } from './options.js';
 export {
   type CacheOutcome,
   type CacheStats,

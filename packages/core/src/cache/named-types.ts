@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import { poolView } from '../routing/index.js';
 import { CACHE_TYPES_ID } from './key.js';
 
 type TypesConfig = NonNullable<pg.QueryConfig['types']>;
@@ -23,20 +24,7 @@ const bySource = new Map<string, string>();
 export function withNamedTypes<P extends pg.Pool>(pool: P, prefix: string): P {
   const query = (...args: unknown[]): unknown =>
     Reflect.apply(pool.query, pool, nameTypes(args, prefix));
-  const bound = new WeakMap<object, unknown>();
-  return new Proxy(pool, {
-    get(target, property) {
-      if (property === 'query') return query;
-      const value: unknown = Reflect.get(target, property, target);
-      if (typeof value !== 'function') return value;
-      let fn = bound.get(value);
-      if (fn === undefined) {
-        fn = value.bind(target);
-        bound.set(value, fn);
-      }
-      return fn;
-    },
-  });
+  return poolView(pool, { query });
 }
 
 function nameTypes(args: unknown[], prefix: string): unknown[] {

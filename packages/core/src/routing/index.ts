@@ -36,5 +36,5 @@ export { isStandbyRefusal } from './refusals.js';
 export { RoutedClient } from './routed-client.js';
 export { Router, type RoutingReason } from './router.js';
 export { RoutingPool } from './routing-pool.js';
-export type { PoolScope } from './scoped-pool.js';
+export { type PoolScope, poolView } from './scoped-pool.js';
 export { CATALOG_VOLATILE_SQL, type PolicyReason, StatementPolicy } from './statement-policy.js';

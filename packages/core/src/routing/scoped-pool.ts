@@ -30,11 +30,23 @@ export function scopedView(pool: ScopedRoutes, changes: ScopeChanges): pg.Pool {
     pool.routeQuery(first, second, third, changes);
   const connect = (callback?: ConnectCallback): unknown =>
     pool.routeConnect(callback as never, changes);
+  return poolView(pool, { query, connect });
+}
+
+/**
+ * A proxy of `pool` with `overrides` in place of some of its members; the others are the
+ * pool's own, methods bound to it (a pool keeps its state in private fields). It stays
+ * `instanceof pg.Pool`, so ORMs that test for a pool still take it.
+ */
+export function poolView<P extends pg.Pool>(
+  pool: P,
+  overrides: Readonly<Record<string, unknown>>,
+): P {
   const bound = new WeakMap<object, unknown>();
   return new Proxy(pool, {
     get(target, property) {
-      if (property === 'query') return query;
-      if (property === 'connect') return connect;
+      if (typeof property === 'string' && Object.hasOwn(overrides, property))
+        return overrides[property];
       const value: unknown = Reflect.get(target, property, target);
       if (typeof value !== 'function') return value;
       let fn = bound.get(value);
