@@ -1,6 +1,7 @@
 // cluster.pool.scoped(): a pool view whose statements run in a fixed scope, for code that takes
 // a pool rather than a function (TypeORM's master connection, drizzle's $primary / $replica).
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { waitUntil } from '@pgpulse/sandbox/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
@@ -72,6 +73,21 @@ describe('cluster.pool.scoped()', () => {
     expect(await standby(strong)).toBe(false);
     const eventual = cluster.pool.scoped({ target: 'replica' });
     expect(await standby(eventual)).toBe(true);
+  });
+
+  it("a 'replica' view keeps its maxLagMs: a replica further behind does not serve it", async () => {
+    await sandbox.pauseReplay(sandbox.replicas[0]!.name);
+    try {
+      await waitUntil(async () => {
+        await sandbox.query('primary', 'INSERT INTO scoped_t VALUES (2)');
+        const replica = cluster.stats().nodes.find((n) => n.role === 'replica');
+        return (replica?.lagMs ?? 0) > 50;
+      });
+      expect(await standby(cluster.pool.scoped({ target: 'replica' }))).toBe(true);
+      expect(await standby(cluster.pool.scoped({ target: 'replica', maxLagMs: 10 }))).toBe(false);
+    } finally {
+      await sandbox.resumeReplay(sandbox.replicas[0]!.name);
+    }
   });
 
   it("a 'replica' view reads a replica right after this context's own write", async () => {

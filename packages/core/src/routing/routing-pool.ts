@@ -263,9 +263,10 @@ export class RoutingPool extends pg.Pool {
    * out (its context's session, its other overrides).
    */
   scoped(scope: PoolScope): pg.Pool {
+    // 'replica' is what cluster.replica() enters: eventual reads; a maxLagMs still bounds them.
     const changes: ScopeChanges =
       scope.target === 'replica'
-        ? { target: 'auto', consistency: 'eventual' }
+        ? { target: 'auto', consistency: 'eventual', maxLagMs: scope.maxLagMs }
         : { target: scope.target, consistency: scope.consistency, maxLagMs: scope.maxLagMs };
     return scopedView(this, changes);
   }
