@@ -1,5 +1,10 @@
 import { ConfigError, type ConfigIssue, type PgPulseError } from '../errors/index.js';
 import {
+  type SessionSettings,
+  underAdvisoryLock,
+  withSessionSettings,
+} from '../maintenance/index.js';
+import {
   createIndexSql,
   type IndexShape,
   indexLockKey,
@@ -13,15 +18,9 @@ import {
 import { coveringIndex } from './coverage.js';
 import { buildConcurrently, buildPartitioned, type Table, tableIndexes } from './index-build.js';
 import { lookupNames, pickName } from './index-names.js';
-import { isName, release, timeouts } from './maintenance-frame.js';
+import { isName, timeouts } from './maintenance-frame.js';
 import type { IndexRecommendation } from './recommendations.js';
-import {
-  type Session,
-  type Timeouts,
-  tryAdvisoryLock,
-  withSession,
-  withTimeouts,
-} from './session.js';
+import { type Session, withSession } from './session.js';
 import { asRow, ddlFailure, num, str } from './sql.js';
 
 /**
@@ -239,7 +238,7 @@ function lockedResult(rec: IndexRecommendation, plan: Plan): ApplyResult {
 async function applyOne(
   session: Session,
   rec: IndexRecommendation,
-  options: { readonly dryRun: boolean; readonly timeouts: Timeouts },
+  options: { readonly dryRun: boolean; readonly timeouts: SessionSettings },
 ): Promise<ApplyResult> {
   const prepared = await prepare(session.client, rec);
   if (prepared.kind === 'done') {
@@ -255,9 +254,8 @@ async function applyOne(
     return { recommendation: rec, status: 'dry-run', sql: plan.sql, indexName: plan.name };
   }
   const key = indexLockKey(plan.table.schema, plan.table.name);
-  if (!(await tryAdvisoryLock(session, key))) return lockedResult(rec, plan);
-  try {
-    return await withTimeouts(session, options.timeouts, async () => {
+  const held = await underAdvisoryLock(session, key, () =>
+    withSessionSettings(session, options.timeouts, async (): Promise<ApplyResult> => {
       // Under the lock, look again: another instance may have finished it meanwhile.
       const again = await prepare(session.client, rec);
       if (again.kind === 'done') {
@@ -284,10 +282,9 @@ async function applyOne(
         };
       }
       return { recommendation: rec, status: 'created', sql, indexName: name };
-    });
-  } finally {
-    await release(session, key);
-  }
+    }),
+  );
+  return held.locked ? held.value : lockedResult(rec, plan);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { PgPulseError } from '../errors/index.js';
+import { underAdvisoryLock, withSessionSettings } from '../maintenance/index.js';
 import {
   dropIndexSql,
   indexLockKey,
@@ -8,8 +9,8 @@ import {
 } from '../sql/index.js';
 import { isDroppable } from './duplicates.js';
 import { cleanupAfterFailure, type Table, tableIndexes, withNote } from './index-build.js';
-import { isName, type MaintenanceOptions, release, timeouts } from './maintenance-frame.js';
-import { type Session, tryAdvisoryLock, withSession, withTimeouts } from './session.js';
+import { isName, type MaintenanceOptions, timeouts } from './maintenance-frame.js';
+import { type Session, withSession } from './session.js';
 import { asRow, ddlFailure, num, str } from './sql.js';
 
 /**
@@ -154,20 +155,17 @@ function onIndexUnderLock<S extends string>(
       if ('refused' in planned) return { status: 'refused', schema, name, reason: planned.refused };
       const { sql } = planned;
       const key = indexLockKey(target.table.schema, target.table.name);
-      if (!(await tryAdvisoryLock(session, key))) {
-        return {
-          status: 'locked',
-          schema,
-          name,
-          sql,
-          reason: `Another session holds the index lock of ${target.table.schema}.${target.table.name}.`,
-        };
-      }
-      try {
-        return await withTimeouts(session, limits, () => work(session, target, sql));
-      } finally {
-        await release(session, key);
-      }
+      const held = await underAdvisoryLock(session, key, () =>
+        withSessionSettings(session, limits, () => work(session, target, sql)),
+      );
+      if (held.locked) return held.value;
+      return {
+        status: 'locked',
+        schema,
+        name,
+        sql,
+        reason: `Another session holds the index lock of ${target.table.schema}.${target.table.name}.`,
+      };
     },
     { requireOutsideTransaction: true },
   );

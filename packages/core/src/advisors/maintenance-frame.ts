@@ -1,9 +1,9 @@
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
-import { advisoryUnlock, type Session, type Timeouts } from './session.js';
+import type { SessionSettings } from '../maintenance/index.js';
 
 /**
- * What every index statement of the index manager runs under: its time limits, the name check
- * of its input, and the release of the table's advisory lock.
+ * What every index statement of the index manager runs under: its time limits and the name
+ * check of its input. The lock and the session are maintenance/'s.
  */
 
 /** Time limits for index DDL: `lock_timeout` and `statement_timeout` while it runs. */
@@ -22,7 +22,11 @@ function timeoutOption(issues: ConfigIssue[], field: string, value: number | und
   return value;
 }
 
-export function timeouts(options: MaintenanceOptions): Timeouts {
+/**
+ * The validated time limits as session settings (ConfigError naming `lockTimeoutMs` /
+ * `statementTimeoutMs`); an option left out keeps the session's value.
+ */
+export function timeouts(options: MaintenanceOptions): SessionSettings {
   const issues: ConfigIssue[] = [];
   const lockTimeoutMs = timeoutOption(issues, 'lockTimeoutMs', options.lockTimeoutMs);
   const statementTimeoutMs = timeoutOption(
@@ -31,17 +35,14 @@ export function timeouts(options: MaintenanceOptions): Timeouts {
     options.statementTimeoutMs,
   );
   if (issues.length > 0) throw new ConfigError(issues);
-  return { lockTimeoutMs, statementTimeoutMs };
+  const settings: [string, string][] = [];
+  if (lockTimeoutMs !== undefined)
+    settings.push(['lock_timeout', String(Math.floor(lockTimeoutMs))]);
+  if (statementTimeoutMs !== undefined) {
+    settings.push(['statement_timeout', String(Math.floor(statementTimeoutMs))]);
+  }
+  return settings;
 }
 
 export const isName = (value: unknown): value is string =>
   typeof value === 'string' && value.length > 0 && !value.includes('\0');
-
-export async function release(session: Session, key: bigint): Promise<void> {
-  try {
-    await advisoryUnlock(session, key);
-  } catch {
-    // A broken connection releases its locks as it closes; never reuse it.
-    session.taint();
-  }
-}

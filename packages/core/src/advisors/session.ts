@@ -1,4 +1,5 @@
 import { IndexSessionError } from '../errors/index.js';
+import { type MaintenanceSession, maintenanceSession } from '../maintenance/index.js';
 import type { QueryClient } from '../sql/index.js';
 import { asRow, bool, ddlFailure, num, str } from './sql.js';
 
@@ -6,7 +7,9 @@ import { asRow, bool, ddlFailure, num, str } from './sql.js';
  * One database session for index DDL. CREATE INDEX CONCURRENTLY and REINDEX CONCURRENTLY must
  * run outside a transaction block, and a session-level advisory lock must be taken, used and
  * released on the same connection, so a pool is never used statement by statement: a
- * connection is checked out for the whole job.
+ * connection is checked out for the whole job. The session itself (locks, timeouts, taint) is
+ * maintenance/'s, shared with partition maintenance; this file finds the connection and checks
+ * it (one backend, the primary, outside a transaction block).
  */
 
 interface PoolLike {
@@ -33,12 +36,15 @@ function isCheckout(value: unknown): value is Checkout {
   );
 }
 
-export interface Session {
-  readonly client: QueryClient;
-  /** pg_backend_pid() of the session, checked again around every lock. */
-  readonly pid: number;
-  /** Marks the connection as unusable: a checked-out one is destroyed, not returned. */
-  taint(): void;
+/** The session index DDL runs in; its `check` holds the backend pid every lock confirms. */
+export type Session = MaintenanceSession;
+
+function otherBackend(): IndexSessionError {
+  return new IndexSessionError(
+    'PGPULSE_INDEX_SESSION',
+    'The advisory lock was taken on another connection than the session checked: pass one ' +
+      'connection (a pg.Client or a PoolClient) for index maintenance.',
+  );
 }
 
 /**
@@ -52,7 +58,7 @@ export async function withSession<T>(
   options: { readonly requireOutsideTransaction: boolean },
 ): Promise<T> {
   let checkout: Checkout | undefined;
-  let tainted = false;
+  let session: Session | undefined;
   let connection: QueryClient = client;
   if (isPoolLike(client)) {
     const acquired = await client.connect();
@@ -68,15 +74,10 @@ export async function withSession<T>(
   }
   try {
     const pid = await inspect(connection, options.requireOutsideTransaction);
-    return await body({
-      client: connection,
-      pid,
-      taint: () => {
-        tainted = true;
-      },
-    });
+    session = maintenanceSession(connection, { pid, otherBackend });
+    return await body(session);
   } finally {
-    checkout?.release(tainted ? true : undefined);
+    checkout?.release(session?.tainted === true ? true : undefined);
   }
 }
 
@@ -127,79 +128,4 @@ async function inspect(client: QueryClient, requireOutsideTransaction: boolean):
     );
   }
   return pid;
-}
-
-/** pg_try_advisory_lock on the session; also confirms the statement ran on that session. */
-export async function tryAdvisoryLock(session: Session, key: bigint): Promise<boolean> {
-  const result = await session.client.query(
-    'SELECT pg_catalog.pg_try_advisory_lock($1::int8) AS locked, pg_catalog.pg_backend_pid() AS pid',
-    [key.toString()],
-  );
-  const r = asRow(result.rows[0]);
-  const locked = bool(r.locked);
-  if (num(r.pid) !== session.pid) {
-    session.taint();
-    throw new IndexSessionError(
-      'PGPULSE_INDEX_SESSION',
-      'The advisory lock was taken on another connection than the session checked: pass one ' +
-        'connection (a pg.Client or a PoolClient) for index maintenance.',
-    );
-  }
-  return locked;
-}
-
-export async function advisoryUnlock(session: Session, key: bigint): Promise<void> {
-  await session.client.query('SELECT pg_catalog.pg_advisory_unlock($1::int8) AS unlocked', [
-    key.toString(),
-  ]);
-}
-
-export interface Timeouts {
-  readonly lockTimeoutMs?: number | undefined;
-  readonly statementTimeoutMs?: number | undefined;
-}
-
-/**
- * Sets lock_timeout / statement_timeout for the session while `body` runs (SET LOCAL is not
- * available outside a transaction block) and puts the previous values back afterwards.
- */
-export async function withTimeouts<T>(
-  session: Session,
-  timeouts: Timeouts,
-  body: () => Promise<T>,
-): Promise<T> {
-  const wanted: [string, number][] = [];
-  if (timeouts.lockTimeoutMs !== undefined) wanted.push(['lock_timeout', timeouts.lockTimeoutMs]);
-  if (timeouts.statementTimeoutMs !== undefined) {
-    wanted.push(['statement_timeout', timeouts.statementTimeoutMs]);
-  }
-  if (wanted.length === 0) return body();
-  const names = wanted.map(([name]) => name);
-  const saved = await session.client.query(
-    `SELECT n.name, pg_catalog.current_setting(n.name) AS value
-       FROM pg_catalog.unnest($1::text[]) AS n(name)`,
-    [names],
-  );
-  const previous = saved.rows
-    .map(asRow)
-    .map((r) => [str(r.name) ?? '', str(r.value) ?? ''] as const);
-  await session.client.query(
-    `SELECT pg_catalog.set_config(s.name, s.value, false)
-       FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS s(name, value)`,
-    [names, wanted.map(([, ms]) => String(Math.floor(ms)))],
-  );
-  try {
-    return await body();
-  } finally {
-    try {
-      await session.client.query(
-        `SELECT pg_catalog.set_config(s.name, s.value, false)
-           FROM ROWS FROM (pg_catalog.unnest($1::text[]), pg_catalog.unnest($2::text[])) AS s(name, value)`,
-        [previous.map(([n]) => n), previous.map(([, v]) => v)],
-      );
-    } catch {
-      // The session keeps our timeouts: never hand it back to a pool.
-      session.taint();
-    }
-  }
 }

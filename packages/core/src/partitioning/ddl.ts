@@ -1,4 +1,5 @@
 import { PartitioningError } from '../errors/index.js';
+import type { MaintenanceSession } from '../maintenance/index.js';
 import { type QueryClient, quoteIdent } from '../sql/index.js';
 import { readAttachment } from './inspect.js';
 import { qualified } from './sql.js';
@@ -22,13 +23,13 @@ import { qualified } from './sql.js';
 
 export interface DdlSession {
   readonly client: QueryClient;
+  /** The held connection's maintenance session: tainted when it may hold state (a failed ROLLBACK), the lease is then destroyed. */
+  readonly maintenance: MaintenanceSession;
   readonly lockTimeoutMs: number;
   /** Further attempts after a lock timeout or deadlock. */
   readonly lockRetries: number;
   readonly retryDelayMs: number;
   readonly sleep: (ms: number) => Promise<void>;
-  /** Set when the session may hold state (a failed ROLLBACK): the lease is then destroyed. */
-  broken: boolean;
 }
 
 export interface ParentRef {
@@ -78,7 +79,7 @@ export async function withLockRetry<T>(
 
 /**
  * `work` in one transaction, each lock waited for at most `lockTimeoutMs` (default the
- * session's); a failed ROLLBACK marks the session broken. `work` is a list of statements, or a
+ * session's); a failed ROLLBACK taints the session. `work` is a list of statements, or a
  * function that sends its own on the session's client.
  */
 export async function inTransaction(
@@ -99,7 +100,7 @@ export async function inTransaction(
     try {
       await client.query('ROLLBACK');
     } catch {
-      session.broken = true;
+      session.maintenance.taint();
     }
     throw error;
   }

@@ -1,4 +1,10 @@
 import { ConfigError, type ConfigIssue, PartitioningError } from '../errors/index.js';
+import {
+  onLease,
+  type UnderLock,
+  underAdvisoryLock,
+  withSessionSettings,
+} from '../maintenance/index.js';
 import type { ConnectionLease } from '../sql/index.js';
 import { type DdlSession, describeFailure } from './ddl.js';
 import { record } from './inspect.js';
@@ -282,76 +288,71 @@ export class PartitionManager {
       }
       return this.#finish(results, mode);
     }
-    const session: DdlSession = {
-      client: lease.client,
-      lockTimeoutMs: this.#lockTimeoutMs,
-      lockRetries: this.#lockRetries,
-      retryDelayMs: this.#retryDelayMs,
-      sleep,
-      broken: false,
-    };
-    let previousLockTimeout: string | undefined;
-    try {
-      const state = record(
-        (
-          await lease.client.query(
-            "SELECT pg_catalog.pg_is_in_recovery() AS in_recovery, pg_catalog.current_setting('lock_timeout') AS lock_timeout",
-          )
-        ).rows[0],
-      );
-      if (state.in_recovery === true) {
-        for (const s of strategies) {
-          const table = qualified(s.schema, s.table);
+    return onLease(lease, async (maintenance) => {
+      const session: DdlSession = {
+        client: lease.client,
+        maintenance,
+        lockTimeoutMs: this.#lockTimeoutMs,
+        lockRetries: this.#lockRetries,
+        retryDelayMs: this.#retryDelayMs,
+        sleep,
+      };
+      try {
+        const state = record(
+          (await lease.client.query('SELECT pg_catalog.pg_is_in_recovery() AS in_recovery'))
+            .rows[0],
+        );
+        if (state.in_recovery === true) {
+          for (const s of strategies) {
+            const table = qualified(s.schema, s.table);
+            results.push(
+              failedResult(
+                s,
+                new PartitioningError(
+                  'read-only',
+                  table,
+                  `Partition maintenance of ${table} needs the primary, but its connection leads to a standby (pg_is_in_recovery()); give the manager a primary connection.`,
+                ),
+              ),
+            );
+          }
+          return this.#finish(results, mode);
+        }
+        // lock_timeout for the whole run, put back at its end (skipped once the session broke).
+        await withSessionSettings(
+          maintenance,
+          [['lock_timeout', `${this.#lockTimeoutMs}ms`]],
+          async () => {
+            try {
+              for (const s of strategies) {
+                results.push(await this.#table(session, s, mode, at, migrate));
+              }
+            } catch (cause) {
+              maintenance.taint();
+              throw cause;
+            }
+          },
+        );
+      } catch (cause) {
+        maintenance.taint();
+        for (const s of strategies.slice(results.length)) {
           results.push(
             failedResult(
               s,
-              new PartitioningError(
-                'read-only',
-                table,
-                `Partition maintenance of ${table} needs the primary, but its connection leads to a standby (pg_is_in_recovery()); give the manager a primary connection.`,
+              describeFailure(
+                cause,
+                qualified(s.schema, s.table),
+                qualified(s.schema, s.table),
+                'maintain',
+                session,
+                undefined,
               ),
             ),
           );
         }
-        return this.#finish(results, mode);
       }
-      await lease.client.query("SELECT pg_catalog.set_config('lock_timeout', $1, false)", [
-        `${this.#lockTimeoutMs}ms`,
-      ]);
-      previousLockTimeout = String(state.lock_timeout);
-      for (const s of strategies) {
-        results.push(await this.#table(session, s, mode, at, migrate));
-      }
-    } catch (cause) {
-      session.broken = true;
-      for (const s of strategies.slice(results.length)) {
-        results.push(
-          failedResult(
-            s,
-            describeFailure(
-              cause,
-              qualified(s.schema, s.table),
-              qualified(s.schema, s.table),
-              'maintain',
-              session,
-              undefined,
-            ),
-          ),
-        );
-      }
-    } finally {
-      if (previousLockTimeout !== undefined && !session.broken) {
-        try {
-          await lease.client.query("SELECT pg_catalog.set_config('lock_timeout', $1, false)", [
-            previousLockTimeout,
-          ]);
-        } catch {
-          session.broken = true;
-        }
-      }
-      lease.release(session.broken);
-    }
-    return this.#finish(results, mode);
+      return this.#finish(results, mode);
+    });
   }
 
   #finish(results: TableMaintenance[], mode: Mode): TableMaintenance[] {
@@ -371,48 +372,42 @@ export class PartitionManager {
     at: Date,
     migrate: MigrationOptions | undefined,
   ): Promise<TableMaintenance> {
-    const { client } = session;
     const name = qualified(strategy.schema, strategy.table);
-    const key = partitionLockKey(strategy.schema, strategy.table).toString();
-    let locked: boolean;
+    let held: UnderLock<TableMaintenance>;
     try {
-      const result = await client.query(
-        'SELECT pg_catalog.pg_try_advisory_lock($1::bigint) AS locked',
-        [key],
+      // The body reports its own failures, so a rejection here is the lock statement's.
+      held = await underAdvisoryLock(
+        session.maintenance,
+        partitionLockKey(strategy.schema, strategy.table),
+        async () => {
+          try {
+            const migration =
+              migrate === undefined
+                ? undefined
+                : await migrateIfPlain(session, strategy, at, migrate);
+            const result = await workOnTable(session, strategy, mode, at);
+            if (migration === undefined) return result;
+            return {
+              ...result,
+              created: [
+                ...migration.created.map((p) => ({ name: p.name, bound: p.clause })),
+                ...result.created,
+              ],
+              migration: migration.report,
+            };
+          } catch (cause) {
+            return failedResult(
+              strategy,
+              describeFailure(cause, name, name, 'maintain', session, undefined),
+            );
+          }
+        },
       );
-      locked = record(result.rows[0]).locked === true;
     } catch (cause) {
       return failedResult(strategy, describeFailure(cause, name, name, 'lock', session, undefined));
     }
-    if (!locked) {
-      return { ...emptyResult(strategy), status: 'skipped', reason: 'locked' };
-    }
-    try {
-      const migration =
-        migrate === undefined ? undefined : await migrateIfPlain(session, strategy, at, migrate);
-      const result = await workOnTable(session, strategy, mode, at);
-      if (migration === undefined) return result;
-      return {
-        ...result,
-        created: [
-          ...migration.created.map((p) => ({ name: p.name, bound: p.clause })),
-          ...result.created,
-        ],
-        migration: migration.report,
-      };
-    } catch (cause) {
-      return failedResult(
-        strategy,
-        describeFailure(cause, name, name, 'maintain', session, undefined),
-      );
-    } finally {
-      try {
-        await client.query('SELECT pg_catalog.pg_advisory_unlock($1::bigint)', [key]);
-      } catch {
-        // The lock dies with the session: destroy it rather than return it to a pool.
-        session.broken = true;
-      }
-    }
+    if (!held.locked) return { ...emptyResult(strategy), status: 'skipped', reason: 'locked' };
+    return held.value;
   }
 }
 

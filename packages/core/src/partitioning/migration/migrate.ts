@@ -255,7 +255,7 @@ export async function migrateToPartitions(
     swapped = await swap(session, source, names, oldName, renames, briefLock);
     swappedAt = new Date();
   } catch (cause) {
-    const leftover = session.broken
+    const leftover = session.maintenance.tainted
       ? 'the session broke'
       : await removeShadow(session, source, names);
     const failure = describeFailure(cause, name, name, 'migrate', session, undefined);
