@@ -76,6 +76,12 @@ export class Dispatcher {
   }
 
   acquire(): Promise<PooledConnection> {
+    const got = this.acquireNow();
+    return got instanceof Promise ? got : Promise.resolve(got);
+  }
+
+  /** acquire(), but an idle connection that needs no pre-ping comes back as is, not in a promise. */
+  acquireNow(): PooledConnection | Promise<PooledConnection> {
     const { conns, clock } = this.ctx;
     if (this.queue.waiting === 0) {
       const conn = conns.takeIdle();
@@ -83,7 +89,7 @@ export class Dispatcher {
         conn.state = 'busy';
         this.inUse++;
         const now = clock.now();
-        if (!this.#needsPing(conn, now)) return Promise.resolve(new Lease(conn, this.ctx.release));
+        if (!this.#needsPing(conn, now)) return new Lease(conn, this.ctx.release);
         const waiter = this.#newWaiter(now);
         this.#ping(waiter, conn, now);
         return waiter.promise;

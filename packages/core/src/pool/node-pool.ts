@@ -139,6 +139,15 @@ export class NodePool {
   }
 
   /**
+   * acquire() for a statement's hot path: an idle connection that needs no pre-ping comes back
+   * as is, sparing a promise and a microtask per statement; otherwise the same promise.
+   */
+  acquireNow(): PooledConnection | Promise<PooledConnection> {
+    if (this.#ending) return Promise.reject(new PoolClosedError(this.label));
+    return this.#dispatcher.acquireNow();
+  }
+
+  /**
    * A connection for pgpulse's own background work (a slow statement's EXPLAIN), which must
    * not change the pool's size or figures (pg.Pool's `totalCount`, `onConnect` calls): an idle
    * one that no statement is waiting for, now or as soon as one goes idle within `waitMs`;

@@ -212,29 +212,53 @@ export class Executor {
 
   /**
    * place(), but a write may wait for a failover to elect a primary, and a read may wait for a
-   * replica to replay its context's writes, each up to its configured bound.
+   * replica to replay its context's writes, each up to its configured bound. The placement
+   * itself when nothing has to wait (every statement's common case: no promise, no tick).
    */
-  async placeWithWaits(
+  placeWithWaits(
     cls: Classification,
     text: string,
     scope: RouteScope | undefined,
     started = performance.now(),
-  ): Promise<Placement> {
+  ): Placement | Promise<Placement> {
     const settling = this.waits.settling?.(cls, scope);
-    if (settling) await settling;
+    if (settling) return settling.then(() => this.waitForPlacement(cls, text, scope, started));
+    let placement: Placement;
+    try {
+      placement = this.place(cls, text, scope);
+    } catch (err) {
+      return this.waitForPlacement(cls, text, scope, started, { failed: err });
+    }
+    if (placement.reason === 'read-your-writes' || placement.reason === 'no-eligible-replica')
+      return this.waitForPlacement(cls, text, scope, started, { placement });
+    return placement;
+  }
+
+  /** placeWithWaits() past its first try: `first` is what that try gave, when it was made. */
+  private async waitForPlacement(
+    cls: Classification,
+    text: string,
+    scope: RouteScope | undefined,
+    started: number,
+    first?: { readonly placement?: Placement; readonly failed?: unknown },
+  ): Promise<Placement> {
     let readWaitOver = false;
+    let tried = first;
     for (;;) {
       let placement: Placement;
       try {
-        placement = this.place(cls, text, scope);
+        if (tried !== undefined && 'failed' in tried) throw tried.failed;
+        placement = tried?.placement ?? this.place(cls, text, scope);
       } catch (err) {
         // Every placement that finds no primary waits for one, the read that needs its
         // context's write included (and a read whose replica wait ran out: it lands here too).
         const left = this.primaryWaitMs(err) - (performance.now() - started);
         if (left <= 0) throw err;
+        tried = undefined;
         await this.waits.primaryElected(left);
         continue;
       }
+      tried = undefined;
       const left = this.waits.readWaitMs - (performance.now() - started);
       // 'read-your-writes': a replica is up but has not replayed this context's write yet, or
       // no probe has bounded that write yet: ask for the positions rather than await a round.
@@ -337,7 +361,8 @@ export class Executor {
     placed?: (node: ClusterNode) => void,
   ): Promise<pg.QueryResult> {
     const started = performance.now();
-    let first = await this.placeWithWaits(cls, request.text, scope, started);
+    const placing = this.placeWithWaits(cls, request.text, scope, started);
+    let first = placing instanceof Promise ? await placing : placing;
     for (;;) {
       placed?.(first.node);
       try {
@@ -390,23 +415,40 @@ export class Executor {
 
   /**
    * Acquires a connection on the node, counting failures toward its breaker. A write whose
-   * connection could not even be opened was certainly not sent, which the error says.
+   * connection could not even be opened was certainly not sent, which the error says. The
+   * connection itself when an idle one was ready (no promise, no tick).
    */
-  async acquire(placement: Placement, cls: Classification): Promise<PooledConnection> {
+  acquire(placement: Placement, cls: Classification): PooledConnection | Promise<PooledConnection> {
+    let got: PooledConnection | Promise<PooledConnection>;
     try {
       // A connect or pre-ping is pgpulse's round trip, not the user's statement.
-      const connection = await untraced(() => placement.node.pool.acquire());
-      return cls.kind === 'write' ? await this.unlessHungUp(placement, connection) : connection;
+      got = untraced(() => placement.node.pool.acquireNow());
     } catch (err) {
-      this.recordOutcome(placement.node, err);
-      if (cls.kind === 'write' && placement.node.role === 'primary' && isAvailabilityError(err)) {
-        throw new PrimaryUnavailableError(
-          `could not connect to primary "${placement.node.name}" (${placement.node.host}:${placement.node.port})`,
-          { cause: err },
-        );
-      }
-      throw err;
+      return Promise.reject(this.acquireFailed(placement, cls, err));
     }
+    if (!(got instanceof Promise)) {
+      if (cls.kind !== 'write' || got.reused !== true || got.broken === undefined) return got;
+      got = Promise.resolve(got);
+    }
+    return got
+      .then((connection) =>
+        cls.kind === 'write' ? this.unlessHungUp(placement, connection) : connection,
+      )
+      .catch((err: unknown) => {
+        throw this.acquireFailed(placement, cls, err);
+      });
+  }
+
+  /** What a failed acquire throws, once counted toward the node's breaker. */
+  private acquireFailed(placement: Placement, cls: Classification, err: unknown): unknown {
+    this.recordOutcome(placement.node, err);
+    if (cls.kind === 'write' && placement.node.role === 'primary' && isAvailabilityError(err)) {
+      return new PrimaryUnavailableError(
+        `could not connect to primary "${placement.node.name}" (${placement.node.host}:${placement.node.port})`,
+        { cause: err },
+      );
+    }
+    return err;
   }
 
   /**
@@ -451,6 +493,7 @@ export class Executor {
     if (cls.kind === 'read') node.counters.reads++;
     else node.counters.writes++;
     const started = performance.now();
+    let finished: number | undefined;
     let error: unknown;
     let result: pg.QueryResult | undefined;
     try {
@@ -472,7 +515,8 @@ export class Executor {
         ),
       );
       if (cls.session !== undefined) prepared?.executed(client, cls, request.text);
-      node.recordLatency(performance.now() - started);
+      finished = performance.now();
+      node.recordLatency(finished - started);
       node.breaker.recordSuccess();
       return result;
     } catch (err) {
@@ -483,7 +527,7 @@ export class Executor {
       if (oneOff) node.readFinished(connection.client);
       this.cache?.executed(cls, request, connection.client);
       this.observer.finished(event, {
-        durationMs: performance.now() - started,
+        durationMs: (finished ?? performance.now()) - started,
         error,
         rowCount: result?.rowCount,
       });
@@ -496,13 +540,21 @@ export class Executor {
    * is the connection failure, so a read counts as an availability error and is retried once
    * elsewhere, and the connection is discarded on release.
    */
-  private async withDeadline<T>(
+  private withDeadline<T>(
     node: ClusterNode,
     connection: PooledConnection,
     run: () => Promise<T>,
   ): Promise<T> {
     const timeoutMs = this.waits.statementTimeoutMs ?? 0;
-    if (timeoutMs <= 0) return run();
+    return timeoutMs > 0 ? this.withTimer(node, connection, run, timeoutMs) : run();
+  }
+
+  private async withTimer<T>(
+    node: ClusterNode,
+    connection: PooledConnection,
+    run: () => Promise<T>,
+    timeoutMs: number,
+  ): Promise<T> {
     let expired = false;
     const timer = setTimeout(() => {
       expired = true;
@@ -538,7 +590,8 @@ export class Executor {
   ): Promise<pg.QueryResult> {
     this.observer.routed(placement.reason, placement.node);
     leases?.acquiring?.();
-    const connection = await this.acquire(placement, cls);
+    const acquiring = this.acquire(placement, cls);
+    const connection = acquiring instanceof Promise ? await acquiring : acquiring;
     leases?.acquired(connection.client);
     let result: pg.QueryResult | undefined;
     let failure: unknown;

@@ -41,7 +41,10 @@ export class RoutingPool extends pg.Pool {
   #ending = false;
   #closed = false;
   #endPromise: Promise<void> | undefined;
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Statements and checkouts started and not yet settled (end() waits for them). */
+  #inFlight = 0;
+  /** drained() waiting for #inFlight to reach 0. */
+  readonly #drained: (() => void)[] = [];
   /** Clients checked out and not yet released. */
   readonly #out = new Set<RoutedClient>();
   /** close() waiting for the statements and checkouts above to be done. */
@@ -217,19 +220,22 @@ export class RoutingPool extends pg.Pool {
       acquired: this.#leaseAcquired,
       released: this.#leaseReleased,
     };
-    const result = this.track(
-      this.executor.runOnPool(request, fixed ? deriveScope(fixed) : currentScope(), leases),
-    ).then(
-      (value) => {
-        placed();
-        return value;
-      },
-      (err: unknown) => {
-        placed();
-        // Its connection was cut by close()'s deadline: say that, not "terminated".
-        throw this.#expired ? new ClusterClosedError({ cause: err }) : surfaceDriverError(err);
-      },
-    );
+    this.#inFlight++;
+    const result = this.executor
+      .runOnPool(request, fixed ? deriveScope(fixed) : currentScope(), leases)
+      .then(
+        (value) => {
+          placed();
+          this.#settled();
+          return value;
+        },
+        (err: unknown) => {
+          placed();
+          this.#settled();
+          // Its connection was cut by close()'s deadline: say that, not "terminated".
+          throw this.#expired ? new ClusterClosedError({ cause: err }) : surfaceDriverError(err);
+        },
+      );
     return settle(result, request.callback, undefined);
   }
 
@@ -325,7 +331,7 @@ export class RoutingPool extends pg.Pool {
   }
 
   private isQuiet(): boolean {
-    return this.#inFlight.size === 0 && this.#out.size === 0;
+    return this.#inFlight === 0 && this.#out.size === 0;
   }
 
   private checkQuiet(): void {
@@ -391,20 +397,23 @@ export class RoutingPool extends pg.Pool {
 
   /** Keeps end() waiting for `work`. */
   private track<T>(work: Promise<T>): Promise<T> {
-    const settled = work.then(
-      () => {},
-      () => {},
-    );
-    this.#inFlight.add(settled);
-    void settled.then(() => {
-      this.#inFlight.delete(settled);
-      this.checkQuiet();
-    });
+    this.#inFlight++;
+    const settled = () => this.#settled();
+    work.then(settled, settled);
     return work;
   }
 
-  private async drained(): Promise<void> {
-    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+  /** One tracked statement or checkout settled. */
+  #settled(): void {
+    if (--this.#inFlight > 0) return;
+    for (const done of this.#drained.splice(0)) done();
+    this.checkQuiet();
+  }
+
+  /** Resolves once nothing tracked is in flight (what was started meanwhile included). */
+  private drained(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
   }
 }
 

@@ -1,4 +1,4 @@
-import { type Context, context, createContextKey } from '@opentelemetry/api';
+import { type Context, context, createContextKey, ROOT_CONTEXT } from '@opentelemetry/api';
 
 // The key @opentelemetry/core's suppressTracing() sets; the SDK's tracers (and so
 // @opentelemetry/instrumentation-pg) start no span under it. Re-created here because core
@@ -14,9 +14,18 @@ const OUTER = createContextKey('pgpulse context outside untraced()');
  */
 export function untraced<T>(fn: () => T): T {
   const active = context.active();
-  const outer = active.getValue(OUTER) ?? active;
-  return context.with(active.setValue(SUPPRESS_TRACING, true).setValue(OUTER, outer), fn);
+  // Every statement's acquire comes through here, nearly always from the same context (the
+  // root one, without an SDK or outside any span): its suppressed form is derived once.
+  if (active !== lastActive) {
+    const outer = active.getValue(OUTER) ?? active;
+    lastSuppressed = active.setValue(SUPPRESS_TRACING, true).setValue(OUTER, outer);
+    lastActive = active;
+  }
+  return context.with(lastSuppressed, fn);
 }
+
+let lastActive: Context | undefined;
+let lastSuppressed: Context = ROOT_CONTEXT;
 
 /** The context untraced() was entered from: pgpulse's own spans (e.g. a captured plan) start there. */
 export function outerContext(): Context {
