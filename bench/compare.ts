@@ -2,7 +2,8 @@
 // statements), and each ORM on raw pg / its own replica feature against the same ORM on its
 // pgpulse adapter: point reads on one node, reads over two replicas, and a mixed read/write
 // workload (1 write in 5). Every row is a ratio of median throughputs from alternating runs.
-// Run: pnpm bench:compare   (PAIRS=6 SECONDS=1 by default; the markdown table goes to stdout)
+// Run: pnpm bench:compare   (PAIRS=6 SECONDS=1 by default; ONLY=pool,drizzle,typeorm,prisma
+// runs those sections alone; the markdown table goes to stdout)
 import { withPgPulse } from '@pgpulse/drizzle';
 import { pgpulseAdapter } from '@pgpulse/prisma';
 import { startCluster } from '@pgpulse/sandbox';
@@ -23,6 +24,10 @@ const SECONDS = Number(process.env.SECONDS ?? 1);
 const WORKERS = 8;
 const ROWS = 10_000;
 const options = { pairs: PAIRS, seconds: SECONDS, workers: WORKERS };
+/** ONLY=pool,drizzle,typeorm,prisma runs those sections alone (all by default). */
+const ONLY = process.env.ONLY?.split(',');
+const pairIn = (section: string, ...args: Parameters<typeof runPair>) =>
+  ONLY === undefined || ONLY.includes(section) ? runPair(...args) : Promise.resolve(undefined);
 
 const POINT = 'SELECT id, email, name FROM "User" WHERE id = $1';
 const id = (i: number) => ((Math.imul(i, 2_654_435_761) >>> 0) % ROWS) + 1;
@@ -52,7 +57,7 @@ const UserEntity = new EntitySchema<UserRow>({
 
 const sandbox = await startCluster({ replicas: 2 });
 const closers: (() => Promise<unknown>)[] = [];
-const results: PairResult[] = [];
+const results: (PairResult | undefined)[] = [];
 try {
   await sandbox.query(
     'primary',
@@ -96,7 +101,8 @@ try {
   const rawNamed: Step = (i) => raw.query({ name: 'point', text: POINT, values: [id(i)] });
   const clusterPoint: Step = (i) => one.pool.query(POINT, [id(i)]);
   results.push(
-    await runPair(
+    await pairIn(
+      'pool',
       'point reads, 1 node',
       ['cluster.pool, preparation off', (i) => unprepared.pool.query(POINT, [id(i)])],
       ['cluster.pool', clusterPoint],
@@ -104,7 +110,8 @@ try {
     ),
   );
   results.push(
-    await runPair(
+    await pairIn(
+      'pool',
       'point reads, 1 node',
       ['pg.Pool unnamed', rawUnnamed],
       ['cluster.pool', clusterPoint],
@@ -112,7 +119,8 @@ try {
     ),
   );
   results.push(
-    await runPair(
+    await pairIn(
+      'pool',
       'point reads, 1 node',
       ['pg.Pool hand-named', rawNamed],
       ['cluster.pool', clusterPoint],
@@ -149,7 +157,8 @@ try {
             .from(users)
             .where(eq(users.id, id(i)));
   results.push(
-    await runPair(
+    await pairIn(
+      'drizzle',
       'point reads, 1 node',
       ['drizzle on pg', drizzleRead(drizzleRaw)],
       ['drizzle on pgpulse', drizzleRead(drizzleOne)],
@@ -157,7 +166,8 @@ try {
     ),
   );
   results.push(
-    await runPair(
+    await pairIn(
+      'drizzle',
       'reads, 2 replicas',
       [
         'drizzle withReplicas',
@@ -172,7 +182,8 @@ try {
     ),
   );
   results.push(
-    await runPair(
+    await pairIn(
+      'drizzle',
       'mixed 4:1, 2 replicas',
       ['drizzle withReplicas', drizzleMixed(drizzleOwnReplicas)],
       ['drizzle on pgpulse', drizzleMixed(drizzleTwo)],
@@ -214,7 +225,8 @@ try {
     (i) =>
       isWrite(i) ? repo.update({ id: id(i) }, { name: `n${i}` }) : repo.findOneBy({ id: id(i) });
   results.push(
-    await runPair(
+    await pairIn(
+      'typeorm',
       'point reads, 1 node',
       ['TypeORM on pg', typeormRead(typeormRaw)],
       ['TypeORM on pgpulse', typeormRead(typeormOne)],
@@ -222,7 +234,8 @@ try {
     ),
   );
   results.push(
-    await runPair(
+    await pairIn(
+      'typeorm',
       'reads, 2 replicas',
       ['TypeORM replication', typeormRead(typeormOwnReplicas)],
       ['TypeORM on pgpulse', typeormRead(typeormTwo)],
@@ -230,7 +243,8 @@ try {
     ),
   );
   results.push(
-    await runPair(
+    await pairIn(
+      'typeorm',
       'mixed 4:1, 2 replicas',
       ['TypeORM replication', typeormMixed(typeormOwnReplicas)],
       ['TypeORM on pgpulse', typeormMixed(typeormTwo)],
@@ -264,7 +278,8 @@ try {
         ? client.user.update({ where: { id: id(i) }, data: { name: `n${i}` } })
         : client.user.findUnique({ where: { id: id(i) } });
   results.push(
-    await runPair(
+    await pairIn(
+      'prisma',
       'point reads, 1 node',
       ['Prisma on adapter-pg', prismaRead(prismaRaw)],
       ['Prisma on pgpulse', prismaRead(prismaOne)],
@@ -272,7 +287,8 @@ try {
     ),
   );
   results.push(
-    await runPair(
+    await pairIn(
+      'prisma',
       'reads, 2 replicas',
       ['Prisma read-replicas', prismaRead(prismaOwnReplicas as unknown as Users)],
       ['Prisma on pgpulse', prismaRead(prismaTwo)],
@@ -280,7 +296,8 @@ try {
     ),
   );
   results.push(
-    await runPair(
+    await pairIn(
+      'prisma',
       'mixed 4:1, 2 replicas',
       ['Prisma read-replicas', prismaMixed(prismaOwnReplicas as unknown as Users)],
       ['Prisma on pgpulse', prismaMixed(prismaTwo)],
@@ -289,7 +306,7 @@ try {
   );
 
   const prepared = one.stats().preparedStatements;
-  console.log(table(results));
+  console.log(table(results.filter((r): r is PairResult => r !== undefined)));
   console.log(
     `\n${PAIRS} pairs x ${SECONDS}s per arm, ${WORKERS} workers, pools of ${WORKERS} per node, Node ${process.version}, PostgreSQL ${sandbox.version}. ` +
       `One-node cluster: ${prepared.prepared} prepared, ${prepared.executedByName} executed by name, ${prepared.reprepared} re-prepared.`,
