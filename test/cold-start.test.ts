@@ -8,6 +8,7 @@ import { waitForRounds, waitUntil } from '@pgpulse/sandbox/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster, type PgPulseConfig } from '../packages/core/src/index.js';
+import { otelApiLoaded } from '../packages/core/src/tracing/index.js';
 
 let sandbox: SandboxCluster;
 let urls: string[];
@@ -63,6 +64,19 @@ const isStandby = async (cluster: Cluster) =>
     .standby;
 
 describe('lazy cold start', () => {
+  it('without an OpenTelemetry SDK registered, @opentelemetry/api is not loaded (telemetry on, the default)', async () => {
+    // This file registers no SDK: the first statements, a write and the full round run without it.
+    const { cluster } = cold();
+    try {
+      await cluster.pool.query('SELECT 1');
+      await cluster.pool.query('INSERT INTO cold_start_rows VALUES ($1)', [`otel-${seq}`]);
+      await cluster.ready();
+      expect(otelApiLoaded()).toBe(false);
+    } finally {
+      await cluster.close();
+    }
+  });
+
   it('the first read is answered correctly, from the primary, with at most 2 connections open', async () => {
     const { cluster, app } = cold();
     try {

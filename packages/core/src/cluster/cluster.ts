@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { metrics } from '@opentelemetry/api';
 import type { QueryResultRow } from 'pg';
 import { analyzeQuery, fingerprintQuery, type QueryAnalysis } from '../analysis/index.js';
 import { createBalancer } from '../balancing/index.js';
@@ -74,7 +73,7 @@ import {
   StatementPolicy,
 } from '../routing/index.js';
 import { isParserLoaded, loadParser } from '../sql/index.js';
-import { Telemetry } from '../telemetry/index.js';
+import { registeredMeterProvider, Telemetry } from '../telemetry/index.js';
 import { ClusterNode, type NodeStats } from '../topology/index.js';
 import { untraced } from '../tracing/index.js';
 import { SlowQueries, type SlowQueryReport } from './slow-queries.js';
@@ -324,7 +323,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           alert: (alert) => this.emit('alert', alert),
           failoverInProgress: () => this.failoverManager.inProgress,
           meterProvider: config.telemetry.enabled
-            ? (config.telemetry.meterProvider ?? metrics.getMeterProvider())
+            ? (config.telemetry.meterProvider ?? registeredMeterProvider())
             : undefined,
         })
       : undefined;
@@ -349,7 +348,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
           config.cache,
           (time) => this.monitor.primaryLsnSince(time),
           config.telemetry.enabled
-            ? (config.telemetry.meterProvider ?? metrics.getMeterProvider())
+            ? (config.telemetry.meterProvider ?? registeredMeterProvider())
             : undefined,
         )
       : undefined;

@@ -1,2 +1,7 @@
 export { type QuerySummary, summarize } from './summary.js';
-export { type SlowStatement, Telemetry, type TelemetryOptions } from './telemetry.js';
+export {
+  registeredMeterProvider,
+  type SlowStatement,
+  Telemetry,
+  type TelemetryOptions,
+} from './telemetry.js';

@@ -1,23 +1,17 @@
-import {
-  type Attributes,
-  type Counter,
-  context,
-  createContextKey,
-  type Histogram,
-  type MeterProvider,
-  metrics,
-  type SpanContext,
-  SpanKind,
-  SpanStatusCode,
-  type Tracer,
-  type TracerProvider,
-  trace,
+import type {
+  Attributes,
+  Counter,
+  Histogram,
+  MeterProvider,
+  SpanContext,
+  Tracer,
+  TracerProvider,
 } from '@opentelemetry/api';
 import pg from 'pg';
 import type { CapturedPlan } from '../analysis/index.js';
 import type { StatementEvent, StatementOutcome } from '../routing/index.js';
 import type { ClusterNode } from '../topology/index.js';
-import { outerContext } from '../tracing/index.js';
+import { otelApi, otelRegistered, outerContext } from '../tracing/index.js';
 import { QueryTexts } from './query-text.js';
 import { summarize } from './summary.js';
 
@@ -35,18 +29,22 @@ export interface TelemetryOptions {
 }
 
 // The SDK's suppression flag: a context key made with the same description is the same key.
-const SUPPRESS_TRACING = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+const SUPPRESS_TRACING = 'OpenTelemetry SDK Context Key SUPPRESS_TRACING';
+// @opentelemetry/api's SpanKind and SpanStatusCode (numeric enums, fixed by the spec).
+const SPAN_KIND_INTERNAL = 0;
+const SPAN_KIND_CLIENT = 2;
+const SPAN_STATUS_ERROR = 2;
 const SCOPE = '@pgpulse/core';
 const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
 
 /**
  * Spans and metrics for every routed statement, through @opentelemetry/api only: the user
- * brings the SDK. Without one registered, every call here is a no-op of the API.
+ * brings the SDK. Without one registered (or configured), nothing is recorded and the API is
+ * not loaded.
  */
 export class Telemetry {
-  private readonly tracer: Tracer;
-  private readonly duration: Histogram;
-  private readonly slow: Counter;
+  private tracerOf: Tracer | undefined;
+  private instruments: { duration: Histogram; slow: Counter } | undefined;
   private readonly texts = new QueryTexts();
   private readonly metricSets = new Map<string, Attributes>();
 
@@ -55,9 +53,32 @@ export class Telemetry {
     private readonly routingCounts: () => ReadonlyMap<string, number>,
     private readonly options: TelemetryOptions = {},
   ) {
-    this.tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
-    const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
-    this.duration = meter.createHistogram('db.client.operation.duration', {
+    // A provider in the config, or an SDK already registered: set up now. Otherwise the API is
+    // not even loaded until an SDK registers (checked on each statement, so one registered
+    // after createCluster still gets every later statement's span and metrics).
+    this.tracer();
+    this.metrics();
+  }
+
+  /** The tracer, once there is a tracer provider to take it from. */
+  private tracer(): Tracer | undefined {
+    if (this.tracerOf) return this.tracerOf;
+    const provider =
+      this.options.tracerProvider ??
+      (otelRegistered('trace') ? otelApi().trace.getTracerProvider() : undefined);
+    this.tracerOf = provider?.getTracer(SCOPE);
+    return this.tracerOf;
+  }
+
+  /** The instruments, created (once) when there is a meter provider to create them on. */
+  private metrics(): { duration: Histogram; slow: Counter } | undefined {
+    if (this.instruments) return this.instruments;
+    const provider =
+      this.options.meterProvider ??
+      (otelRegistered('metrics') ? otelApi().metrics.getMeterProvider() : undefined);
+    if (!provider) return undefined;
+    const meter = provider.getMeter(SCOPE);
+    const duration = meter.createHistogram('db.client.operation.duration', {
       unit: 's',
       description: 'Duration of database client operations, per node and role',
       advice: {
@@ -69,7 +90,7 @@ export class Telemetry {
     const decisions = meter.createObservableCounter('pgpulse.routing.decisions', {
       description: 'Statements routed, by routing reason (counted by the router, observed here)',
     });
-    this.slow = meter.createCounter('pgpulse.slow_queries', {
+    const slow = meter.createCounter('pgpulse.slow_queries', {
       description: 'Statements slower than slowQuery.thresholdMs',
     });
     const connections = meter.createObservableUpDownCounter('db.client.connection.count', {
@@ -116,6 +137,8 @@ export class Telemetry {
       },
       [connections, pending, lag, lagBytes, breaker, decisions],
     );
+    this.instruments = { duration, slow };
+    return this.instruments;
   }
 
   /**
@@ -124,59 +147,74 @@ export class Telemetry {
    * the statement's span and it is recorded whole in finished(), which costs no context switch.
    */
   around<T>(_event: StatementEvent, run: () => Promise<T>): Promise<T> {
-    if (!pgInstrumented()) return run();
+    // Without a context manager no context reaches pg's span: nothing to set.
+    if (!pgInstrumented() || !otelRegistered('context')) return run();
+    const { context, createContextKey } = otelApi();
     const ctx = context.active();
     if (this.options.pgInstrumentation === 'nest') {
       // pg's span becomes a child of a span that does not exist yet: give it our parent instead.
       return context.with(ctx, run);
     }
-    return context.with(ctx.setValue(SUPPRESS_TRACING, true), run);
+    return context.with(ctx.setValue(createContextKey(SUPPRESS_TRACING), true), run);
   }
 
   /**
    * Records the statement's span and its duration. A slow statement's span gets a
    * `pgpulse.slow_query` event, with the plan's findings when a plan of its fingerprint is known.
    */
-  finished(event: StatementEvent, outcome: StatementOutcome, slow?: SlowStatement): SpanContext {
+  finished(
+    event: StatementEvent,
+    outcome: StatementOutcome,
+    slow?: SlowStatement,
+  ): SpanContext | undefined {
+    const tracer = this.tracer();
+    const instruments = this.metrics();
+    // No SDK registered (and none configured): nothing to record, and the API stays unloaded.
+    if (!tracer && !instruments) return undefined;
     const node = event.node;
     const { operation, summary } = summarize(event.request.text);
     const endTime = performance.timeOrigin + performance.now();
-    const span = this.tracer.startSpan(
-      summary,
-      { kind: SpanKind.CLIENT, startTime: endTime - outcome.durationMs },
-      context.active(),
-    );
-    // Without an SDK (or when the sampler drops it) the span records nothing: build no attributes.
-    if (span.isRecording()) span.setAttributes(this.spanAttributes(event, operation, summary));
     const error = outcome.error;
-    let errorType: string | undefined;
-    if (error !== undefined) {
-      const code = sqlState(error);
-      errorType = code ?? errorName(error);
-      span.setAttribute('error.type', errorType);
-      if (code) span.setAttribute('db.response.status_code', code);
-      span.setStatus({
-        code: SpanStatusCode.ERROR,
-        message: error instanceof Error ? error.message : String(error),
-      });
+    const code = error === undefined ? undefined : sqlState(error);
+    const errorType = error === undefined ? undefined : (code ?? errorName(error));
+    let spanContext: SpanContext | undefined;
+    if (tracer) {
+      const span = tracer.startSpan(
+        summary,
+        { kind: SPAN_KIND_CLIENT, startTime: endTime - outcome.durationMs },
+        otelApi().context.active(),
+      );
+      // Without an SDK (or when the sampler drops it) the span records nothing: build no attributes.
+      if (span.isRecording()) span.setAttributes(this.spanAttributes(event, operation, summary));
+      if (errorType !== undefined) {
+        span.setAttribute('error.type', errorType);
+        if (code) span.setAttribute('db.response.status_code', code);
+        span.setStatus({
+          code: SPAN_STATUS_ERROR,
+          message: error instanceof Error ? error.message : String(error),
+        });
+      }
+      if (slow) span.addEvent('pgpulse.slow_query', slowAttributes(slow), endTime);
+      span.end(endTime);
+      spanContext = span.spanContext();
     }
-    if (slow) {
-      span.addEvent('pgpulse.slow_query', slowAttributes(slow), endTime);
-      this.slow.add(1, { 'pgpulse.node': node.name, 'pgpulse.role': node.role });
+    if (instruments) {
+      if (slow) instruments.slow.add(1, { 'pgpulse.node': node.name, 'pgpulse.role': node.role });
+      instruments.duration.record(
+        outcome.durationMs / 1000,
+        this.metricAttributes(node, operation, errorType),
+      );
     }
-    span.end(endTime);
-    this.duration.record(
-      outcome.durationMs / 1000,
-      this.metricAttributes(node, operation, errorType),
-    );
-    return span.spanContext();
+    return spanContext;
   }
 
   /** A read served by the result cache: no statement ran, so a short span says so. */
   cacheHit(text: string): void {
+    const tracer = this.tracer();
+    if (!tracer) return;
     const { summary } = summarize(text);
-    const span = this.tracer.startSpan(summary, {
-      kind: SpanKind.CLIENT,
+    const span = tracer.startSpan(summary, {
+      kind: SPAN_KIND_CLIENT,
       attributes: { 'db.system.name': 'postgresql', 'pgpulse.cache': 'hit' },
     });
     span.end();
@@ -190,10 +228,12 @@ export class Telemetry {
     statement: SpanContext | undefined,
     slow: SlowStatement & { plan: CapturedPlan },
   ): void {
-    const span = this.tracer.startSpan(
+    const tracer = this.tracer();
+    if (!tracer) return;
+    const span = tracer.startSpan(
       'pgpulse.explain',
       {
-        kind: SpanKind.INTERNAL,
+        kind: SPAN_KIND_INTERNAL,
         attributes: {
           'pgpulse.fingerprint': slow.fingerprint,
           'pgpulse.node': slow.plan.node,
@@ -280,6 +320,15 @@ function slowAttributes(slow: SlowStatement): Attributes {
     attributes['pgpulse.plan.json'] = JSON.stringify(slow.plan.plan).slice(0, PLAN_ATTRIBUTE_LIMIT);
   }
   return attributes;
+}
+
+/**
+ * The global meter provider when an SDK registered one, else undefined (the API not loaded).
+ * For the parts that create their instruments once (monitoring's alerts, the result cache), as
+ * `metrics.getMeterProvider()` was: a provider registered later does not reach them.
+ */
+export function registeredMeterProvider(): MeterProvider | undefined {
+  return otelRegistered('metrics') ? otelApi().metrics.getMeterProvider() : undefined;
 }
 
 /** instrumentation-pg wraps pg.Client.prototype.query with shimmer, which marks the wrapper. */
