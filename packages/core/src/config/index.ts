@@ -1,5 +1,12 @@
 export { forgetPassword, type PasswordSource, passwordSource } from './credentials.js';
 export {
+  fallbackPhrase,
+  type IssueOptions,
+  oneOf,
+  toConfigIssues,
+  type ZodIssue,
+} from './issues.js';
+export {
   createNodeConfig,
   type NodeConfigInit,
   type NodeConnectionOptions,
@@ -12,7 +19,7 @@ export {
   type PgPoolMapping,
   type SetupClient,
 } from './pg-pool-options.js';
-export { parseConfig } from './schema.js';
+export { parseConfig } from './resolve.js';
 export {
   PG_CLIENT_SETTING_FIELDS,
   parseOptions as parseServerOptions,

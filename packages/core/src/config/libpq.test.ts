@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors/index.js';
 import { applyLibpqConventions } from './libpq.js';
-import { parseConfig } from './schema.js';
+import { parseConfig } from './resolve.js';
 
 describe("libpq's conventions", () => {
   it('a multi-host URL lists every node, with the same credentials, database and parameters', () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { fallbackPhrase, oneOf, toConfigIssues } from '../config/index.js';
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
 
 /**
@@ -88,9 +89,6 @@ export const MAX_PREMAKE = 1000;
 export const MAX_MODULUS = 1024;
 export const MAX_LIST_PARTITIONS = 1000;
 
-const oneOf = (values: readonly string[]): string =>
-  `one of ${values.map((v) => `'${v}'`).join(' | ')}`;
-
 const IDENTIFIER = 'a PostgreSQL identifier (1 to 63 bytes, no NUL character)';
 const identifier = () =>
   z
@@ -141,7 +139,6 @@ const schema = z.strictObject(
 );
 
 type Parsed = z.output<typeof schema>;
-type ZodIssue = z.core.$ZodIssue;
 
 /**
  * Validate one strategy and apply its defaults. Throws ConfigError listing every bad field,
@@ -198,7 +195,10 @@ type CheckResult =
 function checkStrategy(input: unknown, field: string): CheckResult {
   const result = schema.safeParse(input, { reportInput: true, error: fallbackPhrase });
   if (!result.success) {
-    return { ok: false, issues: result.error.issues.map((issue) => toIssue(issue, field)) };
+    // config's formatter (dotted fields, phrases, no secrets), with this input's own unknown-key
+    // message: the keys a strategy takes.
+    const issues = toConfigIssues(result.error.issues, [field], { unknownKeys });
+    return { ok: false, issues };
   }
   const issues = crossFieldIssues(result.data, field);
   if (issues.length > 0) return { ok: false, issues };
@@ -290,35 +290,9 @@ function resolve(s: Parsed): ResolvedPartitionStrategy {
   }
 }
 
-function toIssue(issue: ZodIssue, field: string): ConfigIssue {
-  const path = [field, ...issue.path.map(String)].join('.');
-  if (issue.code === 'unrecognized_keys') {
-    return {
-      field: path,
-      message: `unknown option(s) ${issue.keys.map((k) => `'${k}'`).join(', ')} (expected: table, schema, column, type, interval, premake, retention, retentionMode, listValues, modulus, default)`,
-    };
-  }
-  if (issue.input === undefined && issue.path.length > 0) {
-    return { field: path, message: `required — ${issue.message}` };
-  }
-  return { field: path, message: `must be ${issue.message} (got ${show(issue.input)})` };
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return `'${value.length > 80 ? `${value.slice(0, 80)}…` : value}'`;
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : typeof value;
-}
-
-function fallbackPhrase(issue: z.core.$ZodRawIssue): string | undefined {
-  switch (issue.code) {
-    case 'invalid_type':
-      return `a value of type ${issue.expected}`;
-    case 'invalid_value':
-      return oneOf(issue.values.map(String));
-    default:
-      return undefined;
-  }
+function unknownKeys(field: string, keys: readonly string[]): ConfigIssue {
+  return {
+    field,
+    message: `unknown option(s) ${keys.map((k) => `'${k}'`).join(', ')} (expected: table, schema, column, type, interval, premake, retention, retentionMode, listValues, modulus, default)`,
+  };
 }
