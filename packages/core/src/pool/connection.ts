@@ -48,8 +48,7 @@ export class Conn {
   readonly settings: ReportedSettings;
   /** Checkouts served, for maxUses. */
   uses = 0;
-  /** Pending idle-timeout and lifetime timers. */
-  idleTimer: ClockTimer | null = null;
+  /** The pending lifetime timer (idle timeouts are one sweep per pool: connections.ts). */
   lifeTimer: ClockTimer | null = null;
 
   constructor(

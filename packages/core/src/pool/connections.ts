@@ -2,7 +2,7 @@ import pg from 'pg';
 import { forgetPassword, type PasswordSource, passwordSource } from '../config/index.js';
 import { NodeConnectionError, type NodeLabel } from '../errors/index.js';
 import { untraced } from '../tracing/index.js';
-import type { Clock } from './clock.js';
+import type { Clock, ClockTimer } from './clock.js';
 import {
   Conn,
   connectClient,
@@ -29,8 +29,8 @@ export interface ConnectionSetOwner {
 
 /**
  * The physical connections of one node: opening them (the driver's connect, then the set-up
- * hook), the idle stack with its idle-timeout and lifetime timers, and closing them. How they
- * are handed out is the pool's business (node-pool.ts).
+ * hook), the idle stack with its idle-timeout sweep and lifetime timers, and closing them. How
+ * they are handed out is the pool's business (node-pool.ts).
  */
 export class ConnectionSet {
   /** Runs on every new connection before anyone gets it; a throw fails that connect. */
@@ -63,6 +63,12 @@ export class ConnectionSet {
   readonly #recycleJitter: number;
   readonly #exitOnIdle: boolean;
   readonly #random: () => number;
+  /**
+   * One timer for the whole idle stack, due when its oldest connection's idle time runs out:
+   * a timer per release was set and cleared on every statement (a busy pool releases
+   * thousands of times a second and times out almost never).
+   */
+  #idleSweep: ClockTimer | null = null;
 
   constructor(
     readonly label: NodeLabel,
@@ -167,20 +173,14 @@ export class ConnectionSet {
     return client;
   }
 
-  /** Keeps `conn` for reuse: on the idle stack, its idle timer running. */
+  /** Keeps `conn` for reuse: on top of the idle stack, its idle time counted from now. */
   putIdle(conn: Conn): void {
     conn.state = 'idle';
     conn.wasIdle = true;
     conn.idleSince = this.clock.now();
     if (this.#exitOnIdle) refSocket(conn.client, false);
     this.idle.push(conn);
-    if (this.#idleTimeoutMs > 0) {
-      conn.idleTimer = this.clock.schedule(
-        this.#idleTimeoutMs,
-        () => this.#idleExpired(conn),
-        false,
-      );
-    }
+    if (this.#idleTimeoutMs > 0 && this.#idleSweep === null) this.#sweepIdleSoon();
   }
 
   /** The most recently idle connection that is not past its lifetime, off the stack. */
@@ -189,8 +189,6 @@ export class ConnectionSet {
     for (;;) {
       const conn = this.idle.pop();
       if (conn === undefined) return undefined;
-      conn.idleTimer?.cancel();
-      conn.idleTimer = null;
       if (now < conn.expiresAt) return conn;
       // Its lifetime timer has not fired yet (a busy event loop): recycle it here.
       this.recycled++;
@@ -207,9 +205,8 @@ export class ConnectionSet {
   /** Ends an open connection without making anyone wait for it. */
   close(conn: Conn, reason: RemoveReason): void {
     if (conn.state === 'closing' || conn.state === 'closed') return;
-    conn.idleTimer?.cancel();
     conn.lifeTimer?.cancel();
-    conn.idleTimer = conn.lifeTimer = null;
+    conn.lifeTimer = null;
     this.open--;
     this.destroyed++;
     conn.state = 'closing';
@@ -256,12 +253,30 @@ export class ConnectionSet {
     return this.clock.now() + lifetime;
   }
 
-  #idleExpired(conn: Conn): void {
-    conn.idleTimer = null;
-    // Within minSize a connection stays, however long it has been idle.
-    if (conn.state !== 'idle' || this.open <= this.#minSize) return;
-    this.#removeIdle(conn);
-    this.close(conn, 'idle');
+  /** Sets the sweep for when the oldest idle connection (the stack's bottom) times out. */
+  #sweepIdleSoon(): void {
+    const oldest = this.idle[0];
+    if (oldest === undefined) return;
+    const due = oldest.idleSince + this.#idleTimeoutMs - this.clock.now();
+    this.#idleSweep = this.clock.schedule(Math.max(0, due), () => this.#sweepIdle(), false);
+  }
+
+  /**
+   * Closes the connections idle for idleTimeoutMs, oldest first, then sets the sweep for the
+   * next one. Within minSize connections stay however long they have been idle; the next
+   * release sets the sweep again.
+   */
+  #sweepIdle(): void {
+    this.#idleSweep = null;
+    const now = this.clock.now();
+    for (;;) {
+      const oldest = this.idle[0];
+      if (oldest === undefined || this.open <= this.#minSize) return;
+      if (now - oldest.idleSince < this.#idleTimeoutMs) break;
+      this.idle.shift();
+      this.close(oldest, 'idle');
+    }
+    this.#sweepIdleSoon();
   }
 
   #lifeExpired(conn: Conn): void {
@@ -277,8 +292,6 @@ export class ConnectionSet {
   #removeIdle(conn: Conn): void {
     const index = this.idle.indexOf(conn);
     if (index >= 0) this.idle.splice(index, 1);
-    conn.idleTimer?.cancel();
-    conn.idleTimer = null;
   }
 
   #onClientError(conn: Conn, err: Error): void {

@@ -243,6 +243,34 @@ describe('NodePool', () => {
     await waitFor(async () => (await backends(app)) === 1);
   });
 
+  it('closes each idle connection idleTimeoutMs after its own release, one sweep for the stack', async () => {
+    const clock = new ManualClock();
+    const { pool, app } = makePool({ minSize: 0, idleTimeoutMs: 100, clock });
+    const [a, b, c] = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
+    a.release(); // idle from t=0
+    clock.advance(30);
+    b.release(); // from t=30
+    clock.advance(30);
+    c.release(); // from t=60
+    clock.advance(39); // t=99
+    expect(pool.figures().idle).toBe(3);
+    clock.advance(1); // t=100: a's time is up, not b's
+    expect(pool.figures()).toMatchObject({ total: 2, idle: 2 });
+    // Taking one (the most recent, c) and giving it back restarts c's time only.
+    const again = await pool.acquire();
+    clock.advance(10); // t=110
+    again.release(); // c idle from t=110
+    clock.advance(19); // t=129
+    expect(pool.figures().idle).toBe(2);
+    clock.advance(1); // t=130: b's time is up
+    expect(pool.figures()).toMatchObject({ total: 1, idle: 1 });
+    clock.advance(79); // t=209
+    expect(pool.figures().idle).toBe(1);
+    clock.advance(1); // t=210: c's
+    expect(pool.figures()).toMatchObject({ total: 0, idle: 0 });
+    await waitFor(async () => (await backends(app)) === 0);
+  });
+
   it('an exhausted pool rejects with PoolTimeoutError at the deadline, naming the node, without the password', async () => {
     const { pool, label } = makePool({ maxSize: 1, acquireTimeoutMs: 500 });
     const held = await pool.acquire();
