@@ -229,8 +229,18 @@ export class Executor {
     } catch (err) {
       return this.waitForPlacement(cls, text, scope, started, { failed: err });
     }
-    if (placement.reason === 'read-your-writes' || placement.reason === 'no-eligible-replica')
-      return this.waitForPlacement(cls, text, scope, started, { placement });
+    if (placement.reason === 'read-your-writes' || placement.reason === 'no-eligible-replica') {
+      // The same test waitForPlacement's first turn makes, here without a promise: a read on
+      // a cluster without a usable replica (one node, say) is the common case, and a context
+      // with no write to wait for takes the placement as it is.
+      if (placement.reason === 'read-your-writes') this.waits.requestPositions();
+      if (
+        !this.waits.hasWrites(scope) ||
+        this.waits.readWaitMs - (performance.now() - started) <= 0
+      )
+        return placement;
+      return this.waitForPlacement(cls, text, scope, started, { placement, asked: true });
+    }
     return placement;
   }
 
@@ -240,10 +250,12 @@ export class Executor {
     text: string,
     scope: RouteScope | undefined,
     started: number,
-    first?: { readonly placement?: Placement; readonly failed?: unknown },
+    first?: { readonly placement?: Placement; readonly failed?: unknown; readonly asked?: true },
   ): Promise<Placement> {
     let readWaitOver = false;
     let tried = first;
+    // placeWithWaits asked for the positions already for its placement.
+    let asked = first?.asked === true;
     for (;;) {
       let placement: Placement;
       try {
@@ -262,7 +274,8 @@ export class Executor {
       const left = this.waits.readWaitMs - (performance.now() - started);
       // 'read-your-writes': a replica is up but has not replayed this context's write yet, or
       // no probe has bounded that write yet: ask for the positions rather than await a round.
-      if (placement.reason === 'read-your-writes') this.waits.requestPositions();
+      if (placement.reason === 'read-your-writes' && !asked) this.waits.requestPositions();
+      asked = false;
       const replicaMayCatchUp =
         placement.reason === 'no-eligible-replica' || placement.reason === 'read-your-writes';
       if (readWaitOver || !replicaMayCatchUp || left <= 0 || !this.waits.hasWrites(scope)) {
