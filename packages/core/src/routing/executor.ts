@@ -301,13 +301,33 @@ export class Executor {
    * statement may get another connection). A text that is a whole transaction
    * (`BEGIN; ...; COMMIT`), or a SET followed by what it is for, runs as usual.
    */
-  async runOnPool(
+  runOnPool(
     request: QueryRequest,
     scope: RouteScope | undefined,
     leases?: LeaseListener,
   ): Promise<pg.QueryResult> {
     const waiting = this.ensureReady();
-    if (waiting) await waiting;
+    if (waiting) return waiting.then(() => this.runOnPoolReady(request, scope, leases));
+    return this.runOnPoolReady(request, scope, leases);
+  }
+
+  // The statement path keeps one async frame (runRouted) and one for the statement itself
+  // (execute): every async function between them cost a promise and a microtask turn per
+  // statement. These return the promise they are given, and a throw as a rejection.
+  private runOnPoolReady(
+    request: QueryRequest,
+    scope: RouteScope | undefined,
+    leases: LeaseListener | undefined,
+  ): Promise<pg.QueryResult> {
+    try {
+      return this.run(request, scope, this.poolStatement(request), leases);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The classification of a pool statement, or a throw when a pool cannot run it. */
+  private poolStatement(request: QueryRequest): Classification {
     const cls = this.classifier.classify(request.text);
     // A text that holds its own transaction (`BEGIN; SET ...; COMMIT`) runs as usual.
     if (cls.transaction === undefined) this.refuseSessionBehindPooler(cls);
@@ -324,7 +344,7 @@ export class Executor {
         cls.session === 'set' ? 'A session setting (SET or set_config) was sent' : 'RESET was sent',
       );
     }
-    return this.run(request, scope, cls, leases);
+    return cls;
   }
 
   /**
@@ -345,7 +365,7 @@ export class Executor {
    * (a function ran set_config or SET ROLE) offers it to the client, which keeps it pinned
    * rather than lose that state on its next statement.
    */
-  async run(
+  run(
     request: QueryRequest,
     scope: RouteScope | undefined,
     classified?: Classification,
@@ -353,16 +373,31 @@ export class Executor {
     adopt?: Adopter,
   ): Promise<pg.QueryResult> {
     const waiting = this.ensureReady();
-    if (waiting) await waiting;
-    const cls = classified ?? this.classifier.classify(request.text);
-    if (this.cache) {
-      // Only here, outside any transaction or pin: pinned statements never reach run().
-      const cached = this.cache.read(request, cls, scope, (req, placed) =>
-        this.runRouted(req, scope, cls, leases, adopt, placed),
-      );
-      if (cached) return cached;
+    if (waiting)
+      return waiting.then(() => this.runReady(request, scope, classified, leases, adopt));
+    return this.runReady(request, scope, classified, leases, adopt);
+  }
+
+  private runReady(
+    request: QueryRequest,
+    scope: RouteScope | undefined,
+    classified: Classification | undefined,
+    leases: LeaseListener | undefined,
+    adopt: Adopter | undefined,
+  ): Promise<pg.QueryResult> {
+    try {
+      const cls = classified ?? this.classifier.classify(request.text);
+      if (this.cache) {
+        // Only here, outside any transaction or pin: pinned statements never reach run().
+        const cached = this.cache.read(request, cls, scope, (req, placed) =>
+          this.runRouted(req, scope, cls, leases, adopt, placed),
+        );
+        if (cached) return cached;
+      }
+      return this.runRouted(request, scope, cls, leases, adopt);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    return this.runRouted(request, scope, cls, leases, adopt);
   }
 
   private async runRouted(
@@ -378,8 +413,14 @@ export class Executor {
     let first = placing instanceof Promise ? await placing : placing;
     for (;;) {
       placed?.(first.node);
+      let failure: unknown;
       try {
-        return await this.runPlaced(first, cls, request, scope, leases, adopt, placed);
+        return await this.runOnce(first, cls, request, leases, adopt);
+      } catch (err) {
+        failure = err;
+      }
+      try {
+        return await this.afterFailure(first, failure, cls, request, scope, leases, placed);
       } catch (err) {
         // The primary died and the probes have not noticed yet: the connection failed, so
         // nothing was sent. Within failover.writeWaitMs, wait a probe round and place again.
@@ -392,38 +433,37 @@ export class Executor {
     }
   }
 
-  /** run() for one placement: the standby-refusal retry and the one read retry. */
-  private async runPlaced(
+  /**
+   * What follows a failed statement on its first placement: the standby-refusal retry on the
+   * primary and the one read retry elsewhere; anything else is thrown as it came.
+   */
+  private async afterFailure(
     first: Placement,
+    err: unknown,
     cls: Classification,
     request: QueryRequest,
     scope: RouteScope | undefined,
     leases: LeaseListener | undefined,
-    adopt: Adopter | undefined,
     placed?: (node: ClusterNode) => void,
   ): Promise<pg.QueryResult> {
-    try {
-      return await this.runOnce(first, cls, request, leases, adopt);
-    } catch (err) {
-      if (cls.kind === 'read' && first.node.role === 'replica' && isStandbyRefusal(err)) {
-        // Nothing ran (a standby writes nothing) and no transaction is open (pinned
-        // statements never come here): run it once on the primary, as the write it is.
-        this.observer.refused?.(first.node, request, err);
-        const primary = { node: this.router.writeNode(), reason: 'replica-refused' as const };
-        placed?.(primary.node);
-        return this.runOnce(primary, asRefusedWrite(cls), request, leases);
-      }
-      if (!this.retriable(first, cls, err)) throw err;
-      let second: Placement;
-      try {
-        second = this.place(cls, request.text, scope, first.node);
-      } catch {
-        throw err; // nowhere else to go: the first failure is the one that explains it
-      }
-      if (second.node === first.node) throw err;
-      placed?.(second.node);
-      return this.runOnce({ node: second.node, reason: 'retry' }, cls, request, leases);
+    if (cls.kind === 'read' && first.node.role === 'replica' && isStandbyRefusal(err)) {
+      // Nothing ran (a standby writes nothing) and no transaction is open (pinned
+      // statements never come here): run it once on the primary, as the write it is.
+      this.observer.refused?.(first.node, request, err);
+      const primary = { node: this.router.writeNode(), reason: 'replica-refused' as const };
+      placed?.(primary.node);
+      return this.runOnce(primary, asRefusedWrite(cls), request, leases);
     }
+    if (!this.retriable(first, cls, err)) throw err;
+    let second: Placement;
+    try {
+      second = this.place(cls, request.text, scope, first.node);
+    } catch {
+      throw err; // nowhere else to go: the first failure is the one that explains it
+    }
+    if (second.node === first.node) throw err;
+    placed?.(second.node);
+    return this.runOnce({ node: second.node, reason: 'retry' }, cls, request, leases);
   }
 
   /**
@@ -483,12 +523,16 @@ export class Executor {
     return untraced(() => placement.node.pool.acquire());
   }
 
-  /** Runs one statement on an acquired connection, keeping the node's figures. */
+  /**
+   * Runs one statement on an acquired connection, keeping the node's figures. `lease`: the
+   * connection was acquired for this statement alone and goes back (or to `adopt`) after it.
+   */
   async execute(
     placement: Placement,
     connection: PooledConnection,
     request: QueryRequest,
     cls: Classification,
+    lease?: OneOffLease,
   ): Promise<pg.QueryResult> {
     const node = placement.node;
     const pinnedCache = placement.reason === 'pinned' ? this.cache?.pinned(request) : undefined;
@@ -508,6 +552,7 @@ export class Executor {
     const started = performance.now();
     let finished: number | undefined;
     let error: unknown;
+    let failed = false;
     let result: pg.QueryResult | undefined;
     try {
       const client = connection.client;
@@ -531,11 +576,10 @@ export class Executor {
       finished = performance.now();
       node.recordLatency(finished - started);
       node.breaker.recordSuccess();
-      return result;
     } catch (err) {
       error = err;
+      failed = true;
       this.recordOutcome(node, err);
-      throw err;
     } finally {
       if (oneOff) node.readFinished(connection.client);
       this.cache?.executed(cls, request, connection.client);
@@ -545,6 +589,10 @@ export class Executor {
         rowCount: result?.rowCount,
       });
     }
+    if (lease !== undefined)
+      return this.giveBack(placement, connection, cls, lease, result, failed, error);
+    if (failed) throw error;
+    return result as pg.QueryResult;
   }
 
   /**
@@ -594,7 +642,8 @@ export class Executor {
     }
   }
 
-  private async runOnce(
+  /** Acquires a connection on the placement's node and runs the statement on it alone. */
+  private runOnce(
     placement: Placement,
     cls: Classification,
     request: QueryRequest,
@@ -604,17 +653,32 @@ export class Executor {
     this.observer.routed(placement.reason, placement.node);
     leases?.acquiring?.();
     const acquiring = this.acquire(placement, cls);
-    const connection = acquiring instanceof Promise ? await acquiring : acquiring;
-    leases?.acquired(connection.client);
-    let result: pg.QueryResult | undefined;
-    let failure: unknown;
-    try {
-      result = await this.execute(placement, connection, request, cls);
-    } catch (err) {
-      failure = err;
+    const lease: OneOffLease = { leases, adopt };
+    if (acquiring instanceof Promise) {
+      return acquiring.then((connection) => {
+        leases?.acquired(connection.client);
+        return this.execute(placement, connection, request, cls, lease);
+      });
     }
+    leases?.acquired(acquiring.client);
+    return this.execute(placement, acquiring, request, cls, lease);
+  }
+
+  /**
+   * A one-off statement's connection after it ran: offered to `adopt` when the server
+   * reported changed session state, else released (discarded when it cannot be reused).
+   * Returns the result, or throws the statement's error.
+   */
+  private giveBack(
+    placement: Placement,
+    connection: PooledConnection,
+    cls: Classification,
+    { leases, adopt }: OneOffLease,
+    result: pg.QueryResult | undefined,
+    failed: boolean,
+    failure: unknown,
+  ): pg.QueryResult {
     const leftOpen = transactionStatus(connection.client) !== 'I';
-    const failed = failure !== undefined;
     if (
       !failed &&
       !leftOpen &&
@@ -646,6 +710,12 @@ export class Executor {
   private retriable(first: Placement, cls: Classification, err: unknown): boolean {
     return cls.kind === 'read' && first.reason !== 'retry' && isAvailabilityError(err);
   }
+}
+
+/** A connection acquired for one statement: who hears of it, and who may keep it. */
+interface OneOffLease {
+  readonly leases: LeaseListener | undefined;
+  readonly adopt: Adopter | undefined;
 }
 
 /**
