@@ -4,6 +4,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Cluster,
@@ -88,6 +89,28 @@ describe('automatic prepared statements', () => {
     expect(replica?.executedByName).toBe(8);
     expect(primary?.prepared).toBe(1);
     expect(primary?.executedByName).toBe(2);
+  });
+
+  it('a statement sent by name fails as pg fails it: the DatabaseError with its code, a stack through the caller, the connection reusable', async () => {
+    const c = cluster({ pool: { maxSize: 1 } }, false);
+    await c.ready();
+    const DIVIDE = 'SELECT 1 / $1::int AS q';
+    // Second and third sightings: prepared, then by name.
+    for (let i = 0; i < 3; i++) await c.pool.query(DIVIDE, [1]);
+    async function callerOfTheStatement(): Promise<unknown> {
+      return c.pool.query(DIVIDE, [0]).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    }
+    const err = await callerOfTheStatement();
+    expect(err).toBeInstanceOf(pg.DatabaseError);
+    expect((err as pg.DatabaseError).code).toBe('22012');
+    expect((err as Error).stack).toContain('prepared-statements.test.ts');
+    expect(c.stats().preparedStatements.byNode.primary?.executedByName).toBe(2);
+    // The one connection serves the next statement, by name.
+    expect((await c.pool.query(DIVIDE, [2])).rows).toEqual([{ q: 0 }]);
+    expect(c.stats().preparedStatements.byNode.primary?.executedByName).toBe(3);
   });
 
   it('leaves user-named statements, multi-statement text and utility statements alone', async () => {
