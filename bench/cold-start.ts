@@ -13,8 +13,10 @@ import pg from 'pg';
 
 const runs = Number(process.argv[2] ?? 6);
 const root = fileURLToPath(new URL('..', import.meta.url));
-// The published shape: built JavaScript, as `import '@pgpulse/core'` loads it from npm.
+// The published shape: built JavaScript (one bundled module, scripts/bundle-core.ts), as
+// `import '@pgpulse/core'` loads it from npm.
 execFileSync(`${root}node_modules/.bin/tsc`, ['-b'], { cwd: `${root}packages/core` });
+execFileSync(`${root}node_modules/.bin/tsx`, [`${root}scripts/bundle-core.ts`], { cwd: root });
 const coreEntry = `${root}packages/core/dist/index.js`;
 const pgEntry = import.meta.resolve('pg');
 
