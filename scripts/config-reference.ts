@@ -1,7 +1,8 @@
 /**
  * Writes the configuration reference of @pgpulse/core (every option, its type, its default and
  * what it does) into packages/core/README.md, between the config-reference markers, from the
- * doc comments of `PgPulseConfig` in packages/core/src/config/types.ts. `pnpm generate` runs it
+ * doc comments of `PgPulseConfig` in packages/core/src/config/types.ts (and the files it imports,
+ * such as node-types.ts for the node object form). `pnpm generate` runs it
  * (and so `pnpm test` and every pack), and test/config-reference.test.ts checks that every
  * option the schema accepts is documented, so the published reference cannot drift.
  *

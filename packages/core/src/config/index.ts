@@ -11,8 +11,23 @@ export {
   type NodeConfigInit,
   type NodeConnectionOptions,
   nodeConnectionOptions,
-  redactUrl,
 } from './node.js';
+export type {
+  NodeInput,
+  NodeOptions,
+  ReplicaInput,
+  ReplicaOptions,
+  SslOption,
+} from './node-types.js';
+export { redactUrl } from './node-url.js';
+export type {
+  ConsistencyLevel,
+  ConsistencyMode,
+  LagPolicy,
+  PoolingMode,
+  PromotionStrategy,
+  ResetOnRelease,
+} from './option-values.js';
 export {
   type ConnectionSetup,
   fromPgPoolOptions,
@@ -20,36 +35,8 @@ export {
   type SetupClient,
 } from './pg-pool-options.js';
 export { parseConfig } from './resolve.js';
-export {
-  PG_CLIENT_SETTING_FIELDS,
-  parseOptions as parseServerOptions,
-} from './server-settings.js';
 export type {
-  CacheOptions,
-  CircuitBreakerConfigOptions,
-  ConsistencyLevel,
-  ConsistencyMode,
-  ConsistencyOptions,
-  EtcdCoordinatorOptions,
-  FailoverOptions,
-  HealthOptions,
-  LagPolicy,
-  LoadBalancingStrategy,
-  MonitoringOptions,
-  MonitoringThresholds,
   NodeConfig,
-  NodeInput,
-  NodeOptions,
-  NodeRole,
-  PgPulseConfig,
-  PoolingMode,
-  PoolOptions,
-  PreparedStatementsOptions,
-  PromotionStrategy,
-  ReplicaInput,
-  ReplicaLagOptions,
-  ReplicaOptions,
-  ResetOnRelease,
   ResolvedCacheConfig,
   ResolvedCircuitBreakerConfig,
   ResolvedConfig,
@@ -65,9 +52,28 @@ export type {
   ResolvedSlowQueryConfig,
   ResolvedTelemetryConfig,
   ResolvedWebhookConfig,
+} from './resolved-types.js';
+export {
+  PG_CLIENT_SETTING_FIELDS,
+  parseOptions as parseServerOptions,
+} from './server-settings.js';
+export type {
+  CacheOptions,
+  CircuitBreakerConfigOptions,
+  ConsistencyOptions,
+  EtcdCoordinatorOptions,
+  FailoverOptions,
+  HealthOptions,
+  LoadBalancingStrategy,
+  MonitoringOptions,
+  MonitoringThresholds,
+  NodeRole,
+  PgPulseConfig,
+  PoolOptions,
+  PreparedStatementsOptions,
+  ReplicaLagOptions,
   RoutingOptions,
   SlowQueryOptions,
-  SslOption,
   TelemetryConfigOptions,
   WebhookOptions,
 } from './types.js';

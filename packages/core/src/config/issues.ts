@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { ConfigIssue } from '../errors/index.js';
-import { redactUrl } from './node.js';
+import { redactUrl } from './node-url.js';
 
 /**
  * Validation is zod; messages are ours. Every schema carries a short phrase saying what the

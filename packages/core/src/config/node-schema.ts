@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { FINAL, quote } from './issues.js';
-import { DEFAULT_PORT, parseNodeUrl, redactUrl, type UrlNodeFields } from './node.js';
+import { DEFAULT_PORT } from './node.js';
+import type { PoolerMode, SslOption } from './node-types.js';
+import { parseNodeUrl, redactUrl, type UrlNodeFields } from './node-url.js';
 import { choice, isPlainObject, nonEmpty, PHRASE, POOLER_MODES, section } from './schema-fields.js';
 import {
   parseOptions,
@@ -8,7 +10,6 @@ import {
   settingNameProblem,
   settingValueProblem,
 } from './server-settings.js';
-import type { PoolerMode, SslOption } from './types.js';
 
 /**
  * The schema of one node (the primary, a replica): a connection URL or an object, with its

@@ -1,8 +1,9 @@
 import pg from 'pg';
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
+import type { NodeOptions } from './node-types.js';
 import { isPgClientClass, suggest } from './schema.js';
 import { PG_CLIENT_SETTING_FIELDS, parseOptions } from './server-settings.js';
-import type { NodeOptions, PgPulseConfig, PoolOptions } from './types.js';
+import type { PgPulseConfig, PoolOptions } from './types.js';
 
 /** What a set-up hook is handed: the connection's face (a client from `pool.connect()`). */
 export interface SetupClient {

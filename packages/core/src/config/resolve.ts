@@ -3,14 +3,14 @@ import { fallbackPhrase, toConfigIssues } from './issues.js';
 import { applyLibpqConventions } from './libpq.js';
 import { createNodeConfig } from './node.js';
 import type { NodeFields } from './node-schema.js';
-import { cacheSchema, configSchema, monitoringSchema, type ParsedConfig } from './schema.js';
-import { KNOWN_KEYS } from './schema-fields.js';
 import type {
   NodeConfig,
   ResolvedCacheConfig,
   ResolvedConfig,
   ResolvedMonitoringConfig,
-} from './types.js';
+} from './resolved-types.js';
+import { cacheSchema, configSchema, monitoringSchema, type ParsedConfig } from './schema.js';
+import { KNOWN_KEYS } from './schema-fields.js';
 
 /**
  * Validate a configuration and apply every default. Throws ConfigError listing every bad
