@@ -2,48 +2,29 @@ import { parseSync } from 'libpg-query';
 import { ConfigError } from '../errors/index.js';
 import {
   type AstNode,
-  type AstRecord,
   arrayField,
-  constantBoolean,
   isParserLoaded,
   isRecord,
-  isTempRangeVar,
   parserNotLoaded,
   shapeOf,
   splitStatements,
-  stringField,
-  stringList,
   unwrapNode,
 } from '../sql/index.js';
-import type {
-  Classification,
-  Classifier,
-  ClassifierOptions,
-  RouteReason,
-  SessionEffect,
-  StatementKind,
-  TransactionControl,
-} from './classification.js';
+import type { Classification, Classifier, ClassifierOptions } from './classification.js';
+import {
+  combineStatements,
+  EMPTY,
+  NO_FUNCTIONS,
+  result,
+  TOO_LARGE,
+  UNPARSEABLE,
+  UTILITY,
+  WRITE,
+} from './classification-results.js';
 import { findHint, mayContainHint } from './hints.js';
 import { hasNoSessionEffect, isPlainWrite } from './shortcuts.js';
-import {
-  beginsReadOnly,
-  createsTempObject,
-  explainAnalyzes,
-  isDdl,
-  NESTED_WRITE_NODES,
-  readReason,
-  TRANSACTION_BOUNDARIES,
-  TRANSACTION_KINDS,
-  type TreeFacts,
-} from './statement-facts.js';
-import {
-  BUILTIN_VOLATILE_FUNCTIONS,
-  builtinName,
-  collectNames,
-  FunctionMatcher,
-  SESSION_ADVISORY_LOCK_FUNCTIONS,
-} from './volatile-functions.js';
+import { StatementTreeClassifier } from './tree-classifier.js';
+import { BUILTIN_VOLATILE_FUNCTIONS, collectNames, FunctionMatcher } from './volatile-functions.js';
 
 // The classification types have their own file; they are named here too for the modules that
 // import them with the classifier.
@@ -62,60 +43,6 @@ const MAX_CACHED_TEXT_LENGTH = 32_768;
  * every size of an IN list is a new text, and they would crowd out everything else.
  */
 const MAX_CACHED_VARIANT_LENGTH = 1024;
-/** DECLARE ... WITH HOLD sets CURSOR_OPT_HOLD (0x0020) in DeclareCursorStmt.options. */
-const CURSOR_OPT_HOLD = 0x20;
-
-// ---------------------------------------------------------------------------------------------
-// Results
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-const NO_FUNCTIONS: readonly string[] = Object.freeze([]);
-const sharedResults = new Map<string, Classification>();
-
-interface Extras {
-  readonly transaction?: TransactionControl | undefined;
-  readonly session?: SessionEffect | undefined;
-  readonly relations?: readonly string[] | undefined;
-}
-
-function result(
-  kind: StatementKind,
-  reason: RouteReason,
-  functions: readonly string[] = NO_FUNCTIONS,
-  extras?: Extras,
-): Classification {
-  const transaction = extras?.transaction;
-  const session = extras?.session;
-  const relations = kind === 'read' ? (extras?.relations ?? NO_FUNCTIONS) : NO_FUNCTIONS;
-  // Results without per-statement data are shared, so most cache entries cost one pointer.
-  const shareable = functions.length === 0 && relations.length === 0;
-  const key = shareable ? `${kind}|${reason}|${transaction ?? ''}|${session ?? ''}` : '';
-  if (shareable) {
-    const shared = sharedResults.get(key);
-    if (shared !== undefined) return shared;
-  }
-  const built: Mutable<Classification> = {
-    kind,
-    reason,
-    functions: functions.length === 0 ? NO_FUNCTIONS : Object.freeze([...functions]),
-    relations: relations.length === 0 ? NO_FUNCTIONS : Object.freeze([...relations]),
-  };
-  if (transaction !== undefined) built.transaction = transaction;
-  if (session !== undefined) built.session = session;
-  const frozen = Object.freeze(built);
-  if (shareable) sharedResults.set(key, frozen);
-  return frozen;
-}
-
-const write = (reason: RouteReason, extras?: Extras): Classification =>
-  result('write', reason, NO_FUNCTIONS, extras);
-
-const EMPTY = write('empty');
-const UNPARSEABLE = write('unparseable');
-const UTILITY = write('utility');
-const WRITE = write('write');
-const TOO_LARGE = write('too-large');
 
 /**
  * `sql.trim() === ''` without trim's copy: trimming a 1.3 MB INSERT costs 4 ms, this stops at
@@ -125,6 +52,10 @@ function isBlank(sql: string): boolean {
   return !/\S/.test(sql);
 }
 
+function statementNode(raw: unknown): AstNode | undefined {
+  return isRecord(raw) ? unwrapNode(raw.stmt) : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The classifier
 
@@ -132,7 +63,7 @@ class SqlClassifier implements Classifier {
   readonly #cache = new Map<string, Classification>();
   readonly #maxEntries: number;
   readonly #maxParseLength: number;
-  readonly #functions: FunctionMatcher;
+  readonly #tree: StatementTreeClassifier;
   #parses = 0;
 
   constructor(options: ClassifierOptions) {
@@ -156,12 +87,14 @@ class SqlClassifier implements Classifier {
     }
     this.#maxEntries = size;
     this.#maxParseLength = parseLength;
-    this.#functions = new FunctionMatcher(
-      [
-        ...BUILTIN_VOLATILE_FUNCTIONS,
-        ...collectNames(options.volatileFunctions, 'volatileFunctions'),
-      ],
-      collectNames(options.allowFunctions, 'allowFunctions'),
+    this.#tree = new StatementTreeClassifier(
+      new FunctionMatcher(
+        [
+          ...BUILTIN_VOLATILE_FUNCTIONS,
+          ...collectNames(options.volatileFunctions, 'volatileFunctions'),
+        ],
+        collectNames(options.allowFunctions, 'allowFunctions'),
+      ),
     );
   }
 
@@ -254,7 +187,7 @@ class SqlClassifier implements Classifier {
     if (stmts.length === 0) return EMPTY;
     if (stmts.length === 1) {
       const node = statementNode(stmts[0]);
-      return node === undefined ? UTILITY : this.#classifyNode(node);
+      return node === undefined ? UTILITY : this.#tree.classifyNode(node);
     }
     return this.#classifyMulti(stmts);
   }
@@ -268,223 +201,9 @@ class SqlClassifier implements Classifier {
     const each: Classification[] = [];
     for (const stmt of stmts) {
       const node = statementNode(stmt);
-      if (node !== undefined) each.push(this.#classifyNode(node));
+      if (node !== undefined) each.push(this.#tree.classifyNode(node));
     }
     return combineStatements(each);
-  }
-
-  #classifyNode(node: AstNode): Classification {
-    const body = node.body;
-    switch (node.type) {
-      case 'SelectStmt':
-        return this.#classifySelect(body);
-      case 'InsertStmt':
-      case 'UpdateStmt':
-      case 'DeleteStmt':
-      case 'MergeStmt':
-        return write('write', { session: this.#scan(body).session });
-      case 'ExplainStmt':
-        return this.#classifyExplain(body);
-      case 'VariableShowStmt':
-        return result('read', 'show');
-      case 'VariableSetStmt':
-        return classifySet(body);
-      case 'TransactionStmt':
-        return classifyTransaction(body);
-      case 'ListenStmt':
-        return write('session-state', { session: 'listen' });
-      case 'UnlistenStmt':
-        return write('session-state', { session: 'unlisten' });
-      case 'DiscardStmt':
-        return write('session-state', { session: 'discard' });
-      case 'PrepareStmt':
-        return write('session-state', { session: 'prepare' });
-      case 'DeallocateStmt':
-        return write('session-state', { session: 'deallocate' });
-      case 'ConstraintsSetStmt':
-        return write('session-state');
-      case 'DeclareCursorStmt': {
-        const options = body.options;
-        const hold = typeof options === 'number' && (options & CURSOR_OPT_HOLD) !== 0;
-        return hold ? write('session-state', { session: 'cursor-with-hold' }) : UTILITY;
-      }
-      case 'CopyStmt':
-        return write(body.is_from === true ? 'write' : 'utility', {
-          session: this.#scan(body.query).session,
-        });
-      case 'CallStmt':
-        return write('call', { session: this.#scan(body).session });
-      case 'CreateTableAsStmt':
-        return write('ddl', {
-          session: createsTempObject(node) ? 'temp-table' : this.#scan(body.query).session,
-        });
-      default:
-        if (isDdl(node.type)) {
-          return write('ddl', { session: createsTempObject(node) ? 'temp-table' : undefined });
-        }
-        return UTILITY;
-    }
-  }
-
-  #classifySelect(select: AstRecord): Classification {
-    const facts = this.#scan(select);
-    const session = facts.session;
-    if (facts.into) {
-      return write('select-into', { session: facts.intoTemp ? 'temp-table' : session });
-    }
-    if (facts.nestedWrite) return write('writable-cte', { session });
-    if (facts.locking) return write('locking-clause', { session });
-    if (facts.volatile) return write('volatile-function', { session });
-    return result('read', readReason(select), [...facts.functions], {
-      session,
-      relations: [...facts.relations],
-    });
-  }
-
-  #classifyExplain(explain: AstRecord): Classification {
-    const inner = unwrapNode(explain.query);
-    if (inner === undefined) return UTILITY;
-    if (!explainAnalyzes(arrayField(explain, 'options'))) {
-      // Nothing runs, so even a plan of an UPDATE may come from a replica; but EXECUTE names
-      // a prepared statement that exists only on the connection that prepared it.
-      return inner.type === 'ExecuteStmt' ? UTILITY : result('read', 'explain');
-    }
-    const analyzed = this.#classifyNode(inner);
-    if (analyzed.kind === 'read') {
-      return result('read', 'explain', analyzed.functions, {
-        session: analyzed.session,
-        relations: analyzed.relations,
-      });
-    }
-    return write('explain-analyze', { session: analyzed.session });
-  }
-
-  #scan(root: unknown): TreeFacts {
-    const facts: TreeFacts = {
-      locking: false,
-      into: false,
-      intoTemp: false,
-      nestedWrite: false,
-      volatile: false,
-      functions: new Set(),
-      relations: new Set(),
-      session: undefined,
-    };
-    this.#walk(root, facts);
-    return facts;
-  }
-
-  /**
-   * Visits every node rather than following known fields, so a FuncCall, locking clause or
-   * data-modifying CTE is found wherever the grammar allows it (sublinks, lateral joins,
-   * nested CTEs, set-operation arms, VALUES lists, window and filter clauses).
-   */
-  #walk(value: unknown, facts: TreeFacts): void {
-    if (Array.isArray(value)) {
-      for (const item of value) {
-        if (typeof item === 'object' && item !== null) this.#walk(item, facts);
-      }
-      return;
-    }
-    if (!isRecord(value)) return;
-    for (const key of Object.keys(value)) {
-      const child = value[key];
-      if (typeof child !== 'object' || child === null) continue;
-      if (key === 'FuncCall') this.#noteCall(child, facts);
-      else if (key === 'RangeVar') noteRelation(child, facts);
-      else if (key === 'lockingClause') facts.locking ||= Array.isArray(child) && child.length > 0;
-      else if (key === 'intoClause') {
-        facts.into = true;
-        facts.intoTemp ||= isRecord(child) && isTempRangeVar(child.rel);
-      } else if (NESTED_WRITE_NODES.has(key)) facts.nestedWrite = true;
-      this.#walk(child, facts);
-    }
-  }
-
-  #noteCall(call: unknown, facts: TreeFacts): void {
-    const parts = isRecord(call) ? stringList(call.funcname) : undefined;
-    if (parts === undefined) {
-      // A call whose name cannot be read cannot be proven safe.
-      facts.volatile = true;
-      return;
-    }
-    const full = parts.join('.');
-    facts.functions.add(full);
-    if (this.#functions.isVolatile(parts, full)) facts.volatile = true;
-    const builtin = builtinName(parts);
-    if (builtin === undefined || facts.session !== undefined || !isRecord(call)) return;
-    if (SESSION_ADVISORY_LOCK_FUNCTIONS.has(builtin)) facts.session = 'advisory-lock';
-    else if (builtin === 'set_config' && !setsLocally(call)) facts.session = 'set';
-    else if (builtin === 'nextval' || builtin === 'setval') facts.session = 'sequence';
-  }
-}
-
-/**
- * The classification of several statements sent as one text: the primary, with the net
- * effect on the connection (the last transaction boundary, the first session change).
- */
-function combineStatements(each: readonly Classification[]): Classification {
-  let transaction: TransactionControl | undefined;
-  let session: SessionEffect | undefined;
-  for (const one of each) {
-    session ??= one.session;
-    const control = one.transaction;
-    if (control === undefined) continue;
-    if (TRANSACTION_BOUNDARIES.has(control) || transaction === undefined) transaction = control;
-  }
-  // It ran on the primary, so a read-only BEGIN in it must not invite a replica.
-  if (transaction === 'begin-read-only') transaction = 'begin';
-  return write('multi-statement', { transaction, session });
-}
-
-/** A RangeVar's name, schema-qualified when it was written so. */
-function noteRelation(rangeVar: unknown, facts: TreeFacts): void {
-  if (!isRecord(rangeVar)) return;
-  const name = stringField(rangeVar, 'relname');
-  if (name === undefined) return;
-  const schema = stringField(rangeVar, 'schemaname');
-  facts.relations.add(schema === undefined ? name : `${schema}.${name}`);
-}
-
-/** set_config(name, value, is_local): only a literal `true` keeps the change transaction-local. */
-function setsLocally(call: AstRecord): boolean {
-  const args = arrayField(call, 'args');
-  return args !== undefined && args.length === 3 && constantBoolean(args[2]) === true;
-}
-
-function statementNode(raw: unknown): AstNode | undefined {
-  return isRecord(raw) ? unwrapNode(raw.stmt) : undefined;
-}
-
-function classifySet(set: AstRecord): Classification {
-  const kind = stringField(set, 'kind');
-  if (set.name === 'TRANSACTION') return write('transaction-control');
-  if (kind === 'VAR_RESET' || kind === 'VAR_RESET_ALL') {
-    return write('session-state', { session: 'reset' });
-  }
-  // SET LOCAL ends with the transaction, which already pins the connection.
-  if (set.is_local === true) return write('session-state');
-  return write('session-state', { session: 'set' });
-}
-
-function classifyTransaction(statement: AstRecord): Classification {
-  const kind = stringField(statement, 'kind');
-  switch (kind) {
-    case 'TRANS_STMT_BEGIN':
-    case 'TRANS_STMT_START':
-      return write('transaction-control', {
-        transaction: beginsReadOnly(arrayField(statement, 'options')) ? 'begin-read-only' : 'begin',
-      });
-    case 'TRANS_STMT_COMMIT_PREPARED':
-    case 'TRANS_STMT_ROLLBACK_PREPARED':
-      // Acts on a transaction already detached by PREPARE TRANSACTION, not this session's.
-      return UTILITY;
-    default: {
-      const transaction = kind === undefined ? undefined : TRANSACTION_KINDS[kind];
-      // AND CHAIN starts a new transaction at once; reporting an end would unpin too early.
-      const chained = statement.chain === true;
-      return write('transaction-control', { transaction: chained ? undefined : transaction });
-    }
   }
 }
 
