@@ -65,7 +65,26 @@ try {
     slowQuery: { thresholdMs: 50, explain: true },
     preparedStatements: { enabled: true },
   });
-  await Promise.all([off.ready(), on.ready(), onPrepared.ready()]);
+  // Spans only, as instrumentation-pg is set up below (a tracer provider, no meter provider):
+  // the same signals on both sides of the anchor.
+  const tracesOnly = createCluster({
+    ...base,
+    telemetry: { tracerProvider },
+    slowQuery: { thresholdMs: 50, explain: true },
+  });
+  const tracesOnlyPrepared = createCluster({
+    ...base,
+    telemetry: { tracerProvider },
+    slowQuery: { thresholdMs: 50, explain: true },
+    preparedStatements: { enabled: true },
+  });
+  await Promise.all([
+    off.ready(),
+    on.ready(),
+    onPrepared.ready(),
+    tracesOnly.ready(),
+    tracesOnlyPrepared.ready(),
+  ]);
   const select: Workload = (q, i) =>
     q('SELECT id, name, score FROM bench_items WHERE id = $1', [(i % 10_000) + 1]);
   await compare(
@@ -117,9 +136,27 @@ try {
       select,
       { pairs: PAIRS, seconds: SECONDS, workers: WORKERS },
     );
+    const spans = await compare(
+      'otel, spans only',
+      ['pg+instr-pg', 'pgpulse spans'],
+      (s, p) => raw.query(s, p),
+      (s, p) => tracesOnly.pool.query(s, p),
+      select,
+      { pairs: PAIRS, seconds: SECONDS, workers: WORKERS },
+    );
+    const spansPrepared = await compare(
+      'otel, spans only, prepared',
+      ['pg+instr-pg', 'pgpulse spans+prepared'],
+      (s, p) => raw.query(s, p),
+      (s, p) => tracesOnlyPrepared.pool.query(s, p),
+      select,
+      { pairs: PAIRS, seconds: SECONDS, workers: WORKERS },
+    );
     for (const [label, result] of [
-      ['pgpulse with telemetry', anchored],
-      ['pgpulse with telemetry and automatic preparation', prepared],
+      ['pgpulse with telemetry (spans and metrics)', anchored],
+      ['pgpulse with telemetry (spans and metrics) and automatic preparation', prepared],
+      ['pgpulse with spans only (the signals instrumentation-pg records here)', spans],
+      ['pgpulse with spans only and automatic preparation', spansPrepared],
     ] as const) {
       const ratio = result.throughputRatio;
       console.log(
@@ -130,7 +167,9 @@ try {
     definition?.unpatch?.(pg, version);
     await raw.end();
   }
-  await Promise.all([off.close(), on.close(), onPrepared.close()]);
+  await Promise.all(
+    [off, on, onPrepared, tracesOnly, tracesOnlyPrepared].map((cluster) => cluster.close()),
+  );
 } finally {
   clearInterval(trim);
   await sandbox.stop();
