@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import type { QueryResultRow } from 'pg';
 import { analyzeQuery, fingerprintQuery, type QueryAnalysis } from '../analysis/index.js';
 import { createBalancer } from '../balancing/index.js';
 import {
@@ -8,7 +7,6 @@ import {
   CacheLayer,
   type CacheStats,
   InvalidationChannel,
-  type RequiredPosition,
   ResultCache,
   runCached,
 } from '../cache/index.js';
@@ -59,17 +57,19 @@ import { type Alert, Monitoring } from '../monitoring/index.js';
 import { NodePool, type PooledConnection } from '../pool/index.js';
 import { PreparedStatements, type PreparedStats } from '../prepared/index.js';
 import {
-  type CatalogQuery,
   type Classification,
   type Classifier,
-  changesCatalog,
   createClassifier,
   Executor,
   FunctionCatalog,
+  primaryCatalogQuery,
   Router,
+  RoutingCounts,
   RoutingPool,
   type RoutingReason,
   readPipeline,
+  type StatementListener,
+  StatementObservers,
   StatementPolicy,
 } from '../routing/index.js';
 import { isParserLoaded, loadParser } from '../sql/index.js';
@@ -211,7 +211,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   private readonly coordinator: FailoverCoordinator | undefined;
   private warnedInstances = false;
   private readonly probers: Map<ClusterNode, NodeProber>;
-  private readonly reasons = new Map<RoutingReason, number>();
+  private readonly reasons = new RoutingCounts();
   private readonly telemetry: Telemetry | undefined;
   private readonly slow: SlowQueries;
   private readonly monitoring: Monitoring | undefined;
@@ -252,10 +252,18 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       allowFunctions: config.routing.allowFunctions,
     });
     this.policy = new StatementPolicy(config.routing);
-    this.catalog = new FunctionCatalog(this.policy, this.onPrimary, {
-      refreshMs: config.routing.catalogRefreshMs,
-      retryMs: CATALOG_RETRY_MS,
-    });
+    this.catalog = new FunctionCatalog(
+      this.policy,
+      primaryCatalogQuery(
+        () => this.router.primary(),
+        (node) => this.probers.get(node),
+      ),
+      {
+        detect: config.routing.detectCatalogVolatile,
+        refreshMs: config.routing.catalogRefreshMs,
+        retryMs: CATALOG_RETRY_MS,
+      },
+    );
     this.router = new Router(this.nodes, createBalancer(config.loadBalancing), this.policy, {
       readWriteSplit: config.readWriteSplit,
       lagPolicy: config.replicaLag.policy,
@@ -332,7 +340,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       this.on('failover-started', () => monitoring.failoverStarted());
     }
     const telemetry = config.telemetry.enabled
-      ? new Telemetry(this.nodes, () => this.reasons, {
+      ? new Telemetry(this.nodes, () => this.reasons.byReason, {
           ...(config.telemetry.tracerProvider
             ? { tracerProvider: config.telemetry.tracerProvider }
             : {}),
@@ -402,24 +410,12 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const executor = new Executor(
       this.router,
       this.classifier,
-      {
-        routed: (reason) => this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1),
-        around: telemetry ? (event, run) => telemetry.around(event, run) : (_event, run) => run(),
-        finished: (event, outcome) => {
-          this.answered = true;
-          this.guard.executed(event.node, event.cls.kind === 'write', event.scope);
-          this.slow.finished(event, outcome);
-          this.monitoring?.statement(event.node.name, outcome.durationMs);
-          if (outcome.error === undefined && changesCatalog(event.cls, event.request.text))
-            this.catalog.changed();
-        },
-        refused: (node, request) => {
-          this.policy.learnRefused(request.text);
-          this.catalog.refreshSoon();
-          const { fingerprint, normalized } = fingerprintQuery(request.text, 500);
-          this.emit('replica-refused', { node: node.name, query: normalized, fingerprint });
-        },
-      },
+      // Each module's part, in this order: the consistency positions first, the catalog's
+      // refusal handling before the cluster's 'replica-refused' event.
+      new StatementObservers(
+        [this.reasons, this.guard, this.slow, this.monitoring, this.catalog, this.ownListener],
+        telemetry,
+      ),
       () => (this.isReady ? undefined : this.start()),
       {
         writeWaitMs: config.failover.writeWaitMs,
@@ -436,7 +432,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
             keyPrefix: `${config.primary.database}\u0000${config.primary.user}`,
             forcesPrimary: (cls, text) => this.policy.forcesPrimary(cls, text),
             mayBeView: (relation) => this.policy.mayBeView(relation),
-            required: (scope) => this.requiredPosition(scope),
+            required: (scope) => this.guard.requiredPosition(scope),
             positionOf: (node) => {
               const probe = node.health.lastProbe;
               return node.role === 'primary' ? probe?.currentLsn : probe?.replayLsn;
@@ -529,9 +525,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       await this.monitor.startLazily();
       if (!this.closing) this.monitoring?.start();
       if (!this.closing) this.channel?.start();
-      this.catalogLoading ??= this.loadCatalog().finally(() => {
-        this.policy.firstReadPending = false;
-      });
+      this.catalogLoading = this.catalog.firstLoad();
       await Promise.all(this.nodes.map((n) => n.pool.warm()));
       this.isReady = true;
     })();
@@ -730,7 +724,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   stats(): ClusterStats {
     return {
       nodes: this.nodes.map((n) => n.stats()),
-      routing: Object.fromEntries(this.reasons),
+      routing: Object.fromEntries(this.reasons.byReason),
       classifierCacheSize: this.classifier.cacheSize,
       probeRounds: this.monitor.rounds,
       positionChecks: this.monitor.positionChecks,
@@ -831,28 +825,6 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return this.closing;
   }
 
-  /**
-   * The WAL position a cache entry must be at for this scope (read-your-writes): its session's
-   * token, or 'unknown' while a write's position is not bounded yet (then no entry serves it).
-   */
-  private requiredPosition(scope: Parameters<ConsistencyGuard['level']>[0]): RequiredPosition {
-    if (this.guard.level(scope) !== 'read-your-writes') return undefined;
-    const session = this.guard.session(scope);
-    if (this.config.consistency.mode === 'time-window') {
-      const at = session.lastWriteAt;
-      return at !== undefined && performance.now() - at < this.config.consistency.windowMs
-        ? 'unknown'
-        : undefined;
-    }
-    let lsn = session.lsn;
-    if (session.pendingWriteAt !== undefined) {
-      const bound = this.monitor.primaryLsnSince(session.pendingWriteAt);
-      if (bound === undefined) return 'unknown';
-      if (lsn === undefined || bound > lsn) lsn = bound;
-    }
-    return lsn;
-  }
-
   toJSON(): unknown {
     return { nodes: this.nodes.map((n) => n.toJSON()), loadBalancing: this.config.loadBalancing };
   }
@@ -877,25 +849,16 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     return new ClusterNode(nodeConfig, pool, breaker);
   }
 
-  private async loadCatalog(): Promise<void> {
-    if (!this.config.routing.detectCatalogVolatile) return;
-    await this.catalog.load();
-    this.catalog.start();
-  }
-
-  /**
-   * One catalog query on the current primary's probe connection: pgpulse's own reads never
-   * take a connection of the application's pool (see NodeProber.query).
-   */
-  private readonly onPrimary: CatalogQuery = <R extends QueryResultRow>(sql: string) =>
-    untraced(() => this.catalogQuery<R>(sql));
-
-  private async catalogQuery<R extends QueryResultRow>(sql: string): Promise<R[]> {
-    const primary = this.router.primary();
-    const prober = primary && this.probers.get(primary);
-    if (!prober) throw new Error('no primary to read the catalog from');
-    return prober.query<R>(sql);
-  }
+  /** The cluster's own part of the statement observers: readiness and its public event. */
+  private readonly ownListener: StatementListener = {
+    finished: () => {
+      this.answered = true;
+    },
+    refused: (node, request) => {
+      const { fingerprint, normalized } = fingerprintQuery(request.text, 500);
+      this.emit('replica-refused', { node: node.name, query: normalized, fingerprint });
+    },
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { ConsistencyLevel, ResolvedConsistencyConfig } from '../config/index.js';
 import { type ConsistencySession, newSession, type RouteScope } from '../context/index.js';
 import type { HealthMonitor, Lsn } from '../health/index.js';
+import type { StatementEvent, StatementListener } from '../routing/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import { decodeToken, encodeToken, type TokenPositions } from './token.js';
 
@@ -19,7 +20,7 @@ const UNBOUNDED: Lsn = 0xffffffffffffffffn;
  * the next probe round, which matters most for unscoped statements: they share one session, so
  * any unscoped write holds every unscoped read.
  */
-export class ConsistencyGuard {
+export class ConsistencyGuard implements StatementListener {
   /** Statements made outside any scope share one session: safe, but any write holds all. */
   readonly globalSession: ConsistencySession = newSession(false);
 
@@ -66,6 +67,33 @@ export class ConsistencyGuard {
     }
     return undefined;
   };
+
+  /** Its part of the statement observers: records where the statement ran and whether it wrote. */
+  finished(event: StatementEvent): void {
+    this.executed(event.node, event.cls.kind === 'write', event.scope);
+  }
+
+  /**
+   * The WAL position a cache entry must be at for this scope (read-your-writes): its session's
+   * token, or 'unknown' while a write's position is not bounded yet (then no entry serves it).
+   */
+  requiredPosition(scope: RouteScope | undefined): Lsn | 'unknown' | undefined {
+    if (this.level(scope) !== 'read-your-writes') return undefined;
+    const session = this.session(scope);
+    if (this.config.mode === 'time-window') {
+      const at = session.lastWriteAt;
+      return at !== undefined && performance.now() - at < this.config.windowMs
+        ? 'unknown'
+        : undefined;
+    }
+    let lsn = session.lsn;
+    if (session.pendingWriteAt !== undefined) {
+      const bound = this.monitor.primaryLsnSince(session.pendingWriteAt);
+      if (bound === undefined) return 'unknown';
+      if (lsn === undefined || bound > lsn) lsn = bound;
+    }
+    return lsn;
+  }
 
   /** Called when a statement finished on a node (successfully or not). */
   executed(node: ClusterNode, isWrite: boolean, scope: RouteScope | undefined): void {

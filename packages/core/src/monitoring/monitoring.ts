@@ -73,6 +73,14 @@ export class Monitoring {
     this.sink?.close();
   }
 
+  /** Its part of the statement observers: a statement finished (see statement()). */
+  finished(
+    event: { readonly node: { readonly name: string } },
+    outcome: { readonly durationMs: number },
+  ): void {
+    this.statement(event.node.name, outcome.durationMs);
+  }
+
   /** A statement finished on `node` after `durationMs` (the query path: O(1), no I/O). */
   statement(node: string, durationMs: number): void {
     if (durationMs < this.config.thresholds.slowQueryMs) return;

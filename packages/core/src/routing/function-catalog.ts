@@ -1,5 +1,11 @@
 import type pg from 'pg';
+import type { NodeProber } from '../health/index.js';
+import type { ClusterNode } from '../topology/index.js';
+import { untraced } from '../tracing/index.js';
 import type { Classification } from './classification.js';
+import type { StatementEvent, StatementOutcome } from './executor.js';
+import type { QueryRequest } from './query-args.js';
+import type { StatementListener } from './statement-observer.js';
 import {
   CATALOG_VIEWS_SQL,
   CATALOG_VOLATILE_SQL,
@@ -16,7 +22,10 @@ import {
 /** Runs one catalog query on the primary; rejects when it cannot. */
 export type CatalogQuery = <R extends pg.QueryResultRow>(sql: string) => Promise<R[]>;
 
+/** How the catalog is read and kept current (from the `routing` section). */
 export interface FunctionCatalogOptions {
+  /** `routing.detectCatalogVolatile`: false leaves the catalog unread (reads trust the lists). */
+  readonly detect?: boolean;
   /** Signature check interval in ms; 0 disables the periodic check. */
   readonly refreshMs: number;
   /** Wait after a refusal before reading, so a burst of refusals costs one read. */
@@ -79,7 +88,29 @@ export function changesCatalog(cls: Classification, text: string): boolean {
   return batch && CATALOG_DDL_TEXT.test(text.length > 65_536 ? text.slice(0, 65_536) : text);
 }
 
-export class FunctionCatalog {
+/**
+ * One catalog query on the current primary's probe connection: pgpulse's own reads never take
+ * a connection of the application's pool (see NodeProber.query), and are never traced.
+ */
+export function primaryCatalogQuery(
+  primary: () => ClusterNode | undefined,
+  proberOf: (node: ClusterNode) => NodeProber | undefined,
+): CatalogQuery {
+  return <R extends pg.QueryResultRow>(sql: string) =>
+    untraced(async () => {
+      const node = primary();
+      const prober = node && proberOf(node);
+      if (!prober) throw new Error('no primary to read the catalog from');
+      return prober.query<R>(sql);
+    });
+}
+
+/**
+ * The statement policy's catalog (volatile functions, views and what they call), read from the
+ * primary and kept current; it listens to statements: DDL that went through pgpulse reads it
+ * again, and a replica's refusal teaches the policy and reads it again soon.
+ */
+export class FunctionCatalog implements StatementListener {
   #signature: string | undefined;
   #loading: Promise<void> | undefined;
   #again = false;
@@ -87,6 +118,7 @@ export class FunctionCatalog {
   #periodic: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #stopped = false;
+  #first: Promise<void> | undefined;
   /** Catalog reads done, for tests and stats. */
   loads = 0;
 
@@ -95,6 +127,34 @@ export class FunctionCatalog {
     private readonly query: CatalogQuery,
     private readonly options: FunctionCatalogOptions,
   ) {}
+
+  /**
+   * The first read at start-up, then the periodic check (nothing when `detect` is false);
+   * until it settles, a read that names a function or a relation is not trusted on a replica
+   * (`StatementPolicy.firstReadPending`). Started once; later calls get the same promise.
+   */
+  firstLoad(): Promise<void> {
+    this.#first ??= (async () => {
+      if (this.options.detect === false) return;
+      await this.load();
+      this.start();
+    })().finally(() => {
+      this.policy.firstReadPending = false;
+    });
+    return this.#first;
+  }
+
+  /** A statement that succeeded and may have changed functions or views reads the catalog again. */
+  finished(event: StatementEvent, outcome: StatementOutcome): void {
+    if (outcome.error === undefined && changesCatalog(event.cls, event.request.text))
+      this.changed();
+  }
+
+  /** A replica refused a read as a write: the policy sends that text to the primary from now on. */
+  refused(_node: ClusterNode, request: QueryRequest): void {
+    this.policy.learnRefused(request.text);
+    this.refreshSoon();
+  }
 
   /** Reads the catalog now (shared with a read already under way, then once more). */
   load(): Promise<void> {

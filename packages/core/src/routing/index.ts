@@ -24,6 +24,7 @@ export {
   changesCatalog,
   FunctionCatalog,
   type FunctionCatalogOptions,
+  primaryCatalogQuery,
 } from './function-catalog.js';
 export { normalizeQueryArgs, type QueryRequest } from './query-args.js';
 export {
@@ -37,4 +38,10 @@ export { RoutedClient } from './routed-client.js';
 export { Router, type RoutingReason } from './router.js';
 export { RoutingPool } from './routing-pool.js';
 export { type PoolScope, poolView } from './scoped-pool.js';
+export {
+  RoutingCounts,
+  type StatementListener,
+  StatementObservers,
+  type StatementWrapper,
+} from './statement-observer.js';
 export { CATALOG_VOLATILE_SQL, type PolicyReason, StatementPolicy } from './statement-policy.js';

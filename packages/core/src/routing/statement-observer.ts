@@ -1,0 +1,88 @@
+import type { ClusterNode } from '../topology/index.js';
+import type { StatementEvent, StatementObserver, StatementOutcome } from './executor.js';
+import type { QueryRequest } from './query-args.js';
+import type { RoutingReason } from './router.js';
+
+/**
+ * One module's part in what every statement reports: where it was placed, how it finished,
+ * whether a replica refused it. Each module that keeps state from statements implements the
+ * methods it needs (consistency records write and read positions, the function catalog reloads
+ * after DDL or a refusal, the slow-query log times it, monitoring keeps the slowest); the
+ * cluster composes them once into a {@link StatementObservers} chain.
+ */
+export interface StatementListener {
+  /** The statement was placed on `node` for `reason`. */
+  routed?(reason: RoutingReason, node: ClusterNode): void;
+  /** The statement finished on its node, successfully or not (`outcome.error`). */
+  finished?(event: StatementEvent, outcome: StatementOutcome): void;
+  /** A replica refused a read as a write; it is retried on the primary next. */
+  refused?(node: ClusterNode, request: QueryRequest, error: unknown): void;
+}
+
+/** What wraps each statement's round trip (telemetry makes its span current there). */
+export interface StatementWrapper {
+  around<T>(event: StatementEvent, run: () => Promise<T>): Promise<T>;
+}
+
+type Routed = (reason: RoutingReason, node: ClusterNode) => void;
+type Finished = (event: StatementEvent, outcome: StatementOutcome) => void;
+type Refused = (node: ClusterNode, request: QueryRequest, error: unknown) => void;
+
+/**
+ * The executor's one observer: the listeners in the order given, each method called in turn.
+ * The lists are fixed at construction, so a statement costs a loop over bound functions and no
+ * allocation.
+ */
+export class StatementObservers implements StatementObserver {
+  readonly #routed: readonly Routed[];
+  readonly #finished: readonly Finished[];
+  readonly #refused: readonly Refused[];
+  readonly #wrapper: StatementWrapper | undefined;
+
+  constructor(
+    listeners: readonly (StatementListener | undefined)[],
+    wrapper: StatementWrapper | undefined,
+  ) {
+    const routed: Routed[] = [];
+    const finished: Finished[] = [];
+    const refused: Refused[] = [];
+    for (const listener of listeners) {
+      if (listener?.routed) routed.push(listener.routed.bind(listener));
+      if (listener?.finished) finished.push(listener.finished.bind(listener));
+      if (listener?.refused) refused.push(listener.refused.bind(listener));
+    }
+    this.#routed = routed;
+    this.#finished = finished;
+    this.#refused = refused;
+    this.#wrapper = wrapper;
+  }
+
+  routed(reason: RoutingReason, node: ClusterNode): void {
+    const list = this.#routed;
+    for (let i = 0; i < list.length; i++) list[i]?.(reason, node);
+  }
+
+  around<T>(event: StatementEvent, run: () => Promise<T>): Promise<T> {
+    return this.#wrapper === undefined ? run() : this.#wrapper.around(event, run);
+  }
+
+  finished(event: StatementEvent, outcome: StatementOutcome): void {
+    const list = this.#finished;
+    for (let i = 0; i < list.length; i++) list[i]?.(event, outcome);
+  }
+
+  refused(node: ClusterNode, request: QueryRequest, error: unknown): void {
+    const list = this.#refused;
+    for (let i = 0; i < list.length; i++) list[i]?.(node, request, error);
+  }
+}
+
+/** Statements routed for each reason since start (`cluster.stats().routing`, telemetry). */
+export class RoutingCounts implements StatementListener {
+  /** The count per reason; read, never written, outside this class. */
+  readonly byReason = new Map<RoutingReason, number>();
+
+  routed(reason: RoutingReason): void {
+    this.byReason.set(reason, (this.byReason.get(reason) ?? 0) + 1);
+  }
+}
