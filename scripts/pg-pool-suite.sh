@@ -40,9 +40,9 @@ SANDBOX_PID=$!
 for _ in $(seq 1 300); do [ -s "$WORK/sandbox.json" ] && break; sleep 0.1; done
 export PGPULSE_SUITE_PRIMARY=$(node -e "console.log(JSON.parse(require('fs').readFileSync('$WORK/sandbox.json','utf8')).primary)")
 export PGPULSE_SUITE_REPLICAS=$(node -e "console.log(JSON.stringify(JSON.parse(require('fs').readFileSync('$WORK/sandbox.json','utf8')).replicas))")
-# Built JavaScript, not the TypeScript sources through tsx: two tests fork a child and give it
+# Built (bundled) JavaScript, not the TypeScript sources through tsx: two tests fork a child and give it
 # 2 s, which transpiling pgpulse at start-up can exceed on a loaded machine.
-(cd "$ROOT/packages/core" && "$ROOT/node_modules/.bin/tsc" -b)
+(cd "$ROOT/packages/core" && "$ROOT/node_modules/.bin/tsc" -b && "$ROOT/node_modules/.bin/tsx" ../../scripts/bundle-core.ts >/dev/null)
 export PGPULSE_CORE_ENTRY="$ROOT/packages/core/dist/index.js"
 if [ "${PGPULSE_SUITE_BASELINE:-0}" = 1 ]; then
   # pg reads the server from PG* variables; the sandbox's primary URL names them all.
