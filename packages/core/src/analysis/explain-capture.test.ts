@@ -3,13 +3,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExplainError } from '../errors/index.js';
 import { type ConnectionLease, loadParser, type QueryClient } from '../sql/index.js';
-import {
-  type CapturedPlan,
-  ExplainCapture,
-  type ExplainCaptureOptions,
-  type ExplainJob,
-  type ExplainJobInfo,
-} from './explain-capture.js';
+import { ExplainCapture } from './explain-capture.js';
+import type {
+  CapturedPlan,
+  ExplainCaptureOptions,
+  ExplainJob,
+  ExplainJobInfo,
+} from './explain-capture-types.js';
 import { explainStatement, GENERIC_PLAN_VERSION, inReadOnlyTransaction } from './explain-runner.js';
 import type { PlanFinding } from './plan-analyzer.js';
 import { inspectStatement } from './statement.js';

@@ -11,16 +11,16 @@ export {
   type SuggestionPriority,
 } from './analyze-query.js';
 export { fetchColumns, fetchRelations } from './catalog.js';
-export {
-  type CapturedPlan,
-  type ConnectionProvider,
-  type EnqueueOutcome,
-  ExplainCapture,
-  type ExplainCaptureOptions,
-  type ExplainCaptureStats,
-  type ExplainJob,
-  type ExplainJobInfo,
-} from './explain-capture.js';
+export { ExplainCapture } from './explain-capture.js';
+export type {
+  CapturedPlan,
+  ConnectionProvider,
+  EnqueueOutcome,
+  ExplainCaptureOptions,
+  ExplainCaptureStats,
+  ExplainJob,
+  ExplainJobInfo,
+} from './explain-capture-types.js';
 export {
   type ExplainMode,
   type ExplainOutcome,
@@ -64,13 +64,13 @@ export {
   tokenizeExpression,
 } from './plan-expression.js';
 export { redactPlan } from './redact-plan.js';
-export {
-  type SlowQueryEntry,
-  type SlowQueryInput,
-  SlowQueryLog,
-  type SlowQueryLogOptions,
-  type SlowQueryLogSnapshot,
-  type SlowQueryRecord,
-  type SlowQuerySample,
-} from './slow-query-log.js';
+export { SlowQueryLog } from './slow-query-log.js';
+export type {
+  SlowQueryEntry,
+  SlowQueryInput,
+  SlowQueryLogOptions,
+  SlowQueryLogSnapshot,
+  SlowQueryRecord,
+  SlowQuerySample,
+} from './slow-query-log-types.js';
 export { inspectStatement, type StatementShape } from './statement.js';

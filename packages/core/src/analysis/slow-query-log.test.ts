@@ -4,7 +4,8 @@ import { ConfigError } from '../errors/index.js';
 import { loadParser } from '../sql/index.js';
 import { fingerprintQuery, maskSqlText, UNREADABLE_STATEMENT } from './fingerprint.js';
 import { LatencyHistogram } from './latency-histogram.js';
-import { type SlowQueryInput, SlowQueryLog } from './slow-query-log.js';
+import { SlowQueryLog } from './slow-query-log.js';
+import type { SlowQueryInput } from './slow-query-log-types.js';
 
 beforeAll(async () => {
   await loadParser();
