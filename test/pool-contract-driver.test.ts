@@ -1,6 +1,7 @@
 // cluster.pool keeps pg.Pool's contract with the driver underneath: pg's `binary` results, a
 // Client class of the application's own (a class extending pg.Client), and connection errors
 // as the driver raised them, with pgpulse's account of them attached.
+import { EventEmitter } from 'node:events';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,17 +153,82 @@ describe('a Client class of your own', () => {
     expect(opened).toBeLessThanOrEqual(pool.totalCount);
   });
 
-  it('pg.native, or an object that only looks like a client, is refused with the reason', () => {
-    const fake = function FakeClient() {
-      return { connect() {}, query() {}, on() {}, end() {} };
+  it('a look-alike constructor (not extending pg.Client) is called as pg.Pool calls it; its instances serve when they are pg clients', async () => {
+    const made: Record<string, unknown>[] = [];
+    // A factory in a plain function, as instrumentation libraries wrap pg.Client.
+    const Factory = function Factory(config: pg.ClientConfig) {
+      made.push({ ...config });
+      return new pg.Client(config);
     };
-    expect(() => createPoolFromPgOptions({ Client: fake })).toThrow(ConfigError);
-    try {
-      createPoolFromPgOptions({ Client: fake });
-    } catch (err) {
-      const issue = (err as ConfigError).issues.find((i) => i.field === 'Client');
-      expect(issue?.message).toMatch(/extending it.*transaction status/);
+    expect(Factory.prototype instanceof pg.Client).toBe(false);
+    const pool = pgPool({ Client: Factory, max: 1 });
+    const client = await pool.connect();
+    const res = await client.query<{ n: number }>('SELECT 41 + 1 AS n');
+    expect(res.rows[0]!.n).toBe(42);
+    client.release();
+    const url = new URL(sandbox.primary.url);
+    expect(made[0]).toMatchObject({ host: url.hostname, port: Number(url.port) });
+  });
+
+  it("a look-alike's failed connect reaches the caller unchanged, with no 'connect' event", async () => {
+    const failure = new Error('look-alike says no');
+    const LookAlike = function LookAlike() {
+      return Object.assign(new EventEmitter(), {
+        connect(cb: (err?: Error) => void) {
+          setImmediate(() => cb(failure));
+        },
+      });
+    };
+    const pool = pgPool({ Client: LookAlike });
+    let connects = 0;
+    pool.on('connect', () => connects++);
+    const err = await pool.connect().catch((e: unknown) => e);
+    expect(err).toBe(failure);
+    const viaCallback = await new Promise<unknown>((resolve) => {
+      pool.connect((e) => resolve(e));
+    });
+    expect(viaCallback).toBe(failure);
+    expect(connects).toBe(0);
+    expect(pool.totalCount).toBe(0);
+  });
+
+  it('a look-alike that connects but has no pg protocol stream is ended, and its connect fails with a ConfigError naming pool.Client', async () => {
+    let ended = 0;
+    const Opaque = function Opaque() {
+      return Object.assign(new EventEmitter(), {
+        connect(cb: (err?: Error) => void) {
+          setImmediate(() => cb());
+        },
+        query() {
+          throw new Error('never called: the instance is refused first');
+        },
+        end() {
+          ended++;
+          return Promise.resolve();
+        },
+      });
+    };
+    const pool = pgPool({ Client: Opaque, max: 1 });
+    for (const attempt of [() => pool.connect(), () => pool.query('SELECT 1')]) {
+      const err = (await attempt().catch((e: unknown) => e)) as ConfigError;
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(err.issues[0]?.field).toBe('pool.Client');
+      expect(err.issues[0]?.message).toMatch(/protocol stream.*transaction status/);
     }
+    expect(ended).toBeGreaterThanOrEqual(2);
+    expect(pool.totalCount).toBe(0);
+  });
+
+  it('a Client that is not a constructor is refused up front with the reason', () => {
+    let caught: unknown;
+    try {
+      createPoolFromPgOptions({ Client: { connect() {} } });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const issue = (caught as ConfigError).issues.find((i) => i.field === 'Client');
+    expect(issue?.message).toMatch(/protocol stream.*transaction status/);
   });
 });
 

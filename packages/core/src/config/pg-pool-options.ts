@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { ConfigError, type ConfigIssue } from '../errors/index.js';
 import type { NodeOptions } from './node-types.js';
-import { isPgClientClass, suggest } from './schema.js';
+import { isClientConstructor, suggest } from './schema.js';
 import { PG_CLIENT_SETTING_FIELDS, parseOptions } from './server-settings.js';
 import type { PgPulseConfig, PoolOptions } from './types.js';
 
@@ -140,12 +140,13 @@ export function fromPgPoolOptions(
   }
   const Client = options.Client;
   if (Client !== undefined && Client !== pg.Client) {
-    // A class extending pg.Client opens the application's connections (probes keep pg.Client).
-    if (isPgClientClass(Client)) pool.Client = Client;
+    // pg.Pool's Client opens the application's connections (probes keep pg.Client): a class
+    // extending pg.Client, or a look-alike checked once it connects (connections.ts).
+    if (isClientConstructor(Client)) pool.Client = Client;
     else
       refuse(
         'Client',
-        "must be pg.Client or a class extending it: pgpulse follows each connection's protocol messages (transaction status, reported settings) to keep a connection left inside a transaction from the next caller, and pg.native or a pg-native-like object has none",
+        "must be pg.Client, a class extending it or a constructor whose instances carry pg's protocol stream (client.connection): pgpulse follows each connection's protocol messages (transaction status, reported settings) to keep a connection left inside a transaction from the next caller, and pg.native has none",
       );
   }
   if (options.binary !== undefined) {

@@ -26,7 +26,7 @@ export { suggest } from './issues.js';
 export { acceptedOptionKeys } from './schema-fields.js';
 
 const CLIENT_PHRASE =
-  "pg.Client or a class extending it (pgpulse reads each connection's protocol messages: transaction status, reported settings; pg.native and pg-native-like objects have none)";
+  "pg.Client, a class extending it, or a constructor called as pg.Pool calls it (new Client(config)) whose instances carry pg's protocol stream (client.connection); not pg.native: pgpulse reads each connection's protocol messages (transaction status, reported settings)";
 
 /** pg.Client itself or a class extending it: what the pool can track (see PoolOptions.Client). */
 export function isPgClientClass(value: unknown): value is typeof pg.Client {
@@ -34,6 +34,21 @@ export function isPgClientClass(value: unknown): value is typeof pg.Client {
     typeof value === 'function' &&
     (value === pg.Client || (value.prototype as unknown) instanceof pg.Client)
   );
+}
+
+/**
+ * What pool.Client may be: any constructor but pg.native's. A look-alike (a function or class
+ * not extending pg.Client, as pg.Pool accepts) is checked per connection once it has connected:
+ * an instance without pg's protocol stream is ended with a ConfigError (connections.ts).
+ */
+export function isClientConstructor(value: unknown): value is typeof pg.Client {
+  if (typeof value !== 'function') return false;
+  if (isPgClientClass(value)) return true;
+  // pg.native is a lazy getter that loads pg-native; read it only once it was loaded (its
+  // getter replaces itself with a value), so checking never loads pg-native.
+  const native = Object.getOwnPropertyDescriptor(pg, 'native');
+  const loaded = native && 'value' in native ? (native.value as { Client?: unknown } | null) : null;
+  return loaded?.Client !== value;
 }
 
 const poolSchema = section(
@@ -60,7 +75,7 @@ const poolSchema = section(
     pooling: choice(['transaction', 'session', 'statement']).default('transaction'),
     resetOnRelease: choice(['none', 'objects', 'all']).default('none'),
     binary: bool().default(false),
-    Client: z.custom<typeof pg.Client>(isPgClientClass, CLIENT_PHRASE).optional(),
+    Client: z.custom<typeof pg.Client>(isClientConstructor, CLIENT_PHRASE).optional(),
   },
   'an object of pool options',
 ).superRefine((pool, ctx) => {

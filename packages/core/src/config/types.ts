@@ -71,10 +71,15 @@ export interface PoolOptions {
    */
   binary?: boolean;
   /**
-   * The class of the application's connections (pg.Pool's `Client`): pg.Client or a class
-   * extending it (an instrumented or extended client), constructed with pgpulse's resolved
-   * connection fields for each node. Health probes keep pg.Client. Anything else (pg.native, a
-   * pg-native-like object) is refused: pgpulse reads each connection's protocol messages.
+   * The class of the application's connections (pg.Pool's `Client`): pg.Client, a class
+   * extending it (an instrumented or extended client), or a look-alike constructor, called as
+   * pg.Pool calls it: `new Client(config)` with pgpulse's resolved connection fields for each
+   * node (host, port, user, database, ...), then `connect(callback)`. A failed connect's error
+   * is passed on unchanged. A connected instance without pg's protocol stream
+   * (`client.connection` with its parser events) is ended and its connect fails with a
+   * ConfigError naming pool.Client: pgpulse reads each connection's protocol messages
+   * (transaction status, reported settings). pg.native is refused up front. Health probes
+   * keep pg.Client.
    */
   Client?: typeof pg.Client;
 }

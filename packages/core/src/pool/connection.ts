@@ -138,14 +138,37 @@ export function connectClient(client: pg.Client): Promise<void> {
   });
 }
 
+/** pg's socket, if `client` has one (a look-alike pool.Client may not). */
+function streamOf(client: pg.Client): PgStream | undefined {
+  return (client as { connection?: { stream?: PgStream } }).connection?.stream;
+}
+
+interface PgStream {
+  ref?: () => void;
+  unref?: () => void;
+  destroy?: () => void;
+}
+
 export function refSocket(client: pg.Client, ref: boolean): void {
-  const stream = client.connection.stream as { ref?: () => void; unref?: () => void };
-  if (ref) stream.ref?.();
-  else stream.unref?.();
+  const stream = streamOf(client);
+  if (ref) stream?.ref?.();
+  else stream?.unref?.();
 }
 
 export function destroySocket(client: pg.Client): void {
-  client.connection.stream.destroy();
+  const stream = streamOf(client);
+  if (stream?.destroy) {
+    stream.destroy();
+    return;
+  }
+  // A look-alike without pg's socket: its own end(), whose failure nobody waits for.
+  const end = (client as { end?: () => unknown }).end;
+  if (typeof end !== 'function') return;
+  try {
+    Promise.resolve(end.call(client)).catch(() => {});
+  } catch {
+    // Ending is best effort here; the connect has already failed.
+  }
 }
 
 export function toError(reason: unknown): Error {

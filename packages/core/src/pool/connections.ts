@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { forgetPassword, type PasswordSource, passwordSource } from '../config/index.js';
-import { NodeConnectionError, type NodeLabel } from '../errors/index.js';
+import { ConfigError, NodeConnectionError, type NodeLabel } from '../errors/index.js';
 import { untraced } from '../tracing/index.js';
 import type { Clock, ClockTimer } from './clock.js';
 import {
@@ -12,7 +12,7 @@ import {
   toError,
 } from './connection.js';
 import type { ConnectionConfig, NodePoolOptions } from './options.js';
-import { trackTransactionStatus } from './transaction-status.js';
+import { hasProtocolStream, trackTransactionStatus } from './transaction-status.js';
 
 /** A connection that has not finished end() by then is cut off at the socket. */
 const END_GRACE_MS = 5_000;
@@ -138,6 +138,7 @@ export class ConnectionSet {
       } finally {
         forgetPassword(client, this.#password);
       }
+      if (!hasProtocolStream(client)) throw lookAlikeRefused();
       await this.setup?.(client);
     } catch (err) {
       this.connecting.delete(conn);
@@ -169,6 +170,10 @@ export class ConnectionSet {
       throw new NodeConnectionError(this.label, err);
     } finally {
       forgetPassword(client, this.#password);
+    }
+    if (!hasProtocolStream(client)) {
+      destroySocket(client);
+      throw lookAlikeRefused();
     }
     return client;
   }
@@ -303,4 +308,19 @@ export class ConnectionSet {
     this.close(conn, 'error');
     this.owner.idleFailed(conn, err);
   }
+}
+
+/**
+ * A connected pool.Client instance pgpulse cannot follow: without pg's protocol stream it
+ * cannot see a connection left inside a transaction, so handing it to the next caller would
+ * leak one caller's transaction into another's statements.
+ */
+function lookAlikeRefused(): ConfigError {
+  return new ConfigError([
+    {
+      field: 'pool.Client',
+      message:
+        "its instances have no pg protocol stream (client.connection emitting the server's messages): pgpulse follows each connection's transaction status and reported settings through it to keep a connection left inside a transaction from the next caller; extend pg.Client instead",
+    },
+  ]);
 }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { hasProtocolStream } from './transaction-status.js';
 
 /**
  * The settings a server reports on one connection (ParameterStatus messages: search_path on
@@ -27,6 +28,8 @@ export class ReportedSettings {
   #leased = false;
 
   constructor(private readonly client: pg.Client) {
+    // A look-alike pool.Client without it is refused once connected (connections.ts).
+    if (!hasProtocolStream(client)) return;
     client.connection.on('parameterStatus', (message: ParameterStatus) => {
       const { parameterName: name, parameterValue: value } = message;
       if (typeof name !== 'string' || typeof value !== 'string') return;
