@@ -152,14 +152,21 @@ describe('sandbox cluster (1 primary + 2 replicas)', () => {
       await client.query('SELECT 1');
       return performance.now() - t0;
     };
-    const direct = await time();
+    // The fastest of a few round trips: a loaded machine may stall any single one, but not
+    // every one by the proxy's delay.
+    const fastest = async () => {
+      let best = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 5; i++) best = Math.min(best, await time());
+      return best;
+    };
+    const direct = await fastest();
     proxy.latency(60);
     const slowed = await time();
-    // One round trip crosses the proxy twice (request and answer).
+    // One round trip crosses the proxy twice (request and answer): never less than that.
     expect(slowed).toBeGreaterThanOrEqual(120);
     expect(direct).toBeLessThan(60);
     proxy.heal();
-    expect(await time()).toBeLessThan(60);
+    expect(await fastest()).toBeLessThan(60);
     await client.end();
   });
 
