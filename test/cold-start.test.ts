@@ -97,6 +97,24 @@ describe('lazy cold start', () => {
     }
   });
 
+  it('a cold first write waits for every node to be judged, and runs on the connection opened beside the probe', async () => {
+    const { cluster, app } = cold();
+    try {
+      const { rows } = await cluster.pool.query<{ id: string }>(
+        'INSERT INTO cold_start_rows (id) VALUES ($1) RETURNING id',
+        [`first-write-${seq}`],
+      );
+      expect(rows).toEqual([{ id: `first-write-${seq}` }]);
+      // The split-brain and promotion checks of a full round saw every node before the write.
+      expect(cluster.stats().probeRounds).toBeGreaterThan(0);
+      // One probe connection per node; on the primary one pool connection more, the one the
+      // statement opened ahead (none of its own).
+      expect(await connectionsOf(app)).toEqual([2, 1, 1]);
+    } finally {
+      await cluster.close();
+    }
+  });
+
   it('with lagPolicy error, a read before the replicas are probed goes to the primary', async () => {
     const { cluster } = cold({ replicaLag: { policy: 'error' } });
     try {

@@ -416,7 +416,15 @@ export class Cluster extends EventEmitter<ClusterEvents> {
         [this.reasons, this.guard, this.slow, this.monitoring, this.catalog, this.ownListener],
         telemetry,
       ),
-      () => (this.isReady ? undefined : this.start()),
+      () => {
+        if (this.isReady) return undefined;
+        // A statement before the start-up is done (#22, cold start): the primary pool's first
+        // connection is opened beside the primary's probe, not after it, since a lazy start's
+        // first read goes to the primary. It decides nothing: the statement still waits for
+        // the probe, and a write for every node's (settling()). ready() alone opens none.
+        this.router.primary()?.pool.openAhead();
+        return this.start();
+      },
       {
         writeWaitMs: config.failover.writeWaitMs,
         primaryElected: (ms) => this.failoverManager.waitForPrimary(ms),
@@ -519,10 +527,10 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.readiness ??= (async () => {
       // Not awaited: the coordinator matters at a promotion only, never for a statement.
       void this.coordinator?.prepare();
-      // In turn, not together: probes sent while the parser compiles (a CPU-bound step) time
-      // that compile into the nodes' first round trips, which the adaptive balancer reads.
-      await loadParser();
-      await this.monitor.startLazily();
+      // Together: the parser compiles while the primary's probe waits for the server. A first
+      // probe on a connection is not a latency sample (ProbeResult.firstOnConnection), so the
+      // compile's CPU time cannot bias the balancer.
+      await Promise.all([this.monitor.startLazily(), loadParser()]);
       if (!this.closing) this.monitoring?.start();
       if (!this.closing) this.channel?.start();
       this.catalogLoading = this.catalog.firstLoad();

@@ -160,6 +160,20 @@ describe('NodePool', () => {
     expect(pool.figures().created).toBe(3);
   });
 
+  it('openAhead() opens one connection when none is open or connecting, and the first acquire takes it', async () => {
+    const { pool, app } = makePool();
+    pool.openAhead();
+    pool.openAhead();
+    expect(pool.figures()).toMatchObject({ total: 0, pending: 1 });
+    const lease = await pool.acquire();
+    // The acquire adopted the connect in progress instead of opening its own.
+    expect(pool.figures()).toMatchObject({ total: 1, inUse: 1, pending: 0, created: 1 });
+    expect(await backends(app)).toBe(1);
+    pool.openAhead();
+    expect(pool.figures().pending).toBe(0);
+    lease.release();
+  });
+
   it('reuses the same backend across acquire/release; release is idempotent', async () => {
     const { pool } = makePool();
     const a = await pool.acquire();

@@ -205,6 +205,18 @@ export class NodePool {
     return Promise.all(jobs).then(() => undefined);
   }
 
+  /**
+   * Opens one connection when none is open or connecting, for a statement that will come
+   * (#22, a cold start: the primary's first connection is opened while its probe is on the
+   * wire, instead of after it). Nobody owns it: the first acquire adopts it, else it idles
+   * like any released connection. Never rejects: a failure goes to onError.
+   */
+  openAhead(): void {
+    if (this.#ending || !this.#warm) return;
+    if (this.#conns.open + this.#conns.connecting.size > 0) return;
+    void this.#dispatcher.connect(null);
+  }
+
   /** The open connections, idle or in use, oldest first (pg.Pool's `_clients`). */
   clients(): pg.Client[] {
     const open: pg.Client[] = [];
