@@ -1,31 +1,20 @@
 import { ConfigError, type ConfigIssue, PartitioningError } from '../errors/index.js';
-import {
-  onLease,
-  type UnderLock,
-  underAdvisoryLock,
-  withSessionSettings,
-} from '../maintenance/index.js';
-import type { ConnectionLease } from '../sql/index.js';
-import { type DdlSession, describeFailure } from './ddl.js';
-import { record } from './inspect.js';
+import { type PartitionConnectionProvider, runMaintenance } from './maintenance-run.js';
 import { type MigrationOptions, parseMigrationOptions } from './migration/migrate.js';
-import {
-  emptyResult,
-  failedResult,
-  type MaintenanceReport,
-  type PartitionManagerStats,
-  type SetupOptions,
-  type SetupResult,
-  type TableMaintenance,
+import type {
+  MaintenanceReport,
+  PartitionManagerStats,
+  SetupOptions,
+  SetupResult,
+  TableMaintenance,
 } from './results.js';
-import { partitionLockKey, qualified } from './sql.js';
 import {
   type PartitionStrategy,
   parsePartitionStrategies,
   parsePartitionStrategy,
   type ResolvedPartitionStrategy,
 } from './strategy.js';
-import { type Mode, migrateIfPlain, workOnTable } from './table-work.js';
+import type { Mode } from './table-work.js';
 
 export type {
   DetachedPartition,
@@ -36,31 +25,9 @@ export type {
   SetupResult,
   TableMaintenance,
 } from './results.js';
+export type { PartitionConnectionProvider };
 
-/**
- * Keeps declaratively partitioned tables supplied with partitions, and trims them.
- *
- * Design: pgpulse never creates the parent table — that is the application's schema, owned by
- * its migrations. The parent must exist, created with `PARTITION BY RANGE|LIST|HASH (column)`,
- * or be a plain table that `setup(strategy, { migrate })` converts online (migration/); `setup()` checks in the catalog that its partitioning matches the
- * strategy (`pg_partitioned_table.partstrat` and the single key column, of a timestamp type for
- * interval ranges) and creates the partitions the strategy calls for. `maintain()` repeats that
- * check and, for range strategies, creates the current period's partition plus `premake` ahead
- * and retires (detaches, then drops unless `retentionMode: 'detach'`) partitions entirely older
- * than the retention. `list` and `hash` strategies get their listed / `modulus` partitions.
- *
- * Each table is worked on under a session advisory lock (`pg_try_advisory_lock`, key from
- * `partitionLockKey`): among many application instances one does the work and the others
- * report `skipped` / `locked`. Every statement waits at most `lockTimeoutMs` for a lock, with a
- * few retries, so maintenance never queues the application's queries behind it for long; the
- * loop (`start()`) runs on an unref'd timer, one run at a time, and reports errors through
- * `onError`. Bounds are formatted from Dates computed here, names are the catalog's or built
- * from suffixes computed here, all quoted (invariant 7).
- */
-
-/** A connection to the primary for one maintenance run; `release(true)` destroys it. */
-export type PartitionConnectionProvider = () => Promise<ConnectionLease>;
-
+/** The manager's clock, lock waits, loop interval and error callback. */
 export interface PartitionManagerOptions {
   /** The clock; partition periods are computed from it in UTC. Default `() => new Date()`. */
   readonly now?: () => Date;
@@ -84,8 +51,24 @@ const DEFAULTS = {
 } as const;
 
 /**
- * Keeps time-partitioned tables premade ahead and trimmed behind, on the primary, under an advisory
- * lock so one instance of the fleet does the work.
+ * Keeps declaratively partitioned tables supplied with partitions, and trims them.
+ *
+ * Design: pgpulse never creates the parent table — that is the application's schema, owned by
+ * its migrations. The parent must exist, created with `PARTITION BY RANGE|LIST|HASH (column)`,
+ * or be a plain table that `setup(strategy, { migrate })` converts online (migration/); `setup()` checks in the catalog that its partitioning matches the
+ * strategy (`pg_partitioned_table.partstrat` and the single key column, of a timestamp type for
+ * interval ranges) and creates the partitions the strategy calls for. `maintain()` repeats that
+ * check and, for range strategies, creates the current period's partition plus `premake` ahead
+ * and retires (detaches, then drops unless `retentionMode: 'detach'`) partitions entirely older
+ * than the retention. `list` and `hash` strategies get their listed / `modulus` partitions.
+ *
+ * Each table is worked on under a session advisory lock (`pg_try_advisory_lock`, key from
+ * `partitionLockKey`): among many application instances one does the work and the others
+ * report `skipped` / `locked`. Every statement waits at most `lockTimeoutMs` for a lock, with a
+ * few retries, so maintenance never queues the application's queries behind it for long; the
+ * loop (`start()`) runs on an unref'd timer, one run at a time, and reports errors through
+ * `onError`. Bounds are formatted from Dates computed here, names are the catalog's or built
+ * from suffixes computed here, all quoted (invariant 7).
  */
 export class PartitionManager {
   readonly #connect: PartitionConnectionProvider;
@@ -264,95 +247,18 @@ export class PartitionManager {
   async #run(
     strategies: readonly ResolvedPartitionStrategy[],
     mode: Mode,
-    at: Date = this.#now(),
+    at: Date,
     migrate?: MigrationOptions,
   ): Promise<TableMaintenance[]> {
-    const results: TableMaintenance[] = [];
-    if (strategies.length === 0) return this.#finish(results, mode);
-    let lease: ConnectionLease;
-    try {
-      lease = await this.#connect();
-    } catch (cause) {
-      for (const s of strategies) {
-        results.push(
-          failedResult(
-            s,
-            new PartitioningError(
-              'connect-failed',
-              qualified(s.schema, s.table),
-              `No connection for partition maintenance: ${cause instanceof Error ? cause.message : String(cause)}`,
-              { cause },
-            ),
-          ),
-        );
-      }
-      return this.#finish(results, mode);
-    }
-    return onLease(lease, async (maintenance) => {
-      const session: DdlSession = {
-        client: lease.client,
-        maintenance,
-        lockTimeoutMs: this.#lockTimeoutMs,
-        lockRetries: this.#lockRetries,
-        retryDelayMs: this.#retryDelayMs,
-        sleep,
-      };
-      try {
-        const state = record(
-          (await lease.client.query('SELECT pg_catalog.pg_is_in_recovery() AS in_recovery'))
-            .rows[0],
-        );
-        if (state.in_recovery === true) {
-          for (const s of strategies) {
-            const table = qualified(s.schema, s.table);
-            results.push(
-              failedResult(
-                s,
-                new PartitioningError(
-                  'read-only',
-                  table,
-                  `Partition maintenance of ${table} needs the primary, but its connection leads to a standby (pg_is_in_recovery()); give the manager a primary connection.`,
-                ),
-              ),
-            );
-          }
-          return this.#finish(results, mode);
-        }
-        // lock_timeout for the whole run, put back at its end (skipped once the session broke).
-        await withSessionSettings(
-          maintenance,
-          [['lock_timeout', `${this.#lockTimeoutMs}ms`]],
-          async () => {
-            try {
-              for (const s of strategies) {
-                results.push(await this.#table(session, s, mode, at, migrate));
-              }
-            } catch (cause) {
-              maintenance.taint();
-              throw cause;
-            }
-          },
-        );
-      } catch (cause) {
-        maintenance.taint();
-        for (const s of strategies.slice(results.length)) {
-          results.push(
-            failedResult(
-              s,
-              describeFailure(
-                cause,
-                qualified(s.schema, s.table),
-                qualified(s.schema, s.table),
-                'maintain',
-                session,
-                undefined,
-              ),
-            ),
-          );
-        }
-      }
-      return this.#finish(results, mode);
-    });
+    const settings = {
+      lockTimeoutMs: this.#lockTimeoutMs,
+      lockRetries: this.#lockRetries,
+      retryDelayMs: this.#retryDelayMs,
+    };
+    return this.#finish(
+      await runMaintenance(this.#connect, settings, strategies, mode, at, migrate),
+      mode,
+    );
   }
 
   #finish(results: TableMaintenance[], mode: Mode): TableMaintenance[] {
@@ -363,56 +269,4 @@ export class PartitionManager {
     }
     return results;
   }
-
-  /** One table under its advisory lock. */
-  async #table(
-    session: DdlSession,
-    strategy: ResolvedPartitionStrategy,
-    mode: Mode,
-    at: Date,
-    migrate: MigrationOptions | undefined,
-  ): Promise<TableMaintenance> {
-    const name = qualified(strategy.schema, strategy.table);
-    let held: UnderLock<TableMaintenance>;
-    try {
-      // The body reports its own failures, so a rejection here is the lock statement's.
-      held = await underAdvisoryLock(
-        session.maintenance,
-        partitionLockKey(strategy.schema, strategy.table),
-        async () => {
-          try {
-            const migration =
-              migrate === undefined
-                ? undefined
-                : await migrateIfPlain(session, strategy, at, migrate);
-            const result = await workOnTable(session, strategy, mode, at);
-            if (migration === undefined) return result;
-            return {
-              ...result,
-              created: [
-                ...migration.created.map((p) => ({ name: p.name, bound: p.clause })),
-                ...result.created,
-              ],
-              migration: migration.report,
-            };
-          } catch (cause) {
-            return failedResult(
-              strategy,
-              describeFailure(cause, name, name, 'maintain', session, undefined),
-            );
-          }
-        },
-      );
-    } catch (cause) {
-      return failedResult(strategy, describeFailure(cause, name, name, 'lock', session, undefined));
-    }
-    if (!held.locked) return { ...emptyResult(strategy), status: 'skipped', reason: 'locked' };
-    return held.value;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    setTimeout(resolve, ms).unref();
-  });
 }
