@@ -12,6 +12,7 @@ export {
   type MonitoredNode,
   type NodeHealth,
 } from './monitor.js';
+export { currentPrimaryLsn } from './primary-lsn.js';
 export { NodeProber, type ProbeResult } from './probe.js';
 export {
   breakerOpen,
