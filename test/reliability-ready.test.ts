@@ -158,9 +158,38 @@ describe('ready() rejects a set-up that cannot work (#11 item 3)', () => {
     }
   }, 30_000);
 
-  it('a sound set-up resolves, and a rejected ready() is checked again on the next call', async () => {
+  it('a sound set-up resolves, and resolves again on the next call', async () => {
     const c = cluster({});
     await expect(c.ready()).resolves.toBeUndefined();
     await expect(c.ready()).resolves.toBeUndefined();
   }, 30_000);
+
+  it('a ready() rejected while the primary was down resolves on the same cluster once it is back (#10)', async () => {
+    const name = sandbox.primary.name;
+    await sandbox.stopNode(name);
+    const c = cluster({ health: { intervalMs: 100, timeoutMs: 1_000 } });
+    try {
+      const { error } = await outcome(c);
+      expect(error).toBeInstanceOf(NodeConnectionError);
+      expect((error as NodeConnectionError).node.role).toBe('primary');
+      // A failed start-up is not kept: the next call checks again, and fails again meanwhile.
+      await expect(c.ready()).rejects.toBeInstanceOf(NodeConnectionError);
+    } finally {
+      await sandbox.start(name);
+    }
+    // The same instance recovers: ready() is retried until a probe round has seen the primary
+    // back (bounded; the round's timing depends on the load, the outcome does not).
+    const deadline = performance.now() + 40_000;
+    let last: unknown;
+    for (;;) {
+      last = await c.ready().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      if (last === undefined || performance.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(last).toBeUndefined();
+    await expect(c.pool.query('SELECT 1 AS one')).resolves.toMatchObject({ rows: [{ one: 1 }] });
+  }, 60_000);
 });
