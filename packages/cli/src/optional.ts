@@ -4,6 +4,7 @@
  * here before the command imports them, so that a missing one is a clear message instead of
  * ERR_MODULE_NOT_FOUND from deep inside.
  */
+import { PgPulseError } from '@pgpulse/core';
 
 /** What a command needs beyond the CLI's own dependencies. */
 export const DEMO_PACKAGES = [
@@ -20,15 +21,15 @@ export const DEMO_PACKAGES = [
 export const SANDBOX_PACKAGES = ['@pgpulse/sandbox'] as const;
 
 /** The error a command reports (exit 2) when optional packages are not installed. */
-export class MissingPackagesError extends Error {
+export class MissingPackagesError extends PgPulseError {
   constructor(
     readonly command: string,
     readonly missing: readonly string[],
   ) {
     super(
+      'PGPULSE_MISSING_PACKAGES',
       `pgpulse ${command} needs ${missing.join(', ')}, which this install does not have. Install them beside pgpulse: npm install ${missing.join(' ')}`,
     );
-    this.name = 'MissingPackagesError';
   }
 }
 

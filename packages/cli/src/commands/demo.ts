@@ -59,7 +59,7 @@ async function demo(flags: DemoFlags): Promise<number> {
     return 2;
   }
   // Loaded only now: the demo brings the three ORMs and the sandbox, which `doctor` never needs.
-  const { DemoInterrupted, runDemo } = await import('../demo/run.js');
+  const { DemoInterruptedError, runDemo } = await import('../demo/run.js');
   const tty = !flags.json && process.stdout.isTTY === true;
   const color = useColor(process.stdout);
   const interrupt = new AbortController();
@@ -87,7 +87,7 @@ async function demo(flags: DemoFlags): Promise<number> {
     else process.stdout.write(renderSummary(report, new Styler(color && tty)));
     return report.ok ? 0 : 1;
   } catch (error) {
-    if (error instanceof DemoInterrupted || interrupt.signal.aborted) {
+    if (error instanceof DemoInterruptedError || interrupt.signal.aborted) {
       process.stderr.write('interrupted; the cluster is stopped and its files removed\n');
       return 130;
     }

@@ -8,6 +8,7 @@ import {
   type Cluster,
   createCluster,
   type DashboardServer,
+  PgPulseError,
   serveDashboard,
 } from '@pgpulse/core';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
@@ -131,7 +132,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
         `loaded ${load.marketRows.toLocaleString('en-US')} market_data rows and ${load.accounts} accounts in ${load.ms} ms`,
       ),
     );
-    if (signal.aborted) throw new DemoInterrupted();
+    if (signal.aborted) throw new DemoInterruptedError();
 
     cluster = createCluster(pgpulseConfig(sandbox));
     const c = cluster;
@@ -205,7 +206,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     if (signal.aborted) {
       // Ctrl-C: do not wait for requests that wait for a primary; closing the cluster ends them.
       void workload.stop();
-      throw new DemoInterrupted();
+      throw new DemoInterruptedError();
     }
     await scripted;
     await workload.stop();
@@ -300,10 +301,10 @@ function cacheReport(stats: CacheStats): CacheReport {
   return { hits, misses, bypasses, entries, invalidations, hitRatio };
 }
 
-export class DemoInterrupted extends Error {
+/** The demo was stopped (Ctrl-C or its abort signal) before its run ended. */
+export class DemoInterruptedError extends PgPulseError {
   constructor() {
-    super('interrupted');
-    this.name = 'DemoInterrupted';
+    super('PGPULSE_DEMO_INTERRUPTED', 'interrupted: the demo was stopped before its run ended');
   }
 }
 

@@ -370,6 +370,7 @@ export {
   ExplainError,
   IndexMaintenanceError,
   IndexSessionError,
+  LockRetriesExhaustedError,
   PartitioningError,
   type PartitioningErrorKind,
 } from './maintenance.js';

@@ -35,6 +35,24 @@ export class IndexMaintenanceError extends PgPulseError {
 /** A connection unfit for index DDL: inside a transaction block, or on a standby. */
 export class IndexSessionError extends PgPulseError {}
 
+/**
+ * A maintenance statement that kept meeting a lock timeout or a deadlock until its retries
+ * ran out. Partition maintenance reports it as a PartitioningError 'lock-timeout'; `last` is
+ * the driver's final error, `attempts` how many were made.
+ */
+export class LockRetriesExhaustedError extends PgPulseError {
+  constructor(
+    readonly attempts: number,
+    readonly last: unknown,
+  ) {
+    super(
+      'PGPULSE_LOCK_RETRIES_EXHAUSTED',
+      `A lock was not granted in ${attempts} attempt(s) (${last instanceof Error ? last.message : String(last)}): another session holds a conflicting lock; try again later, or raise lockTimeoutMs.`,
+      { cause: last, retriable: true },
+    );
+  }
+}
+
 /** What went wrong, as a stable code (the `code` property carries the `PGPULSE_` form). */
 export type PartitioningErrorKind =
   /** The parent table does not exist. */

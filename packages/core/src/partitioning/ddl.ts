@@ -1,4 +1,4 @@
-import { PartitioningError } from '../errors/index.js';
+import { LockRetriesExhaustedError, PartitioningError } from '../errors/index.js';
 import type { MaintenanceSession } from '../maintenance/index.js';
 import { type QueryClient, quoteIdent } from '../sql/index.js';
 import { readAttachment } from './inspect.js';
@@ -48,16 +48,6 @@ export function sqlState(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** Attempts carried by an error that exhausted its retries. */
-export class LockRetriesExhausted extends Error {
-  constructor(
-    readonly attempts: number,
-    readonly last: unknown,
-  ) {
-    super(last instanceof Error ? last.message : String(last), { cause: last });
-  }
-}
-
 /** Runs `operation`; on a lock timeout or deadlock, waits (exponential, jittered) and retries. */
 export async function withLockRetry<T>(
   session: DdlSession,
@@ -70,7 +60,7 @@ export async function withLockRetry<T>(
       const state = sqlState(error);
       const retriable = state === LOCK_NOT_AVAILABLE || state === DEADLOCK_DETECTED;
       if (!retriable) throw error;
-      if (attempt >= session.lockRetries) throw new LockRetriesExhausted(attempt + 1, error);
+      if (attempt >= session.lockRetries) throw new LockRetriesExhaustedError(attempt + 1, error);
       const base = session.retryDelayMs * 2 ** attempt;
       await session.sleep(base / 2 + Math.random() * (base / 2));
     }
@@ -194,10 +184,10 @@ export function describeFailure(
   defaultPartition: string | undefined,
 ): PartitioningError {
   if (error instanceof PartitioningError) return error;
-  const cause = error instanceof LockRetriesExhausted ? error.last : error;
+  const cause = error instanceof LockRetriesExhaustedError ? error.last : error;
   const message = cause instanceof Error ? cause.message : String(cause);
   const state = sqlState(cause);
-  if (error instanceof LockRetriesExhausted) {
+  if (error instanceof LockRetriesExhaustedError) {
     return new PartitioningError(
       'lock-timeout',
       table,
