@@ -163,12 +163,11 @@ export {
 } from './partitioning/index.js';
 export {
   type Classification,
+  type ClassificationReason,
   type Classifier,
-  classify,
   createClassifier,
   type PoolScope,
   RoutedClient,
-  type RouteReason,
   RoutingPool,
   type RoutingReason,
 } from './routing/index.js';

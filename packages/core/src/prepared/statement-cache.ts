@@ -4,10 +4,10 @@ import type { ResolvedPreparedStatementsConfig } from '../config/index.js';
 import { transactionStatus } from '../pool/index.js';
 import type {
   Classification,
+  ClassificationReason,
   PreparedStatementHook,
   PreparedUse,
   QueryRequest,
-  RouteReason,
 } from '../routing/index.js';
 import { firstWord } from '../sql/index.js';
 import type { ClusterNode } from '../topology/index.js';
@@ -53,7 +53,7 @@ interface TextEntry {
 }
 
 /** Only plain DML and queries gain from a plan kept; utility statements and DDL never do. */
-const PREPARABLE_REASONS: ReadonlySet<RouteReason> = new Set<RouteReason>([
+const PREPARABLE_REASONS: ReadonlySet<ClassificationReason> = new Set<ClassificationReason>([
   'select',
   'values',
   'table',

@@ -1,6 +1,6 @@
 import type {
   Classification,
-  RouteReason,
+  ClassificationReason,
   SessionEffect,
   StatementKind,
   TransactionControl,
@@ -25,7 +25,7 @@ export interface Extras {
 /** A frozen result; one shared object for every result without functions or relations. */
 export function result(
   kind: StatementKind,
-  reason: RouteReason,
+  reason: ClassificationReason,
   functions: readonly string[] = NO_FUNCTIONS,
   extras?: Extras,
 ): Classification {
@@ -53,7 +53,7 @@ export function result(
 }
 
 /** A result that sends the statement to the primary. */
-export const write = (reason: RouteReason, extras?: Extras): Classification =>
+export const write = (reason: ClassificationReason, extras?: Extras): Classification =>
   result('write', reason, NO_FUNCTIONS, extras);
 
 export const EMPTY = write('empty');

@@ -3,9 +3,10 @@
 export type StatementKind = 'read' | 'write';
 /**
  * Why the classifier called a statement a read ('select', 'show', ...) or a write ('write',
- * 'unparseable', 'too-large', a hint, ...).
+ * 'unparseable', 'too-large', a hint, ...). Where a statement then went, and why, is a
+ * `RoutingReason` (these reasons and the router's own).
  */
-export type RouteReason =
+export type ClassificationReason =
   | 'select'
   | 'show'
   | 'values'
@@ -61,7 +62,7 @@ export type SessionEffect =
  */
 export interface Classification {
   readonly kind: StatementKind;
-  readonly reason: RouteReason;
+  readonly reason: ClassificationReason;
   /**
    * Function names a read calls, as the parser resolved them: unquoted identifiers are
    * lower-case, quoted ones keep their case, schema-qualified when written so (`public.f`;

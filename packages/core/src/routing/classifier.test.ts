@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { isParserLoaded, loadParser } from '../sql/index.js';
 import type {
   Classification,
-  RouteReason,
+  ClassificationReason,
   SessionEffect,
   StatementKind,
   TransactionControl,
@@ -16,7 +16,12 @@ interface Expected {
   readonly functions?: readonly string[];
 }
 
-type Case = readonly [sql: string, kind: StatementKind, reason: RouteReason, expected?: Expected];
+type Case = readonly [
+  sql: string,
+  kind: StatementKind,
+  reason: ClassificationReason,
+  expected?: Expected,
+];
 
 const CASES: readonly Case[] = [
   // provably read-only

@@ -211,8 +211,8 @@ class SqlClassifier implements Classifier {
 // Entry points
 
 /**
- * A classifier with its own cache size and volatile-function list; `classify` uses a shared default
- * one.
+ * A classifier with its own cache size and volatile-function lists (the cluster builds one
+ * from its `routing` options); `classifier.classify(sql)` answers read or write, and why.
  */
 export function createClassifier(options: ClassifierOptions = {}): Classifier {
   return new SqlClassifier(options);

@@ -1,13 +1,13 @@
 export type {
   Classification,
+  ClassificationReason,
   Classifier,
   ClassifierOptions,
-  RouteReason,
   SessionEffect,
   StatementKind,
   TransactionControl,
 } from './classification.js';
-export { BUILTIN_VOLATILE_FUNCTIONS, classify, createClassifier } from './classifier.js';
+export { BUILTIN_VOLATILE_FUNCTIONS, createClassifier } from './classifier.js';
 export {
   Executor,
   type LeaseListener,

@@ -11,7 +11,7 @@ import {
   stringList,
   unwrapNode,
 } from '../sql/index.js';
-import type { RouteReason, SessionEffect, TransactionControl } from './classification.js';
+import type { ClassificationReason, SessionEffect, TransactionControl } from './classification.js';
 
 /**
  * Facts of a parsed statement that the classifier reads: DDL, temporary objects, EXPLAIN
@@ -131,7 +131,7 @@ function isTableCommand(select: AstRecord): boolean {
   return fields?.length === 1 && unwrapNode(fields[0])?.type === 'A_Star';
 }
 
-export function readReason(select: AstRecord): RouteReason {
+export function readReason(select: AstRecord): ClassificationReason {
   const op = select.op;
   if (op !== undefined && op !== 'SETOP_NONE') return 'select';
   if (arrayField(select, 'valuesLists') !== undefined) return 'values';
