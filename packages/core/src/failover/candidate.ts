@@ -1,4 +1,5 @@
 import type { Lsn } from '../health/index.js';
+import type { ClusterNode } from '../topology/index.js';
 
 /**
  * Who a server is, as the server itself says: the same for every app instance whatever the
@@ -48,4 +49,43 @@ export function pickCandidate<T extends CandidateView>(views: readonly T[]): T |
   let best: T | undefined;
   for (const view of views) if (!best || compareCandidates(view, best) < 0) best = view;
   return best;
+}
+
+/**
+ * The standby to promote by the rule every instance computes alike (most WAL, then newest
+ * timeline, then server identity), among the reachable standbys not on an older timeline than
+ * the primary's (`timelines`: the last timeline each node reported).
+ */
+export async function standbyCandidate(
+  nodes: readonly ClusterNode[],
+  primaryTimeline: number | undefined,
+  timelines: ReadonlyMap<ClusterNode, number>,
+  identityOf: (node: ClusterNode) => Promise<NodeIdentity>,
+): Promise<ClusterNode | undefined> {
+  const standbys = nodes.filter((node) => {
+    const probe = node.health.lastProbe;
+    if (!node.health.up || !probe?.inRecovery) return false;
+    // A standby on an older timeline than the primary's is on a branch of its own.
+    const timeline = probe.timeline ?? timelines.get(node);
+    return primaryTimeline === undefined || timeline === undefined || timeline >= primaryTimeline;
+  });
+  const views = await Promise.all(
+    standbys.map(async (node): Promise<CandidateView & { node: ClusterNode }> => {
+      const probe = node.health.lastProbe;
+      return {
+        node,
+        lsn: maxLsn(probe?.receiveLsn, probe?.replayLsn),
+        timeline: probe?.timeline ?? timelines.get(node),
+        identity: await identityOf(node),
+      };
+    }),
+  );
+  return pickCandidate(views)?.node;
+}
+
+/** The higher of two WAL positions (either may be unknown). */
+export function maxLsn(a: Lsn | undefined, b: Lsn | undefined): Lsn | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a > b ? a : b;
 }

@@ -1,3 +1,4 @@
+import type { ClusterNode } from '../topology/index.js';
 import type { NodeIdentity } from './candidate.js';
 
 /**
@@ -21,4 +22,28 @@ export function identityFromRow(row: IdentityRow, fallbackHost: string): NodeIde
     systemId: row.system_id,
     address: `${row.address ?? fallbackHost.toLowerCase()}:${row.port}`,
   };
+}
+
+/**
+ * Each node's identity, read once from the server; while the server cannot say, the configured
+ * address stands in for it (not cached, so the next ask reads it again).
+ */
+export class NodeIdentities {
+  readonly #known = new Map<ClusterNode, NodeIdentity>();
+
+  constructor(private readonly identify: (node: ClusterNode) => Promise<NodeIdentity>) {}
+
+  /** The node's identity (from the server when it answered once). */
+  async of(node: ClusterNode): Promise<NodeIdentity> {
+    const known = this.#known.get(node);
+    if (known) return known;
+    try {
+      const identity = await this.identify(node);
+      this.#known.set(node, identity);
+      return identity;
+    } catch {
+      // Not cached: the configured address is a fallback only while the server cannot say.
+      return { systemId: '', address: `${node.host.toLowerCase()}:${node.port}` };
+    }
+  }
 }

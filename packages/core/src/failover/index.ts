@@ -11,18 +11,18 @@ export {
   type PromotionLease,
   type PromotionRecord,
 } from './coordinator/index.js';
+export type {
+  FailoverCandidate,
+  FailoverCompleted,
+  FailoverDeps,
+  FailoverEvents,
+  FailoverStarted,
+  LostWindow,
+  Promote,
+  SeveralInstancesEvent,
+  SplitBrainEvent,
+} from './events.js';
 export { IDENTITY_SQL, type IdentityRow, identityFromRow } from './identity.js';
-export {
-  type FailoverCandidate,
-  type FailoverCompleted,
-  type FailoverDeps,
-  type FailoverEvents,
-  FailoverManager,
-  type FailoverStarted,
-  type LostWindow,
-  type Promote,
-  type SeveralInstancesEvent,
-  type SplitBrainEvent,
-} from './manager.js';
+export { FailoverManager } from './manager.js';
 export { countInstances, identifyNode, promoteNode } from './node-actions.js';
 export { fenced } from './read-checks.js';

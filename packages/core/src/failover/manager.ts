@@ -2,95 +2,13 @@ import type { ResolvedFailoverConfig } from '../config/index.js';
 import { PgPulseError, SplitBrainError } from '../errors/index.js';
 import { formatLsn, type HealthMonitor, type Lsn } from '../health/index.js';
 import type { ClusterNode } from '../topology/index.js';
-import { type CandidateView, identityKey, type NodeIdentity, pickCandidate } from './candidate.js';
-import type { FailoverCoordinator, PromotionLease } from './coordinator/types.js';
-
-/**
- * The WAL the old primary had written that the new one may not have received (asynchronous
- * replication).
- */
-export interface LostWindow {
-  /** The new primary's position when it was promoted (always before `to`). */
-  readonly from: string;
-  /** The last position the old primary was seen at. */
-  readonly to: string;
-  /** WAL written on the old primary that the new one may not have (asynchronous replication). */
-  readonly bytes: number;
-}
-
-/** The 'failover-started' event: the primary was lost, why, and its last known position. */
-export interface FailoverStarted {
-  readonly primary: string;
-  readonly reason: string;
-  readonly lastKnownLsn: string | undefined;
-}
-
-/**
- * The 'failover-completed' event: the old and new primary, who promoted it, how long it took and
- * the WAL that may be lost.
- */
-export interface FailoverCompleted {
-  readonly from: string | undefined;
-  readonly to: string;
-  readonly timeline: number | undefined;
-  readonly promotedBy: 'external' | 'pgpulse';
-  readonly lostWindow: LostWindow | undefined;
-  /** From detection of the old primary's failure to election of the new one, when detected. */
-  readonly durationMs: number | undefined;
-}
-
-/**
- * The 'failover-candidate' event of semi-automatic promotion: the standby the rule chose and
- * approve() to promote it.
- */
-export interface FailoverCandidate {
-  readonly candidate: string;
-  readonly receiveLsn: string | undefined;
-  /** Promote the candidate now (semi-automatic mode). */
-  approve(): Promise<void>;
-}
-
-/** Several nodes accept writes on the newest timeline; no write goes to any of them. */
-export interface SplitBrainEvent {
-  readonly nodes: readonly string[];
-  readonly timeline: number | undefined;
-  readonly error: SplitBrainError;
-}
-
-/** `automatic` promotion without a coordinator, while other pgpulse instances probe the primary. */
-export interface SeveralInstancesEvent {
-  /** pgpulse health connections with this cluster's application name on the primary, ours included. */
-  readonly instances: number;
-  readonly applicationName: string;
-  readonly advice: string;
-}
-
-export interface FailoverEvents {
-  started(event: FailoverStarted): void;
-  candidate(event: FailoverCandidate): void;
-  completed(event: FailoverCompleted): void;
-  failed(error: Error): void;
-  splitBrain(event: SplitBrainEvent): void;
-  severalInstances(event: SeveralInstancesEvent): void;
-}
-
-/** Runs `SELECT pg_promote()` on a node; supplied by the cluster (it owns connections). */
-export type Promote = (node: ClusterNode) => Promise<void>;
-
-/** What the manager asks of the cluster, which owns the connections. */
-export interface FailoverDeps {
-  readonly promote: Promote;
-  /** The node's identity as the server reports it (system identifier, own address and port). */
-  readonly identify: (node: ClusterNode) => Promise<NodeIdentity>;
-  /** pgpulse health connections with our application name on the primary (instances of this app). */
-  readonly countInstances: () => Promise<number>;
-  readonly applicationName: string;
-  /** failover.coordinator: only the holder of its lease promotes. */
-  readonly coordinator: FailoverCoordinator | undefined;
-}
-
-/** How often (in probe rounds) `automatic` without a coordinator looks for other instances. */
-const INSTANCE_CHECK_ROUNDS = 300;
+import { identityKey, maxLsn, type NodeIdentity, standbyCandidate } from './candidate.js';
+import type { PromotionLease } from './coordinator/types.js';
+import { ElectionWaiters } from './election-waiters.js';
+import type { FailoverDeps, FailoverEvents } from './events.js';
+import { NodeIdentities } from './identity.js';
+import { InstanceWatch } from './several-instances.js';
+import { fenceOthers, lostWindow, newer, newestWritable } from './timelines.js';
 
 /**
  * Decides which node is the primary after every health round, by the `failover.promotion`
@@ -109,12 +27,12 @@ export class FailoverManager {
   private offered: string | undefined;
   private offering = false;
   private split: SplitBrainError | undefined;
-  private readonly electionWaiters = new Set<() => void>();
-  private readonly identities = new Map<ClusterNode, NodeIdentity>();
+  private readonly electionWaiters = new ElectionWaiters();
+  private readonly identities: NodeIdentities;
+  private readonly instances: InstanceWatch;
+  private rounds = 0;
   /** The last timeline each node reported (a standby's WAL receiver row comes and goes). */
   private readonly timelines = new Map<ClusterNode, number>();
-  private rounds = 0;
-  private instancesSeen = 1;
 
   constructor(
     private readonly nodes: readonly ClusterNode[],
@@ -122,7 +40,14 @@ export class FailoverManager {
     private readonly monitor: HealthMonitor,
     private readonly deps: FailoverDeps,
     private readonly events: FailoverEvents,
-  ) {}
+  ) {
+    this.identities = new NodeIdentities(deps.identify);
+    this.instances = new InstanceWatch(
+      config.promotion === 'automatic' && !deps.coordinator,
+      deps,
+      events,
+    );
+  }
 
   get primary(): ClusterNode | undefined {
     return this.nodes.find((n) => n.role === 'primary');
@@ -140,46 +65,17 @@ export class FailoverManager {
 
   /** Resolves when a primary is elected, or after `timeoutMs`. */
   waitForPrimary(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const waiters = this.electionWaiters;
-      const timer = setTimeout(done, timeoutMs);
-      function done() {
-        clearTimeout(timer);
-        waiters.delete(done);
-        resolve();
-      }
-      waiters.add(done);
-    });
+    return this.electionWaiters.wait(timeoutMs);
   }
 
   /**
    * The standby this instance would promote now, by the rule every instance computes alike
    * (most WAL, then newest timeline, then server identity). Reads each standby's identity once.
    */
-  async candidate(): Promise<ClusterNode | undefined> {
-    const standbys = this.nodes.filter((node) => {
-      const probe = node.health.lastProbe;
-      if (!node.health.up || !probe?.inRecovery) return false;
-      // A standby on an older timeline than the primary's is on a branch of its own.
-      const timeline = probe.timeline ?? this.timelines.get(node);
-      return (
-        this.primaryTimeline === undefined ||
-        timeline === undefined ||
-        timeline >= this.primaryTimeline
-      );
-    });
-    const views = await Promise.all(
-      standbys.map(async (node): Promise<CandidateView & { node: ClusterNode }> => {
-        const probe = node.health.lastProbe;
-        return {
-          node,
-          lsn: maxLsn(probe?.receiveLsn, probe?.replayLsn),
-          timeline: probe?.timeline ?? this.timelines.get(node),
-          identity: await this.identityOf(node),
-        };
-      }),
+  candidate(): Promise<ClusterNode | undefined> {
+    return standbyCandidate(this.nodes, this.primaryTimeline, this.timelines, (node) =>
+      this.identityOf(node),
     );
-    return pickCandidate(views)?.node;
   }
 
   /** Called after every health round. */
@@ -214,10 +110,10 @@ export class FailoverManager {
     } else if (this.downSince !== undefined) {
       // The primary answers again as a primary: it was a blip, not a failover.
       this.downSince = undefined;
-      for (const wake of [...this.electionWaiters]) wake();
+      this.electionWaiters.wakeAll();
     }
-    this.fenceOthers();
-    this.checkInstances();
+    fenceOthers(this.nodes, this.primary);
+    this.instances.afterRound(this.rounds);
   }
 
   /** `failover.promotion: 'manual'` (or any mode): promote this standby and route writes to it. */
@@ -439,17 +335,8 @@ export class FailoverManager {
     await this.monitor.probeAll();
   }
 
-  private async identityOf(node: ClusterNode): Promise<NodeIdentity> {
-    const known = this.identities.get(node);
-    if (known) return known;
-    try {
-      const identity = await this.deps.identify(node);
-      this.identities.set(node, identity);
-      return identity;
-    } catch {
-      // Not cached: the configured address is a fallback only while the server cannot say.
-      return { systemId: '', address: `${node.host.toLowerCase()}:${node.port}` };
-    }
+  private identityOf(node: ClusterNode): Promise<NodeIdentity> {
+    return this.identities.of(node);
   }
 
   /** Stops writes to every node (none is the primary) and says so once per episode. */
@@ -474,28 +361,6 @@ export class FailoverManager {
     return error;
   }
 
-  /** `automatic` without a coordinator is for one app instance: say so when there are more. */
-  private checkInstances(): void {
-    if (this.config.promotion !== 'automatic' || this.deps.coordinator) return;
-    const early = this.rounds === 1 || this.rounds === 10 || this.rounds === 50;
-    if (!early && this.rounds % INSTANCE_CHECK_ROUNDS !== 0) return;
-    void this.deps
-      .countInstances()
-      .then((instances) => {
-        if (instances <= 1 || instances === this.instancesSeen) return;
-        this.instancesSeen = instances;
-        this.events.severalInstances({
-          instances,
-          applicationName: this.deps.applicationName,
-          advice:
-            "failover.promotion 'automatic' without failover.coordinator is for a single app " +
-            "instance: with several, use 'external' with an HA manager (Patroni) or set " +
-            'failover.coordinator (etcd) so that only one instance promotes',
-        });
-      })
-      .catch(() => {});
-  }
-
   private elect(node: ClusterNode, promotedBy: 'external' | 'pgpulse'): void {
     const old = this.primary;
     if (old === node) return;
@@ -514,22 +379,7 @@ export class FailoverManager {
     node.fenced = false;
     this.split = undefined;
     this.monitor.resetHistory();
-    // Only a real window: a standby at or past the old primary's last probed position (the probe
-    // was older than the crash) lost nothing that pgpulse saw; `from` past `to` is no window.
-    const lost =
-      this.lastPrimaryLsn !== undefined &&
-      standbyPosition !== undefined &&
-      old !== undefined &&
-      this.lastPrimaryLsn > standbyPosition
-        ? {
-            from: formatLsn(standbyPosition),
-            to: formatLsn(this.lastPrimaryLsn),
-            bytes:
-              this.lastPrimaryLsn > standbyPosition
-                ? Number(this.lastPrimaryLsn - standbyPosition)
-                : 0,
-          }
-        : undefined;
+    const lost = lostWindow(old === undefined ? undefined : this.lastPrimaryLsn, standbyPosition);
     const durationMs =
       this.downSince === undefined ? undefined : performance.now() - this.downSince;
     this.downSince = undefined;
@@ -544,58 +394,6 @@ export class FailoverManager {
       lostWindow: lost,
       durationMs,
     });
-    for (const wake of [...this.electionWaiters]) wake();
+    this.electionWaiters.wakeAll();
   }
-
-  /**
-   * A node that is not the elected primary and is writable gets nothing (split brain). A
-   * fenced node that came back as a standby of the new primary may serve reads again.
-   */
-  private fenceOthers(): void {
-    const primary = this.primary;
-    for (const node of this.nodes) {
-      if (node === primary) continue;
-      const probe = node.health.lastProbe;
-      if (!node.health.up || !probe) continue;
-      if (!probe.inRecovery) node.fenced = true;
-      else if (
-        node.fenced &&
-        primary &&
-        probe.timeline !== undefined &&
-        probe.timeline === primary.health.lastProbe?.timeline
-      ) {
-        node.fenced = false;
-      }
-    }
-  }
-}
-
-/** The reachable writable nodes on the highest timeline among them (more than one: split brain). */
-function newestWritable(nodes: readonly ClusterNode[]): ClusterNode[] {
-  let top = -1;
-  let found: ClusterNode[] = [];
-  for (const node of nodes) {
-    const probe = node.health.lastProbe;
-    if (!node.health.up || probe?.inRecovery !== false) continue;
-    const timeline = probe.timeline ?? 0;
-    if (timeline > top) {
-      top = timeline;
-      found = [node];
-    } else if (timeline === top) {
-      found.push(node);
-    }
-  }
-  return found;
-}
-
-function newer(candidate: ClusterNode, primary: ClusterNode | undefined): boolean {
-  const mine = primary?.health.lastProbe?.timeline;
-  const theirs = candidate.health.lastProbe?.timeline;
-  return mine !== undefined && theirs !== undefined && theirs > mine;
-}
-
-function maxLsn(a: Lsn | undefined, b: Lsn | undefined): Lsn | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return a > b ? a : b;
 }

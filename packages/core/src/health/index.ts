@@ -5,13 +5,13 @@ export {
 } from './circuit-breaker.js';
 export { isAvailabilityError, isReadOnlyError } from './errors.js';
 export { formatLsn, type Lsn, parseLsn } from './lsn.js';
+export { HealthMonitor } from './monitor.js';
 export {
-  HealthMonitor,
   initialHealth,
   type MonitorEvents,
   type MonitoredNode,
   type NodeHealth,
-} from './monitor.js';
+} from './node-health.js';
 export { currentPrimaryLsn } from './primary-lsn.js';
 export { NodeProber, type ProbeResult } from './probe.js';
 export {

@@ -3,7 +3,7 @@
  * says why a node may not serve a read right now, or undefined when it may. They name only
  * the part of a node they look at.
  */
-import type { NodeHealth } from './monitor.js';
+import type { NodeHealth } from './node-health.js';
 
 interface WithHealth {
   readonly health: NodeHealth;
