@@ -213,6 +213,56 @@ describe("pooler: 'transaction' through PgBouncer (pool_mode = transaction)", ()
     }
   });
 
+  it("statements the application named (pg's name field) give 0 errors: sent unnamed behind the bouncer", async () => {
+    // PgBouncer before 1.21 does not follow protocol-level prepared statements: pg parses a
+    // named statement on one server connection and later sends only Bind, which another
+    // server connection does not know (26000) or already has under that name (42P05).
+    const cluster = throughBouncer();
+    try {
+      await cluster.pool.query('INSERT INTO items VALUES (-5000, 0) ON CONFLICT (id) DO NOTHING');
+      let errors = 0;
+      const firstErrors: unknown[] = [];
+      const worker = async (w: number) => {
+        for (let i = 0; i < 30; i++) {
+          try {
+            const { rows } = await cluster.pool.query<{ id: number; w: number }>({
+              name: 'pgbouncer_named_point',
+              text: 'SELECT id, $2::int AS w FROM items WHERE id = $1',
+              values: [-5000, w],
+            });
+            if (rows[0]?.id !== -5000 || rows[0]?.w !== w) throw new Error(JSON.stringify(rows));
+            // The same name in a transaction on a checked-out client.
+            const client = await cluster.pool.connect();
+            try {
+              await client.query('BEGIN');
+              await client.query({
+                name: 'pgbouncer_named_update',
+                text: 'UPDATE items SET n = n + $2 WHERE id = $1',
+                values: [-5000, 1],
+              });
+              await client.query('COMMIT');
+            } finally {
+              client.release();
+            }
+          } catch (err) {
+            errors++;
+            if (firstErrors.length < 3) firstErrors.push(err);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: 6 }, (_, w) => worker(w)));
+      expect(firstErrors).toEqual([]);
+      expect(errors).toBe(0);
+      const rows = await sandbox.query<{ n: number }>(
+        'primary',
+        'SELECT n FROM items WHERE id = -5000',
+      );
+      expect(rows[0]?.n).toBe(180);
+    } finally {
+      await cluster.close();
+    }
+  });
+
   it('repeated parameterised statements give 0 errors: no automatic prepared statements', async () => {
     // Turned on, automatic prepared statements would be parsed on one server connection and
     // executed by name on another (PgBouncer 1.18: 26000 / 42P05).

@@ -41,8 +41,11 @@ export interface NodeOptions {
   options?: string;
   /**
    * `'transaction'` when this node is reached through a transaction-mode pooler (PgBouncer
-   * `pool_mode = transaction`, or the like): automatic prepared statements are off for it
-   * (PgBouncer before 1.21 fails them with 42P05 / 26000), and a statement that changes
+   * `pool_mode = transaction`, or the like): automatic prepared statements are off for it and
+   * a statement the application named (pg's `name`) is sent unnamed (PgBouncer before 1.21
+   * fails named statements with 42P05 / 26000: it does not follow them between server
+   * connections; a pooler cannot be told from the server through the protocol, so declare
+   * it), and a statement that changes
    * session state outside a transaction (SET without LOCAL, LISTEN, pg_advisory_lock, a temp
    * table, PREPARE, DECLARE ... WITH HOLD) is refused with SessionBehindPoolerError instead of
    * leaking to another client. Default: the top-level `pooler`, else `'none'`.

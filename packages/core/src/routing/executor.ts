@@ -563,9 +563,12 @@ export class Executor {
           connection,
           () =>
             // A transaction-mode pooler may run each statement on another server connection,
-            // where the prepared name does not exist (PgBouncer < 1.21: 42P05 / 26000).
+            // where the prepared name does not exist (PgBouncer < 1.21: 42P05 / 26000): no
+            // automatic names, and the application's own are sent unnamed.
             (node.config.pooler === 'transaction'
-              ? undefined
+              ? request.config.name === undefined
+                ? undefined
+                : client.query(unnamed(request.config))
               : prepared?.run(client, request, cls, node, event)) ??
             (request.plain
               ? client.query(request.text, request.config.values)
@@ -710,6 +713,16 @@ export class Executor {
   private retriable(first: Placement, cls: Classification, err: unknown): boolean {
     return cls.kind === 'read' && first.reason !== 'retry' && isAvailabilityError(err);
   }
+}
+
+/**
+ * The statement without pg's `name`: the same text, values and options sent with the unnamed
+ * statement, which the server parses each time (behind a transaction-mode pooler that does not
+ * follow prepared statements).
+ */
+function unnamed(config: QueryRequest['config']): QueryRequest['config'] {
+  const { name: _name, ...rest } = config;
+  return rest;
 }
 
 /** A connection acquired for one statement: who hears of it, and who may keep it. */
