@@ -22,16 +22,18 @@ export interface NodeListener {
 /** The primary and the replicas of `config`, each with its pool and its circuit breaker. */
 export function buildNodes(config: ResolvedConfig, listener: NodeListener): ClusterNode[] {
   return [config.primary, ...config.replicas].map((nodeConfig) => {
-    const pool = new NodePool(nodeConfig, nodeConnectionOptions(nodeConfig), {
-      ...config.pool,
-      applicationName: config.applicationName,
-    });
-    pool.setup = (client) => listener.connectionOpened(client);
-    pool.onRemove = (client, reason) => listener.connectionRemoved(client, reason);
-    pool.onError = (error, client) => listener.connectionError(nodeConfig.name, error, client);
-    const breaker = new CircuitBreaker({
-      ...config.circuitBreaker,
-      onStateChange: (from, to) => listener.breakerChanged(nodeConfig.name, from, to),
+    const pool = new NodePool(
+      nodeConfig,
+      nodeConnectionOptions(nodeConfig),
+      { ...config.pool, applicationName: config.applicationName },
+      {
+        setup: (client) => listener.connectionOpened(client),
+        removed: (client, reason) => listener.connectionRemoved(client, reason),
+        error: (error, client) => listener.connectionError(nodeConfig.name, error, client),
+      },
+    );
+    const breaker = new CircuitBreaker(config.circuitBreaker, {
+      stateChanged: (from, to) => listener.breakerChanged(nodeConfig.name, from, to),
     });
     return new ClusterNode(nodeConfig, pool, breaker);
   });

@@ -11,15 +11,17 @@ interface Harness {
 function harness(overrides: Partial<CircuitBreakerOptions> = {}): Harness {
   const clock = { now: 1_000 };
   const transitions: Array<[BreakerState, BreakerState]> = [];
-  const breaker = new CircuitBreaker({
-    failureThreshold: 3,
-    resetTimeoutMs: 1_000,
-    jitter: 0,
-    now: () => clock.now,
-    random: () => 0.5,
-    onStateChange: (from, to) => transitions.push([from, to]),
-    ...overrides,
-  });
+  const breaker = new CircuitBreaker(
+    {
+      failureThreshold: 3,
+      resetTimeoutMs: 1_000,
+      jitter: 0,
+      now: () => clock.now,
+      random: () => 0.5,
+      ...overrides,
+    },
+    { stateChanged: (from, to) => transitions.push([from, to]) },
+  );
   return { breaker, clock, transitions };
 }
 
@@ -222,7 +224,7 @@ describe('CircuitBreaker', () => {
     expect(breaker.reopensAt).toBe(reopensAt);
   });
 
-  it('calls onStateChange once for each transition, in order', () => {
+  it("calls the listener's stateChanged once for each transition, in order", () => {
     const { breaker, clock, transitions } = harness();
     fail(breaker, 5); // extra failures while open do not re-announce
     clock.now += 1_000;

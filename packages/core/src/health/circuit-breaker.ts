@@ -15,7 +15,12 @@ export interface CircuitBreakerOptions {
   now?: () => number;
   /** Source of randomness in [0, 1) for the jitter. */
   random?: () => number;
-  onStateChange?: (from: BreakerState, to: BreakerState) => void;
+}
+
+/** What a breaker reports, given once to its constructor (the internal hook style). */
+export interface BreakerListener {
+  /** Called once for each transition, in order. */
+  readonly stateChanged?: (from: BreakerState, to: BreakerState) => void;
 }
 
 /**
@@ -42,7 +47,7 @@ export class CircuitBreaker {
   #reopenAt = 0;
   #trialStartedAt: number | undefined;
 
-  constructor(opts: CircuitBreakerOptions) {
+  constructor(opts: CircuitBreakerOptions, listener: BreakerListener = {}) {
     if (!Number.isInteger(opts.failureThreshold) || opts.failureThreshold < 1) {
       throw new RangeError(
         `failureThreshold must be an integer >= 1 (got ${opts.failureThreshold})`,
@@ -59,7 +64,7 @@ export class CircuitBreaker {
     this.#jitter = opts.jitter;
     this.#now = opts.now ?? monotonicNow;
     this.#random = opts.random ?? Math.random;
-    this.#onStateChange = opts.onStateChange;
+    this.#onStateChange = listener.stateChanged;
   }
 
   /** The current state; reading it moves an expired open breaker to half-open. */

@@ -1,4 +1,5 @@
 export {
+  type BreakerListener,
   type BreakerState,
   CircuitBreaker,
   type CircuitBreakerOptions,

@@ -14,6 +14,7 @@ import {
   type Clock,
   type ConnectionConfig,
   NodePool,
+  type NodePoolListener,
   type NodePoolOptions,
   type PooledConnection,
 } from './index.js';
@@ -55,7 +56,11 @@ interface Made {
   label: NodeLabel;
 }
 
-function makePool(options: Partial<NodePoolOptions> = {}, port = cluster.primary.port): Made {
+function makePool(
+  options: Partial<NodePoolOptions> = {},
+  port = cluster.primary.port,
+  listener: NodePoolListener = {},
+): Made {
   const app = `pgpulse-pool-test-${process.pid}-${++appSeq}`;
   const label: NodeLabel = { name: 'primary', role: 'primary', host: '127.0.0.1', port };
   const connection: ConnectionConfig = {
@@ -65,7 +70,12 @@ function makePool(options: Partial<NodePoolOptions> = {}, port = cluster.primary
     database: 'postgres',
     password,
   };
-  const pool = new NodePool(label, connection, { ...BASE, applicationName: app, ...options });
+  const pool = new NodePool(
+    label,
+    connection,
+    { ...BASE, applicationName: app, ...options },
+    listener,
+  );
   pools.push(pool);
   return { pool, app, label };
 }
@@ -417,10 +427,9 @@ describe('NodePool', () => {
     await waitFor(async () => (await backends(app)) === 1);
   });
 
-  it('drops an idle connection whose backend dies, reporting it to onError', async () => {
-    const { pool } = makePool({ minSize: 1 });
+  it('drops an idle connection whose backend dies, reporting it to the listener error', async () => {
     const errors: Error[] = [];
-    pool.onError = (err) => errors.push(err);
+    const { pool } = makePool({ minSize: 1 }, undefined, { error: (err) => errors.push(err) });
     await pool.warm();
     const a = await pool.acquire();
     const pid = await pidOf(a);
@@ -520,10 +529,11 @@ describe('NodePool', () => {
     await waitFor(async () => (await backends(app)) === 0);
   });
 
-  it('survives the node being killed: onError, quick ECONNREFUSED for every waiter, recovery after restart', async () => {
-    const { pool } = makePool({ minSize: 2, maxSize: 3 });
+  it('survives the node being killed: the listener error, quick ECONNREFUSED for every waiter, recovery after restart', async () => {
     const errors: Error[] = [];
-    pool.onError = (err) => errors.push(err);
+    const { pool } = makePool({ minSize: 2, maxSize: 3 }, undefined, {
+      error: (err) => errors.push(err),
+    });
     await pool.warm();
     expect(pool.figures().idle).toBe(2);
 

@@ -40,13 +40,28 @@ export interface NodePoolFigures extends PoolFigures {
  * (opening, idle and lifetime timers, closing) live in ConnectionSet. This class is the face:
  * acquire, the release policy (reset, reuse or close), warm-up, drain and end.
  */
-export class NodePool {
-  readonly label: NodeLabel;
+/**
+ * What a node pool reports, given once to its constructor (the internal hook style): pg.Pool's
+ * 'connect' set-up, 'remove' and 'error' for every physical connection.
+ */
+export interface NodePoolListener {
+  /**
+   * Runs on every new connection before anyone gets it (pg.Pool's 'connect' event and onConnect
+   * hook); a throw or rejection fails that connect like a connection error would.
+   */
+  readonly setup?: (client: pg.Client) => void | Promise<void>;
+  /** A connection was closed and left the pool (pg.Pool's 'remove'), and why. */
+  readonly removed?: (client: pg.Client, reason: RemoveReason) => void;
   /**
    * Errors of idle connections (pg emits them when the server goes away) and of connects that
    * nobody was waiting for (warm-up, replacements). Never called for a waiter's own failure.
    */
-  onError?: (err: Error, client?: pg.Client) => void;
+  readonly error?: (err: Error, client?: pg.Client) => void;
+}
+
+export class NodePool {
+  readonly label: NodeLabel;
+  readonly #listener: NodePoolListener;
 
   readonly #conns: ConnectionSet;
   readonly #dispatcher: Dispatcher;
@@ -68,8 +83,14 @@ export class NodePool {
   #endPromise: Promise<void> | null = null;
   #endResolve: (() => void) | null = null;
 
-  constructor(label: NodeLabel, connection: ConnectionConfig, options: NodePoolOptions) {
+  constructor(
+    label: NodeLabel,
+    connection: ConnectionConfig,
+    options: NodePoolOptions,
+    listener: NodePoolListener = {},
+  ) {
     validateNodePoolOptions(options);
+    this.#listener = listener;
     // A copy: a caller may pass a richer object (a node config with its password) as the label,
     // and the label ends up on every error.
     this.label = Object.freeze({
@@ -94,6 +115,8 @@ export class NodePool {
       },
       (err) => this.#report(err),
     );
+    this.#conns.setup = listener.setup;
+    this.#conns.onRemove = listener.removed;
     this.#dispatcher = new Dispatcher(
       {
         label: this.label,
@@ -113,19 +136,6 @@ export class NodePool {
     this.#maxUses = options.maxUses ?? 0;
     this.#warm = options.warm ?? true;
     this.#resetSql = RESET_SQL[options.resetOnRelease ?? 'none'];
-  }
-
-  /**
-   * Runs on every new connection before anyone gets it (pg.Pool's 'connect' event and onConnect
-   * hook); a throw or rejection fails that connect like a connection error would.
-   */
-  set setup(setup: ((client: pg.Client) => void | Promise<void>) | undefined) {
-    this.#conns.setup = setup;
-  }
-
-  /** A connection was closed and left the pool (pg.Pool's 'remove'), and why. */
-  set onRemove(onRemove: ((client: pg.Client, reason: RemoveReason) => void) | undefined) {
-    this.#conns.onRemove = onRemove;
   }
 
   /** The application's connections ask for binary results (pool.binary). */
@@ -194,7 +204,7 @@ export class NodePool {
 
   /**
    * Opens connections until minSize are open or connecting. Never rejects: failures go to
-   * onError, since nobody is waiting on these connections.
+   * the listener's `error`, since nobody is waiting on these connections.
    */
   warm(): Promise<void> {
     if (this.#ending || !this.#warm) return Promise.resolve();
@@ -209,7 +219,7 @@ export class NodePool {
    * Opens one connection when none is open or connecting, for a statement that will come
    * (#22, a cold start: the primary's first connection is opened while its probe is on the
    * wire, instead of after it). Nobody owns it: the first acquire adopts it, else it idles
-   * like any released connection. Never rejects: a failure goes to onError.
+   * like any released connection. Never rejects: a failure goes to the listener's `error`.
    */
   openAhead(): void {
     if (this.#ending || !this.#warm) return;
@@ -392,7 +402,7 @@ export class NodePool {
   // Small helpers
 
   #report(reason: unknown, client?: pg.Client): void {
-    const onError = this.onError;
+    const onError = this.#listener.error;
     if (onError === undefined) return;
     try {
       onError(toError(reason), client);
