@@ -1,4 +1,5 @@
 import { IndexMaintenanceError } from '../errors/index.js';
+import { errorCode } from '../sql/index.js';
 
 /**
  * Checked readers of the rows a driver returns, and the typed failure of index DDL. The DDL
@@ -45,15 +46,6 @@ export function timestamp(value: unknown): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-export function sqlStateOf(error: unknown): string | undefined {
-  return typeof error === 'object' &&
-    error !== null &&
-    'code' in error &&
-    typeof error.code === 'string'
-    ? error.code
-    : undefined;
-}
-
 /**
  * Wraps a server error from index DDL. Data and integrity errors (SQLSTATE classes 22, 23)
  * quote row values ("Key (email)=(...) is duplicated"), so their text is withheld and the
@@ -61,7 +53,7 @@ export function sqlStateOf(error: unknown): string | undefined {
  */
 export function ddlFailure(what: string, error: unknown): IndexMaintenanceError {
   if (error instanceof IndexMaintenanceError) return error;
-  const code = sqlStateOf(error);
+  const code = errorCode(error);
   if (code === undefined || code.startsWith('22') || code.startsWith('23')) {
     const why = code === undefined ? 'the server or connection failed' : `SQLSTATE ${code}`;
     return new IndexMaintenanceError(

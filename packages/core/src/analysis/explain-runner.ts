@@ -1,5 +1,5 @@
 import { ExplainError } from '../errors/index.js';
-import type { QueryClient } from '../sql/index.js';
+import { errorCode, type QueryClient } from '../sql/index.js';
 import { functionsAreStable } from './catalog.js';
 import { type ExplainResult, parseExplainJson } from './plan.js';
 import type { StatementShape } from './statement.js';
@@ -24,10 +24,7 @@ export const GENERIC_PLAN_VERSION = 160_000;
  */
 export function explainFailure(error: unknown, hasParams: boolean): ExplainError {
   if (error instanceof ExplainError) return error;
-  const code =
-    typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string'
-      ? error.code
-      : undefined;
+  const code = errorCode(error);
   const quotesValues = hasParams || code === undefined || code.startsWith('22');
   if (quotesValues) {
     const what = code === undefined ? 'the server or connection failed' : `SQLSTATE ${code}`;

@@ -1,6 +1,6 @@
 import { LockRetriesExhaustedError, PartitioningError } from '../errors/index.js';
 import type { MaintenanceSession } from '../maintenance/index.js';
-import { type QueryClient, quoteIdent } from '../sql/index.js';
+import { errorCode, type QueryClient, quoteIdent } from '../sql/index.js';
 import { readAttachment } from './inspect.js';
 import { qualified } from './sql.js';
 
@@ -43,11 +43,6 @@ const LOCK_NOT_AVAILABLE = '55P03';
 const DEADLOCK_DETECTED = '40P01';
 const OBJECT_NOT_IN_PREREQUISITE_STATE = '55000';
 
-export function sqlState(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? Reflect.get(error, 'code') : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /** Runs `operation`; on a lock timeout or deadlock, waits (exponential, jittered) and retries. */
 export async function withLockRetry<T>(
   session: DdlSession,
@@ -57,7 +52,7 @@ export async function withLockRetry<T>(
     try {
       return await operation(attempt);
     } catch (error) {
-      const state = sqlState(error);
+      const state = errorCode(error);
       const retriable = state === LOCK_NOT_AVAILABLE || state === DEADLOCK_DETECTED;
       if (!retriable) throw error;
       if (attempt >= session.lockRetries) throw new LockRetriesExhaustedError(attempt + 1, error);
@@ -158,7 +153,7 @@ export async function detachPartition(
         return 'concurrent';
       } catch (error) {
         // "cannot detach partitions concurrently when a default partition exists"
-        if (sqlState(error) !== OBJECT_NOT_IN_PREREQUISITE_STATE) throw error;
+        if (errorCode(error) !== OBJECT_NOT_IN_PREREQUISITE_STATE) throw error;
         concurrent = false;
       }
     }
@@ -186,7 +181,7 @@ export function describeFailure(
   if (error instanceof PartitioningError) return error;
   const cause = error instanceof LockRetriesExhaustedError ? error.last : error;
   const message = cause instanceof Error ? cause.message : String(cause);
-  const state = sqlState(cause);
+  const state = errorCode(cause);
   if (error instanceof LockRetriesExhaustedError) {
     return new PartitioningError(
       'lock-timeout',

@@ -46,3 +46,4 @@ export {
 export { maskLiterals } from './mask.js';
 export { isParserLoaded, loadParser, parserNotLoaded } from './parser.js';
 export { type ShapeOptions, type SqlShape, shapeOf } from './shape.js';
+export { errorCode, sqlStateOf } from './sql-state.js';

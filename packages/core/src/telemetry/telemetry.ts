@@ -10,6 +10,7 @@ import type {
 import pg from 'pg';
 import type { CapturedPlan } from '../analysis/index.js';
 import type { StatementEvent, StatementOutcome } from '../routing/index.js';
+import { sqlStateOf } from '../sql/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import { otelApi, otelRegistered, outerContext } from '../tracing/index.js';
 import { QueryTexts } from './query-text.js';
@@ -175,7 +176,7 @@ export class Telemetry {
     const { operation, summary } = summarize(event.request.text);
     const endTime = performance.timeOrigin + performance.now();
     const error = outcome.error;
-    const code = error === undefined ? undefined : sqlState(error);
+    const code = error === undefined ? undefined : sqlStateOf(error);
     const errorType = error === undefined ? undefined : (code ?? errorName(error));
     let spanContext: SpanContext | undefined;
     if (tracer) {
@@ -334,11 +335,6 @@ export function registeredMeterProvider(): MeterProvider | undefined {
 /** instrumentation-pg wraps pg.Client.prototype.query with shimmer, which marks the wrapper. */
 function pgInstrumented(): boolean {
   return (pg.Client.prototype.query as { __wrapped?: boolean }).__wrapped === true;
-}
-
-function sqlState(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
 function errorName(err: unknown): string {
