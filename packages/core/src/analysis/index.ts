@@ -12,15 +12,7 @@ export {
 } from './analyze-query.js';
 export { fetchColumns, fetchRelations } from './catalog.js';
 export { ExplainCapture } from './explain-capture.js';
-export type {
-  CapturedPlan,
-  ConnectionProvider,
-  EnqueueOutcome,
-  ExplainCaptureOptions,
-  ExplainCaptureStats,
-  ExplainJob,
-  ExplainJobInfo,
-} from './explain-capture-types.js';
+export type * from './explain-capture-types.js';
 export {
   type ExplainMode,
   type ExplainOutcome,
@@ -65,12 +57,5 @@ export {
 } from './plan-expression.js';
 export { redactPlan } from './redact-plan.js';
 export { SlowQueryLog } from './slow-query-log.js';
-export type {
-  SlowQueryEntry,
-  SlowQueryInput,
-  SlowQueryLogOptions,
-  SlowQueryLogSnapshot,
-  SlowQueryRecord,
-  SlowQuerySample,
-} from './slow-query-log-types.js';
+export type * from './slow-query-log-types.js';
 export { inspectStatement, type StatementShape } from './statement.js';

@@ -20,14 +20,7 @@ export type {
   SslOption,
 } from './node-types.js';
 export { redactUrl } from './node-url.js';
-export type {
-  ConsistencyLevel,
-  ConsistencyMode,
-  LagPolicy,
-  PoolingMode,
-  PromotionStrategy,
-  ResetOnRelease,
-} from './option-values.js';
+export type * from './option-values.js';
 export {
   type ConnectionSetup,
   fromPgPoolOptions,

@@ -3,14 +3,7 @@ import type pg from 'pg';
 import type { LoadBalancingStrategy } from '../balancing/index.js';
 import type { NodeLabel, NodeRole } from '../errors/index.js';
 import type { PoolerMode, SslOption } from './node-types.js';
-import type {
-  ConsistencyLevel,
-  ConsistencyMode,
-  LagPolicy,
-  PoolingMode,
-  PromotionStrategy,
-  ResetOnRelease,
-} from './option-values.js';
+import type * as option from './option-values.js';
 import type { ServerSettings } from './server-settings.js';
 import type { MonitoringThresholds } from './types.js';
 
@@ -66,9 +59,9 @@ export interface ResolvedPoolConfig {
   /** Idle connections do not hold the process open. */
   readonly exitOnIdle: boolean;
   /** How `pool.connect()` clients hold connections: per transaction (default), session, statement. */
-  readonly pooling: PoolingMode;
+  readonly pooling: option.PoolingMode;
   /** What a returning connection is cleared of (see ResetOnRelease). */
-  readonly resetOnRelease: ResetOnRelease;
+  readonly resetOnRelease: option.ResetOnRelease;
   /** Binary results on the application's connections. */
   readonly binary: boolean;
   /** The class of the application's connections; absent: pg.Client. */
@@ -93,19 +86,19 @@ export interface ResolvedReplicaLagConfig {
   readonly maxLagMs: number | null;
   /** null = no byte limit. */
   readonly maxLagBytes: number | null;
-  readonly policy: LagPolicy;
+  readonly policy: option.LagPolicy;
   readonly hysteresis: number;
 }
 
 export interface ResolvedConsistencyConfig {
-  readonly level: ConsistencyLevel;
-  readonly mode: ConsistencyMode;
+  readonly level: option.ConsistencyLevel;
+  readonly mode: option.ConsistencyMode;
   readonly windowMs: number;
   readonly waitMs: number;
 }
 
 export interface ResolvedFailoverConfig {
-  readonly promotion: PromotionStrategy;
+  readonly promotion: option.PromotionStrategy;
   readonly writeWaitMs: number;
   readonly coordinator: ResolvedEtcdCoordinatorConfig | undefined;
 }
