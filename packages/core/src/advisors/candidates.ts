@@ -1,15 +1,8 @@
-import {
-  type IndexShape,
-  indexNames,
-  type QueryClient,
-  qualified,
-  type SortDirection,
-} from '../sql/index.js';
-import { type IndexInfo, loadIndexes } from './catalog.js';
+import { type IndexShape, indexNames, type QueryClient, type SortDirection } from '../sql/index.js';
+import { type IndexInfo, loadIndexes, resolveTable } from './catalog.js';
 import { coveringIndex } from './coverage.js';
 import { choosePredicate } from './partial.js';
 import type { RelationUse } from './plan-use.js';
-import { asRow, num, str } from './sql.js';
 
 /**
  * Index candidates for one statement, from how it uses each relation (plan-use.ts), in the
@@ -48,21 +41,13 @@ export async function tableFacts(
   schema: string,
   table: string,
 ): Promise<TableFacts | undefined> {
-  const result = await client.query(
-    `SELECT c.oid::int8 AS oid, c.relkind::text AS kind, n.nspname AS schema, c.relname AS name,
-            (SELECT count(*) FROM pg_catalog.pg_attribute a
-              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::int AS columns
-       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.oid = pg_catalog.to_regclass($1)`,
-    [qualified(schema, table)],
-  );
-  const r = asRow(result.rows[0]);
-  const oid = num(r.oid);
-  if (oid === undefined || r.schema !== schema || r.name !== table) return undefined;
+  const found = await resolveTable(client, schema, table);
+  if (found === undefined) return undefined;
+  const { oid, kind, columns } = found;
   const indexes = (await loadIndexes(client, { schema, tables: [table] })).filter(
     (i) => i.tableOid === oid,
   );
-  return { oid, kind: str(r.kind) ?? '', columns: num(r.columns) ?? 0, indexes };
+  return { oid, kind, columns, indexes };
 }
 
 function key(shape: IndexShape): string {

@@ -1,4 +1,4 @@
-import type { QueryClient } from '../sql/index.js';
+import { type QueryClient, qualified } from '../sql/index.js';
 import { asRow, bool, json, num, str, timestamp } from './sql.js';
 
 /**
@@ -275,4 +275,36 @@ export async function nodeFacts(
   );
   const r = asRow(result.rows[0]);
   return { replica: bool(r.replica), statsSince: timestamp(r.stats_reset) };
+}
+
+/** A table found by its exact name: its oid, kind (`relkind`) and count of live columns. */
+export interface ResolvedTable {
+  readonly oid: number;
+  readonly schema: string;
+  readonly name: string;
+  readonly kind: string;
+  readonly columns: number;
+}
+
+/**
+ * The relation `"schema"."name"` names, if it is exactly that (to_regclass, bound): a name over
+ * 63 bytes resolves to its truncation, so the catalog's spelling must come back unchanged.
+ */
+export async function resolveTable(
+  client: QueryClient,
+  schema: string,
+  name: string,
+): Promise<ResolvedTable | undefined> {
+  const result = await client.query(
+    `SELECT c.oid::int8 AS oid, c.relkind::text AS kind, n.nspname AS schema, c.relname AS name,
+            (SELECT count(*) FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::int AS columns
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.oid = pg_catalog.to_regclass($1)`,
+    [qualified(schema, name)],
+  );
+  const r = asRow(result.rows[0]);
+  const oid = num(r.oid);
+  if (oid === undefined || r.schema !== schema || r.name !== name) return undefined;
+  return { oid, schema, name, kind: str(r.kind) ?? '', columns: num(r.columns) ?? 0 };
 }

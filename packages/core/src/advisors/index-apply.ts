@@ -12,16 +12,16 @@ import {
   type PartialPredicate,
   predicateSql,
   type QueryClient,
-  qualified,
   type SortDirection,
 } from '../sql/index.js';
+import { resolveTable } from './catalog.js';
 import { coveringIndex } from './coverage.js';
 import { buildConcurrently, buildPartitioned, type Table, tableIndexes } from './index-build.js';
 import { lookupNames, pickName } from './index-names.js';
 import { isName, timeouts } from './maintenance-frame.js';
 import type { IndexRecommendation } from './recommendations.js';
 import { type Session, withSession } from './session.js';
-import { asRow, ddlFailure, num, str } from './sql.js';
+import { asRow, ddlFailure } from './sql.js';
 
 /**
  * Applies index recommendations the way a fleet of application instances can run it safely:
@@ -125,25 +125,6 @@ function shapeOf(rec: IndexRecommendation): IndexShape | string {
     ...(predicate === undefined ? {} : { predicate }),
     ...(include === undefined || include.length === 0 ? {} : { include }),
   };
-}
-
-/** The relation `"schema"."name"` names, if it is exactly that (to_regclass, bound). */
-async function resolveTable(
-  client: QueryClient,
-  schema: string,
-  name: string,
-): Promise<Table | undefined> {
-  const result = await client.query(
-    `SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind
-       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.oid = pg_catalog.to_regclass($1)`,
-    [qualified(schema, name)],
-  );
-  const r = asRow(result.rows[0]);
-  const oid = num(r.oid);
-  // A name over 63 bytes resolves to its truncation: require the exact spelling back.
-  if (oid === undefined || r.schema !== schema || r.name !== name) return undefined;
-  return { oid, schema, name, kind: str(r.kind) ?? '' };
 }
 
 async function existingColumns(
