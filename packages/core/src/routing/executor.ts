@@ -1,170 +1,24 @@
 import type pg from 'pg';
 import { currentScope, type RouteScope } from '../context/index.js';
-import {
-  PrimaryUnavailableError,
-  ReadNeedsPrimaryError,
-  SessionBehindPoolerError,
-  SessionOnPoolError,
-  StatementTimeoutError,
-  TransactionOnPoolError,
-} from '../errors/index.js';
+import { PrimaryUnavailableError, TransactionOnPoolError } from '../errors/index.js';
 import { isAvailabilityError } from '../health/index.js';
 import { type PooledConnection, transactionStatus } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
-import { untraced } from '../tracing/index.js';
+import { acquire, recordOutcome } from './acquire.js';
+import type { Classification, Classifier } from './classification.js';
 import type {
-  Classification,
-  Classifier,
-  SessionEffect,
-  TransactionControl,
-} from './classification.js';
+  Adopter,
+  LeaseListener,
+  PreparedStatementHook,
+  ReadCacheHook,
+} from './executor-hooks.js';
+import { type Placement, type PlacementWaits, Placer } from './placement.js';
+import { refuseOnPool, refuseSessionBehindPooler } from './pool-statements.js';
 import type { QueryRequest } from './query-args.js';
 import { asRefusedWrite, isStandbyRefusal } from './refusals.js';
-import type { Router, RoutingReason } from './router.js';
-
-/** Transaction statements that leave a transaction open, or only make sense inside one. */
-const OPENS_OR_NEEDS_TRANSACTION: ReadonlySet<TransactionControl> = new Set([
-  'begin',
-  'begin-read-only',
-  'savepoint',
-  'release',
-  'rollback-to',
-]);
-
-const TRANSACTION_WORDS: Readonly<Record<TransactionControl, string>> = {
-  begin: 'BEGIN',
-  'begin-read-only': 'BEGIN READ ONLY',
-  commit: 'COMMIT',
-  rollback: 'ROLLBACK',
-  savepoint: 'SAVEPOINT',
-  release: 'RELEASE SAVEPOINT',
-  'rollback-to': 'ROLLBACK TO SAVEPOINT',
-  'prepare-transaction': 'PREPARE TRANSACTION',
-};
-
-/** One statement on its way to a node, as observers see it. */
-export interface StatementEvent {
-  readonly node: ClusterNode;
-  readonly reason: RoutingReason;
-  readonly cls: Classification;
-  readonly request: QueryRequest;
-  readonly scope: RouteScope | undefined;
-  /** Set while it runs when it was sent as an automatic prepared statement (telemetry). */
-  prepared?: PreparedUse;
-}
-
-/** How an automatic prepared statement was sent: Parse with a name, by name only, or again. */
-export type PreparedUse = 'prepare' | 'by-name' | 'reprepare';
-
-/** Automatic prepared statements, as the executor sees them (implemented in prepared/). */
-export interface PreparedStatementHook {
-  /**
-   * Sends the statement by name when its text recurs and it may be prepared, re-preparing it
-   * once if the server finds its prepared form stale; undefined when it is to be sent as is.
-   */
-  run(
-    client: pg.Client,
-    request: QueryRequest,
-    cls: Classification,
-    node: ClusterNode,
-    event: { prepared?: PreparedUse },
-  ): Promise<pg.QueryResult> | undefined;
-  /** A statement succeeded on this connection: DISCARD ALL, DEALLOCATE, a new search_path. */
-  executed(client: pg.Client, cls: Classification, text: string): void;
-}
-
-export interface StatementOutcome {
-  readonly durationMs: number;
-  readonly error: unknown;
-  readonly rowCount: number | null | undefined;
-}
-
-/** Hooks the cluster attaches to every statement (counting, telemetry, read-your-writes). */
-export interface StatementObserver {
-  routed(reason: RoutingReason, node: ClusterNode): void;
-  /** Wraps the round trip (telemetry makes its span current here). */
-  around<T>(event: StatementEvent, run: () => Promise<T>): Promise<T>;
-  /** A statement finished on a node, successfully or not. */
-  finished(event: StatementEvent, outcome: StatementOutcome): void;
-  /** A replica refused a read as a write; it is retried on the primary next. */
-  refused?(node: ClusterNode, request: QueryRequest, error: unknown): void;
-}
-
-/**
- * The query result cache, as the executor sees it (implemented in cache/). `read` returns
- * undefined when the statement did not ask for the cache; otherwise it serves the read or runs
- * it through `run`, which reports the node it was placed on.
- */
-export interface ReadCacheHook {
-  read(
-    request: QueryRequest,
-    cls: Classification,
-    scope: RouteScope | undefined,
-    run: (request: QueryRequest, placed: (node: ClusterNode) => void) => Promise<pg.QueryResult>,
-  ): Promise<pg.QueryResult> | undefined;
-  /** A statement on a pinned connection (transaction, session state) asked for the cache. */
-  pinned(request: QueryRequest): 'bypass' | undefined;
-  /** A statement finished on this connection (successfully or not): invalidate what it wrote. */
-  executed(cls: Classification, request: QueryRequest, client: pg.Client): void;
-}
-
-/** Bounded waits instead of an immediate fallback or error; 0 disables each. */
-export interface PlacementWaits {
-  /** Writes while no primary is elected wait up to this long for one (failover.writeWaitMs). */
-  readonly writeWaitMs: number;
-  readonly primaryElected: (timeoutMs: number) => Promise<void>;
-  /** Reads whose context's writes no replica has replayed yet wait up to this (consistency.waitMs). */
-  readonly readWaitMs: number;
-  readonly nextProbeRound: (timeoutMs: number) => Promise<void>;
-  /**
-   * Asks for the nodes' positions now (coalesced and rate-bounded by health.positionCheckMs), for
-   * a read that went to the primary only because no replica is known to have replayed its
-   * context's writes: the next read (or this one, when it may wait) can go to a replica sooner.
-   */
-  readonly requestPositions: () => void;
-  readonly hasWrites: (scope: RouteScope | undefined) => boolean;
-  /** Per-statement deadline (pool.statementTimeoutMs); 0 or absent = none. */
-  readonly statementTimeoutMs?: number;
-  /**
-   * During a lazy cold start (only the primary probed, #22): what this statement must wait
-   * for before it is placed (the first full health round, for a write or a context that
-   * wrote), or undefined when it may go now.
-   */
-  readonly settling?: (
-    cls: Classification,
-    scope: RouteScope | undefined,
-  ) => Promise<void> | undefined;
-}
-
-/**
- * Told when a one-off statement takes and gives back its connection (pg.Pool's 'acquire' and
- * 'release' events for pool.query).
- */
-export interface LeaseListener {
-  /** The statement is about to ask a node's pool for a connection (in the same tick). */
-  acquiring?(): void;
-  acquired(client: pg.Client): void;
-  released(client: pg.Client, error: Error | undefined): void;
-}
-
-/** Takes over a one-off statement's connection (true), or lets it be released (false). */
-export type Adopter = (node: ClusterNode, connection: PooledConnection) => boolean;
-
-/** A statement's node and connection while it runs. */
-export interface Placement {
-  readonly node: ClusterNode;
-  readonly reason: RoutingReason;
-}
-
-/** Session effects a transaction-mode pooler cannot keep outside a transaction, as words. */
-const POOLER_REFUSED: Partial<Record<SessionEffect, string>> = {
-  set: 'A session setting (SET or set_config without LOCAL) was sent',
-  listen: 'LISTEN was sent',
-  'advisory-lock': 'A session advisory lock (pg_advisory_lock and the like) was sent',
-  'temp-table': 'A temporary table was created',
-  prepare: 'SQL PREPARE was sent',
-  'cursor-with-hold': 'DECLARE ... WITH HOLD was sent',
-};
+import { send, withStatementDeadline } from './round-trip.js';
+import type { Router } from './router.js';
+import type { StatementEvent, StatementObserver } from './statement-observer.js';
 
 /**
  * Runs statements that are not pinned to a connection: classify, route, acquire, execute,
@@ -172,6 +26,8 @@ const POOLER_REFUSED: Partial<Record<SessionEffect, string>> = {
  * before any row came back.
  */
 export class Executor {
+  private readonly placer: Placer;
+
   constructor(
     readonly router: Router,
     readonly classifier: Classifier,
@@ -180,7 +36,9 @@ export class Executor {
     private readonly waits: PlacementWaits,
     private readonly cache?: ReadCacheHook,
     private readonly prepared?: PreparedStatementHook,
-  ) {}
+  ) {
+    this.placer = new Placer(router, waits);
+  }
 
   /** Resolves once the parser (and, when configured, the catalog's volatile functions) is loaded. */
   async ready(): Promise<void> {
@@ -197,102 +55,14 @@ export class Executor {
     return this.classifier.classify(text);
   }
 
-  /** The node a statement should start on, when it is not already pinned. */
-  place(
-    cls: Classification,
-    text: string,
-    scope: RouteScope | undefined,
-    exclude?: ClusterNode,
-  ): Placement {
-    const decision = this.router.decide(cls, text, scope);
-    if (decision.target === 'primary')
-      return { node: this.router.writeNode(), reason: decision.reason };
-    return this.router.readNode(scope, exclude);
-  }
-
-  /**
-   * place(), but a write may wait for a failover to elect a primary, and a read may wait for a
-   * replica to replay its context's writes, each up to its configured bound. The placement
-   * itself when nothing has to wait (every statement's common case: no promise, no tick).
-   */
+  /** {@link Placer.placeWithWaits}: the placement itself when nothing has to wait. */
   placeWithWaits(
     cls: Classification,
     text: string,
     scope: RouteScope | undefined,
     started = performance.now(),
   ): Placement | Promise<Placement> {
-    const settling = this.waits.settling?.(cls, scope);
-    if (settling) return settling.then(() => this.waitForPlacement(cls, text, scope, started));
-    let placement: Placement;
-    try {
-      placement = this.place(cls, text, scope);
-    } catch (err) {
-      return this.waitForPlacement(cls, text, scope, started, { failed: err });
-    }
-    if (placement.reason === 'read-your-writes' || placement.reason === 'no-eligible-replica') {
-      // The same test waitForPlacement's first turn makes, here without a promise: a read on
-      // a cluster without a usable replica (one node, say) is the common case, and a context
-      // with no write to wait for takes the placement as it is.
-      if (placement.reason === 'read-your-writes') this.waits.requestPositions();
-      if (
-        !this.waits.hasWrites(scope) ||
-        this.waits.readWaitMs - (performance.now() - started) <= 0
-      )
-        return placement;
-      return this.waitForPlacement(cls, text, scope, started, { placement, asked: true });
-    }
-    return placement;
-  }
-
-  /** placeWithWaits() past its first try: `first` is what that try gave, when it was made. */
-  private async waitForPlacement(
-    cls: Classification,
-    text: string,
-    scope: RouteScope | undefined,
-    started: number,
-    first?: { readonly placement?: Placement; readonly failed?: unknown; readonly asked?: true },
-  ): Promise<Placement> {
-    let readWaitOver = false;
-    let tried = first;
-    // placeWithWaits asked for the positions already for its placement.
-    let asked = first?.asked === true;
-    for (;;) {
-      let placement: Placement;
-      try {
-        if (tried !== undefined && 'failed' in tried) throw tried.failed;
-        placement = tried?.placement ?? this.place(cls, text, scope);
-      } catch (err) {
-        // Every placement that finds no primary waits for one, the read that needs its
-        // context's write included (and a read whose replica wait ran out: it lands here too).
-        const left = this.primaryWaitMs(err) - (performance.now() - started);
-        if (left <= 0) throw err;
-        tried = undefined;
-        await this.waits.primaryElected(left);
-        continue;
-      }
-      tried = undefined;
-      const left = this.waits.readWaitMs - (performance.now() - started);
-      // 'read-your-writes': a replica is up but has not replayed this context's write yet, or
-      // no probe has bounded that write yet: ask for the positions rather than await a round.
-      if (placement.reason === 'read-your-writes' && !asked) this.waits.requestPositions();
-      asked = false;
-      const replicaMayCatchUp =
-        placement.reason === 'no-eligible-replica' || placement.reason === 'read-your-writes';
-      if (readWaitOver || !replicaMayCatchUp || left <= 0 || !this.waits.hasWrites(scope)) {
-        return placement;
-      }
-      placement.node.breaker.releaseTrial();
-      await this.waits.nextProbeRound(left);
-      if (performance.now() - started >= this.waits.readWaitMs) readWaitOver = true;
-    }
-  }
-
-  /** How long a placement that failed with `err` may wait for a primary in all. */
-  private primaryWaitMs(err: unknown): number {
-    if (err instanceof PrimaryUnavailableError) return this.waits.writeWaitMs;
-    if (err instanceof ReadNeedsPrimaryError)
-      return Math.max(this.waits.writeWaitMs, this.waits.readWaitMs);
-    return 0;
+    return this.placer.placeWithWaits(cls, text, scope, started);
   }
 
   /**
@@ -329,34 +99,13 @@ export class Executor {
   /** The classification of a pool statement, or a throw when a pool cannot run it. */
   private poolStatement(request: QueryRequest): Classification {
     const cls = this.classifier.classify(request.text);
-    // A text that holds its own transaction (`BEGIN; SET ...; COMMIT`) runs as usual.
-    if (cls.transaction === undefined) this.refuseSessionBehindPooler(cls);
-    const control = cls.transaction;
-    if (
-      control !== undefined &&
-      (OPENS_OR_NEEDS_TRANSACTION.has(control) || cls.reason === 'transaction-control')
-    ) {
-      throw new TransactionOnPoolError(`${TRANSACTION_WORDS[control]} was sent`);
-    }
-    // Several statements in one text run on one connection: a SET there is for the rest.
-    if ((cls.session === 'set' || cls.session === 'reset') && cls.reason !== 'multi-statement') {
-      throw new SessionOnPoolError(
-        cls.session === 'set' ? 'A session setting (SET or set_config) was sent' : 'RESET was sent',
-      );
-    }
+    refuseOnPool(cls, this.router.nodes);
     return cls;
   }
 
-  /**
-   * Behind a transaction-mode pooler (any node with `pooler: 'transaction'`: after a failover
-   * the primary may be any of them), a statement that leaves session state on its server
-   * connection is refused; the caller checks that it runs outside a transaction.
-   */
+  /** {@link refuseSessionBehindPooler} over this cluster's nodes. */
   refuseSessionBehindPooler(cls: Classification): void {
-    const what = cls.session === undefined ? undefined : POOLER_REFUSED[cls.session];
-    if (what === undefined) return;
-    if (!this.router.nodes.some((node) => node.config.pooler === 'transaction')) return;
-    throw new SessionBehindPoolerError(what);
+    refuseSessionBehindPooler(cls, this.router.nodes);
   }
 
   /**
@@ -457,70 +206,13 @@ export class Executor {
     if (!this.retriable(first, cls, err)) throw err;
     let second: Placement;
     try {
-      second = this.place(cls, request.text, scope, first.node);
+      second = this.placer.place(cls, request.text, scope, first.node);
     } catch {
       throw err; // nowhere else to go: the first failure is the one that explains it
     }
     if (second.node === first.node) throw err;
     placed?.(second.node);
     return this.runOnce({ node: second.node, reason: 'retry' }, cls, request, leases);
-  }
-
-  /**
-   * Acquires a connection on the node, counting failures toward its breaker. A write whose
-   * connection could not even be opened was certainly not sent, which the error says. The
-   * connection itself when an idle one was ready (no promise, no tick).
-   */
-  acquire(placement: Placement, cls: Classification): PooledConnection | Promise<PooledConnection> {
-    let got: PooledConnection | Promise<PooledConnection>;
-    try {
-      // A connect or pre-ping is pgpulse's round trip, not the user's statement.
-      got = untraced(() => placement.node.pool.acquireNow());
-    } catch (err) {
-      return Promise.reject(this.acquireFailed(placement, cls, err));
-    }
-    if (!(got instanceof Promise)) {
-      if (cls.kind !== 'write' || got.reused !== true || got.broken === undefined) return got;
-      got = Promise.resolve(got);
-    }
-    return got
-      .then((connection) =>
-        cls.kind === 'write' ? this.unlessHungUp(placement, connection) : connection,
-      )
-      .catch((err: unknown) => {
-        throw this.acquireFailed(placement, cls, err);
-      });
-  }
-
-  /** What a failed acquire throws, once counted toward the node's breaker. */
-  private acquireFailed(placement: Placement, cls: Classification, err: unknown): unknown {
-    this.recordOutcome(placement.node, err);
-    if (cls.kind === 'write' && placement.node.role === 'primary' && isAvailabilityError(err)) {
-      return new PrimaryUnavailableError(
-        `could not connect to primary "${placement.node.name}" (${placement.node.host}:${placement.node.port})`,
-        { cause: err },
-      );
-    }
-    return err;
-  }
-
-  /**
-   * A write, once sent, is never retried (it may have run), so it must not be sent on a
-   * connection whose server already hung up. When a node dies, its goodbye (FATAL, then EOF)
-   * waits in the socket until pg reads it on the next turn of the event loop; an idle connection
-   * handed out before that turn looks alive. One poll of the sockets lets pg read it: a connection found broken
-   * is discarded and a new one opened, whose failure is a PrimaryUnavailableError that
-   * failover.writeWaitMs waits out. New connections just did their I/O and skip the turn.
-   */
-  private async unlessHungUp(
-    placement: Placement,
-    connection: PooledConnection,
-  ): Promise<PooledConnection> {
-    if (connection.reused !== true || connection.broken === undefined) return connection;
-    await pollTurn();
-    if (!connection.broken()) return connection;
-    connection.release(true);
-    return untraced(() => placement.node.pool.acquire());
   }
 
   /**
@@ -558,21 +250,8 @@ export class Executor {
       const client = connection.client;
       const prepared = this.prepared;
       result = await this.observer.around(event, () =>
-        this.withDeadline(
-          node,
-          connection,
-          () =>
-            // A transaction-mode pooler may run each statement on another server connection,
-            // where the prepared name does not exist (PgBouncer < 1.21: 42P05 / 26000): no
-            // automatic names, and the application's own are sent unnamed.
-            (node.config.pooler === 'transaction'
-              ? request.config.name === undefined
-                ? undefined
-                : client.query(unnamed(request.config))
-              : prepared?.run(client, request, cls, node, event)) ??
-            (request.plain
-              ? client.query(request.text, request.config.values)
-              : client.query(request.config)),
+        withStatementDeadline(node, connection, this.waits.statementTimeoutMs ?? 0, () =>
+          send(client, request, cls, node, event, prepared),
         ),
       );
       if (cls.session !== undefined) prepared?.executed(client, cls, request.text);
@@ -582,7 +261,7 @@ export class Executor {
     } catch (err) {
       error = err;
       failed = true;
-      this.recordOutcome(node, err);
+      recordOutcome(node, err);
     } finally {
       if (oneOff) node.readFinished(connection.client);
       this.cache?.executed(cls, request, connection.client);
@@ -598,53 +277,6 @@ export class Executor {
     return result as pg.QueryResult;
   }
 
-  /**
-   * pg's query_timeout, enforced here: past the deadline the socket is cut (a node that went
-   * silent never answers a cancel), the statement fails with StatementTimeoutError whose cause
-   * is the connection failure, so a read counts as an availability error and is retried once
-   * elsewhere, and the connection is discarded on release.
-   */
-  private withDeadline<T>(
-    node: ClusterNode,
-    connection: PooledConnection,
-    run: () => Promise<T>,
-  ): Promise<T> {
-    const timeoutMs = this.waits.statementTimeoutMs ?? 0;
-    return timeoutMs > 0 ? this.withTimer(node, connection, run, timeoutMs) : run();
-  }
-
-  private async withTimer<T>(
-    node: ClusterNode,
-    connection: PooledConnection,
-    run: () => Promise<T>,
-    timeoutMs: number,
-  ): Promise<T> {
-    let expired = false;
-    const timer = setTimeout(() => {
-      expired = true;
-      connection.client.connection.stream.destroy();
-    }, timeoutMs);
-    try {
-      return await run();
-    } catch (err) {
-      if (expired) throw new StatementTimeoutError(node, timeoutMs, { cause: err });
-      throw err;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  recordOutcome(node: ClusterNode, err: unknown): void {
-    node.counters.errors++;
-    if (isAvailabilityError(err)) {
-      node.counters.availabilityErrors++;
-      node.breaker.recordFailure();
-    } else {
-      // The server answered, so the node is up even though the statement failed.
-      node.breaker.recordSuccess();
-    }
-  }
-
   /** Acquires a connection on the placement's node and runs the statement on it alone. */
   private runOnce(
     placement: Placement,
@@ -655,7 +287,7 @@ export class Executor {
   ): Promise<pg.QueryResult> {
     this.observer.routed(placement.reason, placement.node);
     leases?.acquiring?.();
-    const acquiring = this.acquire(placement, cls);
+    const acquiring = acquire(placement, cls);
     const lease: OneOffLease = { leases, adopt };
     if (acquiring instanceof Promise) {
       return acquiring.then((connection) => {
@@ -715,27 +347,8 @@ export class Executor {
   }
 }
 
-/**
- * The statement without pg's `name`: the same text, values and options sent with the unnamed
- * statement, which the server parses each time (behind a transaction-mode pooler that does not
- * follow prepared statements).
- */
-function unnamed(config: QueryRequest['config']): QueryRequest['config'] {
-  const { name: _name, ...rest } = config;
-  return rest;
-}
-
 /** A connection acquired for one statement: who hears of it, and who may keep it. */
 interface OneOffLease {
   readonly leases: LeaseListener | undefined;
   readonly adopt: Adopter | undefined;
-}
-
-/**
- * Resolves after libuv has polled the sockets at least once. One setImmediate is not enough:
- * called from an I/O callback, it runs in this very loop iteration's check phase, before the
- * next poll; the second runs only after that poll.
- */
-function pollTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }

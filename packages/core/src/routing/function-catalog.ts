@@ -3,9 +3,8 @@ import type { NodeProber } from '../health/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import { untraced } from '../tracing/index.js';
 import type { Classification } from './classification.js';
-import type { StatementEvent, StatementOutcome } from './executor.js';
 import type { QueryRequest } from './query-args.js';
-import type { StatementListener } from './statement-observer.js';
+import type { StatementEvent, StatementListener, StatementOutcome } from './statement-observer.js';
 import {
   CATALOG_VIEWS_SQL,
   CATALOG_VOLATILE_SQL,

@@ -8,17 +8,13 @@ export type {
   TransactionControl,
 } from './classification.js';
 export { BUILTIN_VOLATILE_FUNCTIONS, createClassifier } from './classifier.js';
-export {
-  Executor,
-  type LeaseListener,
-  type Placement,
-  type PreparedStatementHook,
-  type PreparedUse,
-  type ReadCacheHook,
-  type StatementEvent,
-  type StatementObserver,
-  type StatementOutcome,
-} from './executor.js';
+export { Executor } from './executor.js';
+export type {
+  LeaseListener,
+  PreparedStatementHook,
+  PreparedUse,
+  ReadCacheHook,
+} from './executor-hooks.js';
 export {
   type CatalogQuery,
   changesCatalog,
@@ -26,6 +22,7 @@ export {
   type FunctionCatalogOptions,
   primaryCatalogQuery,
 } from './function-catalog.js';
+export type { Placement } from './placement.js';
 export { normalizeQueryArgs, type QueryRequest } from './query-args.js';
 export {
   type ReadCheck,
@@ -40,8 +37,11 @@ export { RoutingPool } from './routing-pool.js';
 export { type PoolScope, poolView } from './scoped-pool.js';
 export {
   RoutingCounts,
+  type StatementEvent,
   type StatementListener,
+  type StatementObserver,
   StatementObservers,
+  type StatementOutcome,
   type StatementWrapper,
 } from './statement-observer.js';
 export { CATALOG_VOLATILE_SQL, type PolicyReason, StatementPolicy } from './statement-policy.js';

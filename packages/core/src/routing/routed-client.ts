@@ -6,6 +6,7 @@ import { ClusterClosedError, PgPulseError, surfaceDriverError } from '../errors/
 import { isAvailabilityError } from '../health/index.js';
 import { type PooledConnection, transactionStatus } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
+import { acquire } from './acquire.js';
 import type { Classification } from './classification.js';
 import type { Executor } from './executor.js';
 import { isSubmittable, normalizeQueryArgs, type QueryRequest, settle } from './query-args.js';
@@ -276,7 +277,7 @@ export class RoutedClient extends EventEmitter {
       (cls.transaction === 'begin' || cls.transaction === 'begin-read-only' || cls.session)
     ) {
       const placement = await this.executor.placeWithWaits(this.pinCls(cls), request.text, scope);
-      await this.pin(placement.node, await this.executor.acquire(placement, cls));
+      await this.pin(placement.node, await acquire(placement, cls));
     }
     let pin = this.#pin;
     if (pin && pin.node.role !== 'primary' && needsPrimary(cls)) pin = await this.toPrimary(pin);
@@ -340,7 +341,7 @@ export class RoutedClient extends EventEmitter {
     }
     const begin = this.executor.classify('BEGIN');
     const placement = await this.executor.placeWithWaits(begin, 'BEGIN', this.scope());
-    const connection = await this.executor.acquire(placement, begin);
+    const connection = await acquire(placement, begin);
     try {
       for (const request of replay) {
         await (request.plain
@@ -434,7 +435,7 @@ export class RoutedClient extends EventEmitter {
       const cls = this.executor.classify(text);
       if (!pin) {
         const placement = await this.executor.placeWithWaits(cls, text, this.scope());
-        const connection = await this.executor.acquire(placement, cls);
+        const connection = await acquire(placement, cls);
         pin = this.newPin(placement.node, connection);
         this.#streams.add(pin);
       }

@@ -9,7 +9,9 @@ import {
 import { isAvailabilityError } from '../health/index.js';
 import type { PooledConnection, RemoveReason } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
-import type { Executor, LeaseListener } from './executor.js';
+import { recordOutcome } from './acquire.js';
+import type { Executor } from './executor.js';
+import type { LeaseListener } from './executor-hooks.js';
 import { isSubmittable, normalizeQueryArgs, type QueryRequest, settle } from './query-args.js';
 import { type ClientOwner, RoutedClient } from './routed-client.js';
 import { type PoolScope, scopedView } from './scoped-pool.js';
@@ -166,7 +168,7 @@ export class RoutingPool extends pg.Pool {
         // statement was at stake, so there is no "write was not sent" to say.
         return { node, lease: await node.pool.acquire() };
       } catch (err) {
-        this.executor.recordOutcome(node, err);
+        recordOutcome(node, err);
         throw err;
       }
     } catch (err) {
@@ -182,7 +184,7 @@ export class RoutingPool extends pg.Pool {
       try {
         return { node, lease: await node.pool.acquire() };
       } catch (err) {
-        this.executor.recordOutcome(node, err);
+        recordOutcome(node, err);
       }
     }
     throw primaryError;

@@ -1,7 +1,37 @@
+import type { RouteScope } from '../context/index.js';
 import type { ClusterNode } from '../topology/index.js';
-import type { StatementEvent, StatementObserver, StatementOutcome } from './executor.js';
+import type { Classification } from './classification.js';
+import type { PreparedUse } from './executor-hooks.js';
 import type { QueryRequest } from './query-args.js';
 import type { RoutingReason } from './router.js';
+
+/** One statement on its way to a node, as observers see it. */
+export interface StatementEvent {
+  readonly node: ClusterNode;
+  readonly reason: RoutingReason;
+  readonly cls: Classification;
+  readonly request: QueryRequest;
+  readonly scope: RouteScope | undefined;
+  /** Set while it runs when it was sent as an automatic prepared statement (telemetry). */
+  prepared?: PreparedUse;
+}
+
+export interface StatementOutcome {
+  readonly durationMs: number;
+  readonly error: unknown;
+  readonly rowCount: number | null | undefined;
+}
+
+/** Hooks the cluster attaches to every statement (counting, telemetry, read-your-writes). */
+export interface StatementObserver {
+  routed(reason: RoutingReason, node: ClusterNode): void;
+  /** Wraps the round trip (telemetry makes its span current here). */
+  around<T>(event: StatementEvent, run: () => Promise<T>): Promise<T>;
+  /** A statement finished on a node, successfully or not. */
+  finished(event: StatementEvent, outcome: StatementOutcome): void;
+  /** A replica refused a read as a write; it is retried on the primary next. */
+  refused?(node: ClusterNode, request: QueryRequest, error: unknown): void;
+}
 
 /**
  * One module's part in what every statement reports: where it was placed, how it finished,
