@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { type NodeLabel, PoolClosedError, type PoolFigures } from '../errors/index.js';
 import { untraced } from '../tracing/index.js';
-import { type Clock, type ClockTimer, systemClock } from './clock.js';
+import { BackgroundLeases } from './background-leases.js';
+import { type Clock, systemClock } from './clock.js';
 import {
   type Conn,
   destroySocket,
@@ -75,9 +76,8 @@ export class NodePool {
   /** The statement that clears a returning connection, or null for none. */
   readonly #resetSql: string | null;
 
-  /** acquireOwn() calls waiting for a connection to go idle. */
-  readonly #spare: { resolve: (lease: PooledConnection | undefined) => void; timer: ClockTimer }[] =
-    [];
+  /** pgpulse's own background work (acquireOwn). */
+  readonly #background: BackgroundLeases;
 
   #ending = false;
   #endPromise: Promise<void> | null = null;
@@ -130,6 +130,7 @@ export class NodePool {
       },
       options,
     );
+    this.#background = new BackgroundLeases(this.label, this.#dispatcher, this.#conns, this.#clock);
     this.#minSize = options.minSize;
     this.#maxSize = options.maxSize;
     this.#capacity = options.maxSize + options.overflow;
@@ -159,47 +160,11 @@ export class NodePool {
 
   /**
    * A connection for pgpulse's own background work (a slow statement's EXPLAIN), which must
-   * not change the pool's size or figures (pg.Pool's `totalCount`, `onConnect` calls): an idle
-   * one that no statement is waiting for, now or as soon as one goes idle within `waitMs`;
-   * else a connection of its own outside the pool (same settings, no set-up hook), closed on
-   * release. It never queues ahead of the application.
+   * not change the pool's size or figures: see BackgroundLeases.
    */
-  async acquireOwn(waitMs: number): Promise<PooledConnection> {
-    if (this.#ending) throw new PoolClosedError(this.label);
-    const spare = this.#dispatcher.takeSpare() ?? (await this.#waitForSpare(waitMs));
-    if (spare !== undefined) return this.#conns.binary ? textResults(spare) : spare;
-    if (this.#ending) throw new PoolClosedError(this.label);
-    const client = await this.#conns.openOutside();
-    let released = false;
-    return {
-      client,
-      reused: false,
-      release: () => {
-        if (released) return;
-        released = true;
-        client.end().catch(() => destroySocket(client));
-      },
-    };
-  }
-
-  #waitForSpare(waitMs: number): Promise<PooledConnection | undefined> {
-    if (waitMs <= 0) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const entry = {
-        resolve,
-        // Not keeping the process alive: a script that is done exits without its EXPLAIN.
-        timer: this.#clock.schedule(
-          waitMs,
-          () => {
-            const at = this.#spare.indexOf(entry);
-            if (at >= 0) this.#spare.splice(at, 1);
-            resolve(undefined);
-          },
-          false,
-        ),
-      };
-      this.#spare.push(entry);
-    });
+  acquireOwn(waitMs: number): Promise<PooledConnection> {
+    if (this.#ending) return Promise.reject(new PoolClosedError(this.label));
+    return this.#background.acquire(waitMs, () => this.#ending);
   }
 
   /**
@@ -265,10 +230,7 @@ export class NodePool {
     if (this.#endPromise !== null) return this.#endPromise;
     this.#ending = true;
     this.#dispatcher.rejectAll();
-    for (const entry of this.#spare.splice(0)) {
-      entry.timer.cancel();
-      entry.resolve(undefined);
-    }
+    this.#background.cancelWaits();
     this.#conns.closeIdle('closed');
     for (const conn of this.#conns.connecting) {
       conn.aborted = true;
@@ -363,18 +325,7 @@ export class NodePool {
       return;
     }
     conns.putIdle(conn);
-    this.#serveSpare();
-  }
-
-  /** A connection went idle: pgpulse's own background work may have it now. */
-  #serveSpare(): void {
-    while (this.#spare.length > 0) {
-      const lease = this.#dispatcher.takeSpare();
-      if (lease === undefined) return;
-      const entry = this.#spare.shift()!;
-      entry.timer.cancel();
-      entry.resolve(lease);
-    }
+    this.#background.serve();
   }
 
   /** Background connects up to minSize; their failures are reported, never retried here. */
@@ -411,32 +362,4 @@ export class NodePool {
       // process over what is only a report.
     }
   }
-}
-
-/** pg.Client's result-format flag, which @types/pg does not declare. */
-interface BinaryFlag {
-  binary?: boolean;
-}
-
-/**
- * A binary pool's connection lent to pgpulse's own work, whose statements (EXPLAIN with the
- * slow statement's parameters) must read text: pg copies the client's `binary` onto every
- * statement as it is queued, and a statement's own `binary: false` does not override it, so
- * the flag is off for the lease (nobody else queues on the connection meanwhile).
- */
-function textResults(lease: PooledConnection): PooledConnection {
-  const client = lease.client as pg.Client & BinaryFlag;
-  client.binary = false;
-  return {
-    client: lease.client,
-    ...(lease.reused === undefined ? {} : { reused: lease.reused }),
-    ...(lease.broken ? { broken: () => lease.broken?.() === true } : {}),
-    ...(lease.reportedSettingsChanged
-      ? { reportedSettingsChanged: () => lease.reportedSettingsChanged?.() === true }
-      : {}),
-    release: (destroy) => {
-      client.binary = true;
-      lease.release(destroy);
-    },
-  };
 }

@@ -7,8 +7,9 @@ import { isAvailabilityError } from '../health/index.js';
 import { type PooledConnection, transactionStatus } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import { acquire } from './acquire.js';
-import type { Classification } from './classification.js';
+import { HeldConnection } from './checkout-hold.js';
 import type { Executor } from './executor.js';
+import { closePin, needsPrimary, openPin, type Pin, pinClassification, replayOn } from './pin.js';
 import { isSubmittable, normalizeQueryArgs, type QueryRequest, settle } from './query-args.js';
 
 /** What a checked-out client tells the pool it came from. */
@@ -21,26 +22,6 @@ export interface ClientOwner {
   expired(): boolean;
   /** The pool's connections ask for binary results (pg.Client's `binary`). */
   binary(): boolean;
-}
-
-interface Pin {
-  readonly node: ClusterNode;
-  readonly connection: PooledConnection;
-  /** Session state changed (SET, LISTEN, temp table, advisory lock...): never reuse it. */
-  dirty: boolean;
-  /** Kept until release (nextval: currval must answer from the same session), then reused. */
-  held: boolean;
-  /** A cursor or stream is reading from it. */
-  streaming: boolean;
-  /**
-   * On a replica: the statements that changed its session (SET inside BEGIN READ ONLY), to
-   * run again on the primary when a write follows; undefined once something not replayable
-   * (a lock, a cursor WITH HOLD, ...) happened there.
-   */
-  replay: QueryRequest[] | undefined;
-  /** Watches the running stream's end. */
-  onDrain?: () => void;
-  readonly detach: () => void;
 }
 
 /**
@@ -62,8 +43,7 @@ export class RoutedClient extends EventEmitter {
   #pin: Pin | undefined;
   /** Cursors and streams started outside a pin, each on its own connection until it drains. */
   readonly #streams = new Set<Pin>();
-  #hold: PooledConnection | undefined;
-  #unhold: (() => void) | undefined;
+  #hold: HeldConnection | undefined;
   #tail: Promise<unknown> = Promise.resolve();
   #released = false;
   /** end() was called while checked out: no more statements. */
@@ -116,7 +96,7 @@ export class RoutedClient extends EventEmitter {
   }
 
   private standsFor(): pg.Client | undefined {
-    return this.#hold?.client ?? this.#pin?.connection.client ?? this.home;
+    return this.#hold?.lease.client ?? this.#pin?.connection.client ?? this.home;
   }
 
   /**
@@ -129,7 +109,7 @@ export class RoutedClient extends EventEmitter {
     let target: pg.Client | undefined;
     if (this.#out) {
       this.#ended = true;
-      target = this.#hold?.client ?? this.#pin?.connection.client;
+      target = this.#hold?.lease.client ?? this.#pin?.connection.client;
     } else {
       target = this.home;
     }
@@ -162,32 +142,15 @@ export class RoutedClient extends EventEmitter {
     this.#released = false;
     this.#ended = false;
     this.#tail = Promise.resolve();
-    if (this.mode === 'session') void this.pin(node, lease);
-    else this.holdOn(lease);
-  }
-
-  /**
-   * Holds the checkout's connection until the first statement. Its 'error' (the server ended
-   * the session, someone ended its socket) reaches this client's own listeners, as on a pg
-   * client; the pool drops the connection when it comes back.
-   */
-  private holdOn(lease: PooledConnection): void {
-    this.#hold = lease;
-    const onError = (err: Error) => {
-      if (this.listenerCount('error') > 1) this.emit('error', err);
-    };
-    lease.client.on('error', onError);
-    this.#unhold = () => lease.client.off('error', onError);
+    if (this.mode === 'session') this.#pin = openPin(node, lease, this);
+    else this.#hold = new HeldConnection(lease, this);
   }
 
   /** Gives the checkout's connection back (destroyed when `destroy`). */
   private letGo(destroy: boolean): void {
     const hold = this.#hold;
-    if (!hold) return;
     this.#hold = undefined;
-    this.#unhold?.();
-    this.#unhold = undefined;
-    hold.release(destroy);
+    hold?.release(destroy);
   }
 
   escapeIdentifier(value: string): string {
@@ -247,8 +210,8 @@ export class RoutedClient extends EventEmitter {
     const finish = () => {
       // A cursor still open holds a portal (and, outside a transaction, its snapshot): that
       // connection is closed rather than handed on mid-stream.
-      if (pin) this.unpin(pin, destroy || pin.streaming);
-      for (const stream of streams) this.unpin(stream, destroy || stream.streaming);
+      if (pin) closePin(pin, destroy || pin.streaming);
+      for (const stream of streams) closePin(stream, destroy || stream.streaming);
     };
     // Let statements already queued on this client finish before the connection goes back.
     if (pin || streams.length > 0) void this.#tail.then(finish, finish);
@@ -276,8 +239,12 @@ export class RoutedClient extends EventEmitter {
       !this.#pin &&
       (cls.transaction === 'begin' || cls.transaction === 'begin-read-only' || cls.session)
     ) {
-      const placement = await this.executor.placeWithWaits(this.pinCls(cls), request.text, scope);
-      await this.pin(placement.node, await acquire(placement, cls));
+      const placement = await this.executor.placeWithWaits(
+        pinClassification(cls),
+        request.text,
+        scope,
+      );
+      this.#pin = openPin(placement.node, await acquire(placement, cls), this);
     }
     let pin = this.#pin;
     if (pin && pin.node.role !== 'primary' && needsPrimary(cls)) pin = await this.toPrimary(pin);
@@ -299,7 +266,7 @@ export class RoutedClient extends EventEmitter {
     } catch (err) {
       if (isAvailabilityError(err)) {
         this.#pin = undefined;
-        this.unpin(pin, true);
+        closePin(pin, true);
       }
       throw err;
     } finally {
@@ -312,7 +279,7 @@ export class RoutedClient extends EventEmitter {
       ) {
         if (transactionStatus(pin.connection.client) === 'I') {
           this.#pin = undefined;
-          this.unpin(pin, false);
+          closePin(pin, false);
         }
       }
     }
@@ -327,7 +294,7 @@ export class RoutedClient extends EventEmitter {
   private async toPrimary(pin: Pin): Promise<Pin | undefined> {
     if (transactionStatus(pin.connection.client) !== 'I') return pin;
     this.#pin = undefined;
-    this.unpin(pin, pin.dirty);
+    closePin(pin, pin.dirty);
     if (!pin.dirty) return undefined;
     const replay = pin.replay;
     if (replay === undefined) {
@@ -342,19 +309,10 @@ export class RoutedClient extends EventEmitter {
     const begin = this.executor.classify('BEGIN');
     const placement = await this.executor.placeWithWaits(begin, 'BEGIN', this.scope());
     const connection = await acquire(placement, begin);
-    try {
-      for (const request of replay) {
-        await (request.plain
-          ? connection.client.query(request.text, request.config.values)
-          : connection.client.query(request.config));
-      }
-    } catch (err) {
-      connection.release(true);
-      throw err;
-    }
-    await this.pin(placement.node, connection);
-    const moved = this.#pin!;
+    await replayOn(connection, replay);
+    const moved = openPin(placement.node, connection, this);
     moved.dirty = true;
+    this.#pin = moved;
     return moved;
   }
 
@@ -365,60 +323,11 @@ export class RoutedClient extends EventEmitter {
    */
   readonly #adopt = (node: ClusterNode, connection: PooledConnection): boolean => {
     if (this.#pin !== undefined || this.#released) return false;
-    this.#pin = this.newPin(node, connection);
+    this.#pin = openPin(node, connection, this);
     this.#pin.dirty = true;
     this.#pin.replay = undefined;
     return true;
   };
-
-  /** BEGIN READ ONLY may run on a replica; every other pinning statement needs the primary. */
-  private pinCls(cls: Classification): Classification {
-    if (cls.transaction === 'begin-read-only') return { ...cls, kind: 'read' };
-    return cls.kind === 'write' ? cls : { ...cls, kind: 'write' };
-  }
-
-  private async pin(node: ClusterNode, connection: PooledConnection): Promise<void> {
-    this.#pin = this.newPin(node, connection);
-  }
-
-  private newPin(node: ClusterNode, connection: PooledConnection): Pin {
-    const client = connection.client;
-    const onNotification = (msg: pg.Notification) => this.emit('notification', msg);
-    const onNotice = (msg: unknown) => this.emit('notice', msg);
-    // The server ended this session (idle_in_transaction_session_timeout, a terminate, a
-    // crash): tell the client's user as a pg client would, so an ORM releases it and reports
-    // its own error. Only to a listener of theirs (the constructor's own is one): pg would
-    // crash the process here, which no one wants from a connection pgpulse chose.
-    const onError = (err: Error) => {
-      if (this.listenerCount('error') > 1) this.emit('error', err);
-    };
-    const onEnd = () => this.emit('end');
-    client.on('notification', onNotification);
-    client.on('notice', onNotice);
-    client.on('error', onError);
-    client.on('end', onEnd);
-    return {
-      node,
-      connection,
-      dirty: false,
-      held: false,
-      streaming: false,
-      replay: node.role === 'primary' ? undefined : [],
-      detach: () => {
-        client.off('notification', onNotification);
-        client.off('notice', onNotice);
-        client.off('error', onError);
-        client.off('end', onEnd);
-      },
-    };
-  }
-
-  private unpin(pin: Pin, destroy: boolean): void {
-    pin.detach();
-    if (pin.onDrain) pin.connection.client.off('drain', pin.onDrain);
-    const dirty = destroy || pin.dirty || transactionStatus(pin.connection.client) !== 'I';
-    pin.connection.release(dirty);
-  }
 
   /**
    * Cursors and streams read over many round trips on one connection. Inside a pin they use
@@ -436,7 +345,7 @@ export class RoutedClient extends EventEmitter {
       if (!pin) {
         const placement = await this.executor.placeWithWaits(cls, text, this.scope());
         const connection = await acquire(placement, cls);
-        pin = this.newPin(placement.node, connection);
+        pin = openPin(placement.node, connection, this);
         this.#streams.add(pin);
       }
       const streaming = pin;
@@ -462,7 +371,7 @@ export class RoutedClient extends EventEmitter {
     pin.streaming = false;
     pin.onDrain = undefined;
     if (this.#streams.delete(pin)) {
-      this.unpin(pin, false);
+      closePin(pin, false);
       return;
     }
     if (
@@ -473,12 +382,7 @@ export class RoutedClient extends EventEmitter {
       transactionStatus(pin.connection.client) === 'I'
     ) {
       this.#pin = undefined;
-      this.unpin(pin, false);
+      closePin(pin, false);
     }
   }
-}
-
-/** Statements a replica connection cannot run (BEGIN READ ONLY can). */
-function needsPrimary(cls: Classification): boolean {
-  return cls.kind === 'write' && cls.transaction !== 'begin-read-only';
 }

@@ -1,17 +1,13 @@
 import pg from 'pg';
 import type { PoolingMode } from '../config/index.js';
 import { currentScope, deriveScope, type ScopeChanges } from '../context/index.js';
-import {
-  ClusterClosedError,
-  PrimaryUnavailableError,
-  surfaceDriverError,
-} from '../errors/index.js';
-import { isAvailabilityError } from '../health/index.js';
-import type { PooledConnection, RemoveReason } from '../pool/index.js';
+import { ClusterClosedError, surfaceDriverError } from '../errors/index.js';
+import type { RemoveReason } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
-import { recordOutcome } from './acquire.js';
+import { type CheckoutHold, holdForCheckout } from './checkout-hold.js';
 import type { Executor } from './executor.js';
 import type { LeaseListener } from './executor-hooks.js';
+import { InFlightWork } from './in-flight.js';
 import { isSubmittable, normalizeQueryArgs, type QueryRequest, settle } from './query-args.js';
 import { type ClientOwner, RoutedClient } from './routed-client.js';
 import { type PoolScope, scopedView } from './scoped-pool.js';
@@ -43,14 +39,7 @@ export class RoutingPool extends pg.Pool {
   #ending = false;
   #closed = false;
   #endPromise: Promise<void> | undefined;
-  /** Statements and checkouts started and not yet settled (end() waits for them). */
-  #inFlight = 0;
-  /** drained() waiting for #inFlight to reach 0. */
-  readonly #drained: (() => void)[] = [];
-  /** Clients checked out and not yet released. */
-  readonly #out = new Set<RoutedClient>();
-  /** close() waiting for the statements and checkouts above to be done. */
-  readonly #quiet: (() => void)[] = [];
+  readonly #work = new InFlightWork();
   /** close()'s deadline passed: every checked-out client's next statement fails. */
   #expired = false;
   readonly #setups: ConnectionSetup[] = [];
@@ -58,11 +47,11 @@ export class RoutingPool extends pg.Pool {
   readonly #faces = new WeakMap<pg.Client, RoutedClient>();
   readonly #owner: ClientOwner = {
     released: (client, err) => {
-      this.#out.delete(client);
+      this.#work.checkedIn(client);
       this.emit('release', err, client);
-      this.checkQuiet();
+      this.#work.checkQuiet();
     },
-    track: (work) => this.track(work),
+    track: (work) => this.#work.track(work),
     expired: () => this.#expired,
     binary: () => this.executor.router.nodes.some((node) => node.pool.binary),
   };
@@ -129,20 +118,15 @@ export class RoutingPool extends pg.Pool {
     return this.#faces.get(client) ?? client;
   }
 
-  /**
-   * A checkout: a primary connection, and its face when that is free. With the primary down
-   * (a failover under way), a replica's connection holds the checkout instead, so that a
-   * client can still read; it fails only when no node can be reached, as pg.Pool's connect()
-   * fails against a dead server. Session pooling needs the primary for the whole checkout.
-   */
+  /** A checkout: the connection holdForCheckout gives, and its face when that is free. */
   private async checkout(fixed: ScopeChanges | undefined): Promise<RoutedClient> {
     const placed = this.placing();
-    let held: { node: ClusterNode; lease: PooledConnection };
+    let held: CheckoutHold;
     try {
       // Once ready, the acquire starts in this very call, so the pool counts it at once.
       const pending = this.executor.pendingReady();
       if (pending) await pending;
-      held = await this.hold(placed);
+      held = await holdForCheckout(this.executor.router, this.poolingMode, placed);
     } finally {
       placed();
     }
@@ -152,42 +136,9 @@ export class RoutingPool extends pg.Pool {
       client = new RoutedClient(this.executor, this.poolingMode, this.#owner);
     }
     client.checkout(node, lease, fixed);
-    this.#out.add(client);
+    this.#work.checkedOut(client);
     this.emit('acquire', client);
     return client;
-  }
-
-  private async hold(placed: () => void): Promise<{ node: ClusterNode; lease: PooledConnection }> {
-    const router = this.executor.router;
-    let primaryError: unknown;
-    try {
-      const node = router.writeNode();
-      placed();
-      try {
-        // The pool's own error (refused, timed out, full), as pg.Pool's connect() gives it: no
-        // statement was at stake, so there is no "write was not sent" to say.
-        return { node, lease: await node.pool.acquire() };
-      } catch (err) {
-        recordOutcome(node, err);
-        throw err;
-      }
-    } catch (err) {
-      primaryError = err;
-    }
-    const unavailable =
-      primaryError instanceof PrimaryUnavailableError || isAvailabilityError(primaryError);
-    if (this.poolingMode === 'session' || !unavailable) throw primaryError;
-    // Only a connection to hold: the client's first statement is routed on its own merits,
-    // so any replica that is up will do, whatever its lag.
-    for (const node of router.nodes) {
-      if (node.role !== 'replica' || !node.health.up) continue;
-      try {
-        return { node, lease: await node.pool.acquire() };
-      } catch (err) {
-        recordOutcome(node, err);
-      }
-    }
-    throw primaryError;
   }
 
   /**
@@ -222,18 +173,18 @@ export class RoutingPool extends pg.Pool {
       acquired: this.#leaseAcquired,
       released: this.#leaseReleased,
     };
-    this.#inFlight++;
+    this.#work.started();
     const result = this.executor
       .runOnPool(request, fixed ? deriveScope(fixed) : currentScope(), leases)
       .then(
         (value) => {
           placed();
-          this.#settled();
+          this.#work.settled();
           return value;
         },
         (err: unknown) => {
           placed();
-          this.#settled();
+          this.#work.settled();
           // Its connection was cut by close()'s deadline: say that, not "terminated".
           throw this.#expired ? new ClusterClosedError({ cause: err }) : surfaceDriverError(err);
         },
@@ -248,7 +199,7 @@ export class RoutingPool extends pg.Pool {
   ): Promise<RoutedClient> | undefined {
     const result: Promise<RoutedClient> = this.#ending
       ? Promise.reject(new ClusterClosedError())
-      : this.track(
+      : this.#work.track(
           this.checkout(fixed).catch((err: unknown) => {
             throw surfaceDriverError(err);
           }),
@@ -289,7 +240,7 @@ export class RoutingPool extends pg.Pool {
       result = Promise.reject(new Error('Called end on pool more than once'));
     } else {
       this.#ending = true;
-      this.#endPromise ??= this.drained().then(() => this.closeCluster());
+      this.#endPromise ??= this.#work.drained().then(() => this.closeCluster());
       result = this.#endPromise;
     }
     return settle(result, callback, undefined);
@@ -306,20 +257,7 @@ export class RoutingPool extends pg.Pool {
    * every checked-out client is released, or false when `timeoutMs` passes first.
    */
   quiet(timeoutMs: number): Promise<boolean> {
-    if (this.isQuiet()) return Promise.resolve(true);
-    return new Promise<boolean>((resolve) => {
-      // Referenced on purpose: a SIGTERM handler awaiting close() must get its answer.
-      const timer = setTimeout(() => {
-        const at = this.#quiet.indexOf(done);
-        if (at >= 0) this.#quiet.splice(at, 1);
-        resolve(false);
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.#quiet.push(done);
-    });
+    return this.#work.quiet(timeoutMs);
   }
 
   /**
@@ -330,15 +268,6 @@ export class RoutingPool extends pg.Pool {
     this.#expired = true;
     this.#ending = true;
     this.#closed = true;
-  }
-
-  private isQuiet(): boolean {
-    return this.#inFlight === 0 && this.#out.size === 0;
-  }
-
-  private checkQuiet(): void {
-    if (this.#quiet.length === 0 || !this.isQuiet()) return;
-    for (const done of this.#quiet.splice(0)) done();
   }
 
   /** Counts one statement or checkout as unplaced until the returned function is called. */
@@ -395,27 +324,6 @@ export class RoutingPool extends pg.Pool {
   /** @internal */
   get isClosed(): boolean {
     return this.#closed || this.#ending;
-  }
-
-  /** Keeps end() waiting for `work`. */
-  private track<T>(work: Promise<T>): Promise<T> {
-    this.#inFlight++;
-    const settled = () => this.#settled();
-    work.then(settled, settled);
-    return work;
-  }
-
-  /** One tracked statement or checkout settled. */
-  #settled(): void {
-    if (--this.#inFlight > 0) return;
-    for (const done of this.#drained.splice(0)) done();
-    this.checkQuiet();
-  }
-
-  /** Resolves once nothing tracked is in flight (what was started meanwhile included). */
-  private drained(): Promise<void> {
-    if (this.#inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#drained.push(resolve));
   }
 }
 
