@@ -153,21 +153,35 @@ export class PreparedStatements implements PreparedStatementHook {
       figures.prepared++;
       event.prepared = 'prepare';
     }
-    const named: pg.QueryConfig | undefined = request.plain ? undefined : { ...config, name };
-    const send = (): Promise<pg.QueryResult> =>
-      named === undefined ? sendNamed(client, name, text, config.values) : client.query(named);
-    return send().catch((err: unknown) => {
+    return this.#send(client, request, name, kept, figures, event);
+  }
+
+  /**
+   * Sends the statement by `name`; one whose prepared form went stale is prepared again and
+   * retried once, unseen by the caller. A method rather than closures made per statement.
+   */
+  async #send(
+    client: pg.Client,
+    request: QueryRequest,
+    name: string,
+    kept: ConnectionStatements['kept'],
+    figures: MutableFigures,
+    event: { prepared?: PreparedUse },
+  ): Promise<pg.QueryResult> {
+    try {
+      return await sendByName(client, request, name);
+    } catch (err) {
       // The stack of the statement's callers (async frames), not of the socket read, as pg
       // gives it on its own promise path.
       if (err instanceof Error) Error.captureStackTrace(err);
       if (!isStale(err) || transactionStatus(client) !== 'I') throw err;
       // Refused at Bind or Parse, before the statement ran: a write too is safe to retry.
       deallocate(client, name);
-      kept.set(name, text);
+      kept.set(name, request.text);
       figures.reprepared++;
       event.prepared = 'reprepare';
-      return send();
-    });
+      return sendByName(client, request, name);
+    }
   }
 
   executed(client: pg.Client, cls: Classification, text: string): void {
@@ -249,6 +263,18 @@ export class PreparedStatements implements PreparedStatementHook {
     }
     return figures;
   }
+}
+
+/** The statement under `name`: the caller's config object given the name, or its text and values. */
+function sendByName(
+  client: pg.Client,
+  request: QueryRequest,
+  name: string,
+): Promise<pg.QueryResult> {
+  const config = request.config;
+  return request.plain
+    ? sendNamed(client, name, request.text, config.values)
+    : client.query({ ...config, name });
 }
 
 /**

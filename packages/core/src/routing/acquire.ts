@@ -18,7 +18,7 @@ export function acquire(
   let got: PooledConnection | Promise<PooledConnection>;
   try {
     // A connect or pre-ping is pgpulse's round trip, not the user's statement.
-    got = untraced(() => placement.node.pool.acquireNow());
+    got = untraced(acquireNow, placement.node);
   } catch (err) {
     return Promise.reject(acquireFailed(placement, cls, err));
   }
@@ -31,6 +31,10 @@ export function acquire(
     .catch((err: unknown) => {
       throw acquireFailed(placement, cls, err);
     });
+}
+
+function acquireNow(node: ClusterNode): PooledConnection | Promise<PooledConnection> {
+  return node.pool.acquireNow();
 }
 
 /** Counts a statement's or connect's failure toward the node's figures and its breaker. */

@@ -249,11 +249,15 @@ export class Executor {
     try {
       const client = connection.client;
       const prepared = this.prepared;
-      result = await this.observer.around(event, () =>
-        withStatementDeadline(node, connection, this.waits.statementTimeoutMs ?? 0, () =>
-          send(client, request, cls, node, event, prepared),
-        ),
-      );
+      const timeoutMs = this.waits.statementTimeoutMs ?? 0;
+      // Without a wrapper (telemetry) or a deadline, sent directly: no closures per statement.
+      result = await (this.observer.wraps || timeoutMs > 0
+        ? this.observer.around(event, () =>
+            withStatementDeadline(node, connection, timeoutMs, () =>
+              send(client, request, cls, node, event, prepared),
+            ),
+          )
+        : send(client, request, cls, node, event, prepared));
       if (cls.session !== undefined) prepared?.executed(client, cls, request.text);
       finished = performance.now();
       node.recordLatency(finished - started);

@@ -174,22 +174,28 @@ export class RoutingPool extends pg.Pool {
       released: this.#leaseReleased,
     };
     this.#work.started();
-    const result = this.executor
-      .runOnPool(request, fixed ? deriveScope(fixed) : currentScope(), leases)
-      .then(
-        (value) => {
-          placed();
-          this.#work.settled();
-          return value;
-        },
-        (err: unknown) => {
-          placed();
-          this.#work.settled();
-          // Its connection was cut by close()'s deadline: say that, not "terminated".
-          throw this.#expired ? new ClusterClosedError({ cause: err }) : surfaceDriverError(err);
-        },
-      );
-    return settle(result, request.callback, undefined);
+    const running = this.executor.runOnPool(
+      request,
+      fixed ? deriveScope(fixed) : currentScope(),
+      leases,
+    );
+    return settle(this.settleQuery(running, placed), request.callback, undefined);
+  }
+
+  /** A pool.query's outcome, once it no longer counts as unplaced or in flight. */
+  private async settleQuery(
+    running: Promise<pg.QueryResult>,
+    placed: () => void,
+  ): Promise<pg.QueryResult> {
+    try {
+      return await running;
+    } catch (err) {
+      // Its connection was cut by close()'s deadline: say that, not "terminated".
+      throw this.#expired ? new ClusterClosedError({ cause: err }) : surfaceDriverError(err);
+    } finally {
+      placed();
+      this.#work.settled();
+    }
   }
 
   /** @internal behind `connect`; `fixed` as in routeQuery, kept by the client until release. */

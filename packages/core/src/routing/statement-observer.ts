@@ -25,6 +25,8 @@ export interface StatementOutcome {
 /** Hooks the cluster attaches to every statement (counting, telemetry, read-your-writes). */
 export interface StatementObserver {
   routed(reason: RoutingReason, node: ClusterNode): void;
+  /** False when around() only calls `run`: the executor then sends without it. */
+  readonly wraps: boolean;
   /** Wraps the round trip (telemetry makes its span current here). */
   around<T>(event: StatementEvent, run: () => Promise<T>): Promise<T>;
   /** A statement finished on a node, successfully or not. */
@@ -68,6 +70,7 @@ export class StatementObservers implements StatementObserver {
   readonly #finished: readonly Finished[];
   readonly #refused: readonly Refused[];
   readonly #wrapper: StatementWrapper | undefined;
+  readonly wraps: boolean;
 
   constructor(
     listeners: readonly (StatementListener | undefined)[],
@@ -85,6 +88,7 @@ export class StatementObservers implements StatementObserver {
     this.#finished = finished;
     this.#refused = refused;
     this.#wrapper = wrapper;
+    this.wraps = wrapper !== undefined;
   }
 
   routed(reason: RoutingReason, node: ClusterNode): void {

@@ -21,8 +21,11 @@ function contextKeys(): { suppress: symbol; outer: symbol } {
  * is installed. Without a context manager registered this is a plain call (and the API is not
  * loaded: without one, a context set here would reach no callback anyway).
  */
-export function untraced<T>(fn: () => T): T {
-  if (!otelRegistered('context')) return fn();
+export function untraced<T>(fn: () => T): T;
+/** `fn(arg)`, untraced: a function made once rather than a closure per call (the acquire). */
+export function untraced<A, T>(fn: (arg: A) => T, arg: A): T;
+export function untraced<A, T>(fn: (arg?: A) => T, arg?: A): T {
+  if (!otelRegistered('context')) return fn(arg);
   const { context } = otelApi();
   const active = context.active();
   // Every statement's acquire comes through here, nearly always from the same context (the
@@ -33,7 +36,7 @@ export function untraced<T>(fn: () => T): T {
     lastSuppressed = active.setValue(suppress, true).setValue(outerKey, outer);
     lastActive = active;
   }
-  return context.with(lastSuppressed, fn);
+  return context.with(lastSuppressed, fn, undefined, arg);
 }
 
 let lastActive: Context | undefined;
