@@ -3,7 +3,9 @@
 // pgpulse adapter: point reads on one node, reads over two replicas, and a mixed read/write
 // workload (1 write in 5). Every row is a ratio of median throughputs from alternating runs.
 // Run: pnpm bench:compare   (PAIRS=6 SECONDS=1 by default; ONLY=pool,drizzle,typeorm,prisma
-// runs those sections alone; the markdown table goes to stdout)
+// runs those sections alone; the markdown table goes to stdout). It measures the built bundle
+// and adapters (bench/built.sh); PGPULSE_BENCH_SOURCE=1 measures the TypeScript sources.
+import { type Cluster, createCluster } from '@pgpulse/core';
 import { withPgPulse } from '@pgpulse/drizzle';
 import { pgpulseAdapter } from '@pgpulse/prisma';
 import { startCluster } from '@pgpulse/sandbox';
@@ -15,8 +17,8 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { integer, pgTable, text, withReplicas } from 'drizzle-orm/pg-core';
 import pg from 'pg';
 import { DataSource, EntitySchema } from 'typeorm';
-import { type Cluster, createCluster } from '../packages/core/src/index.js';
 import { PrismaClient } from '../packages/prisma/test/generated/client.js';
+import { measuredForm } from './lib/measured-form.js';
 import { type PairResult, runPair, type Step, table } from './lib/pairs.js';
 
 const PAIRS = Number(process.env.PAIRS ?? 6);
@@ -311,6 +313,7 @@ try {
     `\n${PAIRS} pairs x ${SECONDS}s per arm, ${WORKERS} workers, pools of ${WORKERS} per node, Node ${process.version}, PostgreSQL ${sandbox.version}. ` +
       `One-node cluster: ${prepared.prepared} prepared, ${prepared.executedByName} executed by name, ${prepared.reprepared} re-prepared.`,
   );
+  console.log(measuredForm());
 } finally {
   for (const close of closers.reverse()) await close().catch(() => {});
   await sandbox.stop();

@@ -1,11 +1,13 @@
 // Routing overhead: the same point-select and insert workloads through a raw pg.Pool and
 // through cluster.pool, both against the same primary of a sandbox cluster, interleaved
 // A B B A over several pairs so drift hits both sides alike. Also the classifier's cost per
-// call, cached and uncached. Run: pnpm bench:routing
+// call, cached and uncached. Run: pnpm bench:routing (the built bundle, bench/built.sh;
+// PGPULSE_BENCH_SOURCE=1: the TypeScript sources)
 import { createClassifier, createCluster, loadParser } from '@pgpulse/core';
 import { startCluster } from '@pgpulse/sandbox';
 import pg from 'pg';
 import { compare, type Workload } from './lib/measure.js';
+import { measuredForm } from './lib/measured-form.js';
 
 const options = {
   pairs: Number(process.env.PAIRS ?? 6),
@@ -68,3 +70,4 @@ const cachedNs = ((performance.now() - t) * 1e6) / N;
 console.log(
   `classifier: uncached ${uncachedUs.toFixed(2)} µs/call, cached ${cachedNs.toFixed(0)} ns/call (goal < 1 µs)`,
 );
+console.log(measuredForm(['@pgpulse/core']));

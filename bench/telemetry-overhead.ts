@@ -1,6 +1,7 @@
 // Throughput with OpenTelemetry spans + metrics (real SDK, batch span processor, in-memory
 // exporter) and slow-query capture on, against the same cluster set-up with both off, on the
-// same sandbox primary, interleaved. Goal: within 5 %. Run: pnpm bench:telemetry
+// same sandbox primary, interleaved. Goal: within 5 %. Run: pnpm bench:telemetry (the built
+// bundle, bench/built.sh; PGPULSE_BENCH_SOURCE=1: the TypeScript sources)
 import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
@@ -14,6 +15,7 @@ import { createCluster } from '@pgpulse/core';
 import { startCluster } from '@pgpulse/sandbox';
 import pg from 'pg';
 import { compare, type Workload } from './lib/measure.js';
+import { measuredForm } from './lib/measured-form.js';
 
 class QuietReader extends MetricReader {
   protected override async onForceFlush(): Promise<void> {}
@@ -170,6 +172,7 @@ try {
   await Promise.all(
     [off, on, onPrepared, tracesOnly, tracesOnlyPrepared].map((cluster) => cluster.close()),
   );
+  console.log(measuredForm(['@pgpulse/core']));
 } finally {
   clearInterval(trim);
   await sandbox.stop();
