@@ -232,6 +232,122 @@ describe('a Client class of your own', () => {
   });
 });
 
+/**
+ * A Client class that logs when each statement of interest (text starting with a marker) is
+ * (a leading comment "pipelined a" logs as "a") is handed to pg and when its answer comes back: a pipelined send shows as a second 'send'
+ * before the first 'done'.
+ */
+function recordingClient(log: string[], marker: string): typeof pg.Client {
+  return class Recording extends pg.Client {
+    // biome-ignore lint/suspicious/noExplicitAny: pg.Client#query's overloads, passed through.
+    override query(...args: any[]): any {
+      const first = args[0] as string | { text?: string };
+      const text = typeof first === 'string' ? first : (first?.text ?? '');
+      const result = (super.query as (...a: unknown[]) => unknown)(...args);
+      if (text.startsWith(marker) && result instanceof Promise) {
+        const tag = text.slice(marker.length).trim().split(' ')[0];
+        log.push(`send ${tag}`);
+        result.then(
+          () => log.push(`done ${tag}`),
+          () => log.push(`done ${tag}`),
+        );
+      }
+      return result;
+    }
+  } as typeof pg.Client;
+}
+
+describe("pg's pipeline option", () => {
+  it('a checked-out client reports pipeline as the pool was asked (false by default), and answers statements issued together in order', async () => {
+    const plain = await pgPool({}).connect();
+    expect((plain as unknown as { pipeline: boolean }).pipeline).toBe(false);
+    plain.release();
+    const client = await pgPool({ pipeline: true }).connect();
+    expect((client as unknown as { pipeline: boolean }).pipeline).toBe(true);
+    const answers = await Promise.all(
+      [1, 2, 3].map((n) => client.query('SELECT $1::int AS num', [n])),
+    );
+    expect(answers.map((r) => r.rows[0].num)).toEqual([1, 2, 3]);
+    client.release();
+  });
+
+  it('inside a transaction, statements issued together go out before the first answer; without pipeline, one at a time', async () => {
+    const marker = '/* pipelined';
+    const sendOrder = async (pipeline: boolean): Promise<string[]> => {
+      const log: string[] = [];
+      const pool = pgPool({ pipeline, max: 1, Client: recordingClient(log, marker) });
+      const client = await pool.connect();
+      await client.query('BEGIN');
+      const rows = await Promise.all([
+        client.query(`${marker} a */ SELECT pg_sleep(0.2)::text AS v`),
+        client.query(`${marker} b */ SELECT 'b' AS v`),
+        client.query(`${marker} c */ SELECT 'c' AS v`),
+      ]);
+      await client.query('COMMIT');
+      client.release();
+      expect(rows.map((r) => Object.keys(r.rows[0]))).toEqual([['v'], ['v'], ['v']]);
+      return log;
+    };
+    expect(await sendOrder(false)).toEqual([
+      'send a',
+      'done a',
+      'send b',
+      'done b',
+      'send c',
+      'done c',
+    ]);
+    const pipelined = await sendOrder(true);
+    expect(pipelined.slice(0, 3)).toEqual(['send a', 'send b', 'send c']);
+    expect(pipelined.filter((e) => e.startsWith('done'))).toEqual(['done a', 'done b', 'done c']);
+  });
+
+  it('a pipelined transaction keeps its meaning: an error aborts what follows, ROLLBACK undoes it, COMMIT keeps every row', async () => {
+    const pool = pgPool({ pipeline: true, max: 1 });
+    const client = await pool.connect();
+    await client.query('BEGIN');
+    const settled = await Promise.allSettled([
+      client.query("INSERT INTO driver_items VALUES (901, 'p') RETURNING id"),
+      client.query('SELECT 1 / 0'),
+      client.query("INSERT INTO driver_items VALUES (902, 'p')"),
+    ]);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+    expect(((settled[1] as PromiseRejectedResult).reason as { code?: string }).code).toBe('22012');
+    expect(((settled[2] as PromiseRejectedResult).reason as { code?: string }).code).toBe('25P02');
+    await client.query('ROLLBACK');
+    await client.query('BEGIN');
+    const inserts = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        client.query("INSERT INTO driver_items VALUES ($1, 'p') RETURNING id", [910 + i]),
+      ),
+    );
+    expect(inserts.map((r) => r.rows[0].id)).toEqual(Array.from({ length: 20 }, (_, i) => 910 + i));
+    await client.query('COMMIT');
+    client.release();
+    const kept = await sandbox.query<{ n: number }>(
+      'primary',
+      "SELECT count(*)::int AS n FROM driver_items WHERE tag = 'p' AND id BETWEEN 900 AND 999",
+    );
+    expect(kept[0]?.n).toBe(20);
+    // The connection went back outside any transaction and serves the next caller.
+    expect((await pool.query('SELECT 1 AS one')).rows[0].one).toBe(1);
+  });
+
+  it('a pg whose Client does not pipeline: the first statement fails with a ConfigError naming pool.pipeline', async () => {
+    class NoPipeline extends pg.Client {
+      constructor(config: pg.ClientConfig) {
+        super(config);
+        // What a pg before 8.23 leaves: no pipeline flag at all.
+        (this as unknown as { pipeline: unknown }).pipeline = undefined;
+      }
+    }
+    const pool = pgPool({ pipeline: true, Client: NoPipeline, max: 1 });
+    const err = (await pool.query('SELECT 1').catch((e: unknown) => e)) as ConfigError;
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.issues[0]?.field).toBe('pool.pipeline');
+    expect(err.issues[0]?.message).toMatch(/pg 8\.23/);
+  });
+});
+
 describe("a failed connect, as the driver gave it (ORMs map the driver's codes)", () => {
   it("a server that hangs up: pool.connect() and pool.query() fail with the driver's error (ECONNRESET), pgpulse's account attached", async () => {
     const { createServer } = await import('node:net');

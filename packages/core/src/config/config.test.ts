@@ -76,6 +76,7 @@ describe('parseConfig: defaults', () => {
       pooling: 'transaction',
       resetOnRelease: 'none',
       binary: false,
+      pipeline: false,
     });
     expect(config.loadBalancing).toBe('round-robin');
     expect(config.readWriteSplit).toBe(true);

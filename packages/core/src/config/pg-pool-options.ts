@@ -64,6 +64,7 @@ const KNOWN = [
   'log',
   'Client',
   'binary',
+  'pipeline',
   'Promise',
 ] as const;
 
@@ -152,6 +153,10 @@ export function fromPgPoolOptions(
   if (options.binary !== undefined) {
     if (typeof options.binary === 'boolean') pool.binary = options.binary;
     else refuse('binary', 'must be true or false');
+  }
+  if (options.pipeline !== undefined) {
+    if (typeof options.pipeline === 'boolean') pool.pipeline = options.pipeline;
+    else refuse('pipeline', 'must be true or false');
   }
   if (options.Promise !== undefined && options.Promise !== Promise) {
     refuse('Promise', 'pgpulse returns native Promises; a custom Promise library is not supported');

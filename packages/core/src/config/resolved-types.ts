@@ -64,6 +64,8 @@ export interface ResolvedPoolConfig {
   readonly resetOnRelease: option.ResetOnRelease;
   /** Binary results on the application's connections. */
   readonly binary: boolean;
+  /** The application's connections pipeline statements (pg's `pipeline`). */
+  readonly pipeline: boolean;
   /** The class of the application's connections; absent: pg.Client. */
   readonly Client?: typeof pg.Client;
 }

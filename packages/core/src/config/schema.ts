@@ -75,6 +75,7 @@ const poolSchema = section(
     pooling: choice(['transaction', 'session', 'statement']).default('transaction'),
     resetOnRelease: choice(['none', 'objects', 'all']).default('none'),
     binary: bool().default(false),
+    pipeline: bool().default(false),
     Client: z.custom<typeof pg.Client>(isClientConstructor, CLIENT_PHRASE).optional(),
   },
   'an object of pool options',

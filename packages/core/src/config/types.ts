@@ -71,6 +71,14 @@ export interface PoolOptions {
    */
   binary?: boolean;
   /**
+   * Pipeline the application's connections (pg's `pipeline`, pg >= 8.23); default false.
+   * Inside a transaction a checked-out client sends statements issued together without
+   * waiting for each answer; elsewhere each statement is routed on its own, one at a time.
+   * Automatic prepared statements are off on a pipelined pool; cursors and streams are
+   * refused by pg on a pipelined connection.
+   */
+  pipeline?: boolean;
+  /**
    * The class of the application's connections (pg.Pool's `Client`): pg.Client, a class
    * extending it (an instrumented or extended client), or a look-alike constructor, called as
    * pg.Pool calls it: `new Client(config)` with pgpulse's resolved connection fields for each

@@ -52,6 +52,8 @@ export class ConnectionSet {
   generation = 0;
   /** The application's connections ask for binary results (pool.binary). */
   readonly binary: boolean;
+  /** The application's connections pipeline statements (pool.pipeline). */
+  readonly pipeline: boolean;
 
   // The password is a closure in here: pg calls it while authenticating; nothing shows it.
   readonly #clientConfig: pg.ClientConfig;
@@ -96,8 +98,10 @@ export class ConnectionSet {
         : { application_name: connection.application_name ?? options.applicationName }),
       // pg's own flag: every extended-protocol statement on the connection asks for binary.
       ...(options.binary === true ? { binary: true } : {}),
+      ...(options.pipeline === true ? { pipeline: true } : {}),
     } as pg.ClientConfig;
     this.binary = options.binary === true;
+    this.pipeline = options.pipeline === true;
     this.#Client = options.Client ?? pg.Client;
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#minSize = options.minSize;
@@ -139,6 +143,8 @@ export class ConnectionSet {
         forgetPassword(client, this.#password);
       }
       if (!hasProtocolStream(client)) throw lookAlikeRefused();
+      if (this.pipeline && (client as { pipeline?: unknown }).pipeline !== true)
+        throw pipelineUnsupported();
       await this.setup?.(client);
     } catch (err) {
       this.connecting.delete(conn);
@@ -160,8 +166,12 @@ export class ConnectionSet {
    * results, whatever pool.binary says), no set-up hook, not counted anywhere (pgpulse's own one-off work when no pooled one is free).
    */
   async openOutside(): Promise<pg.Client> {
-    // pgpulse's own work parses what it reads as text.
-    const client = new this.#Client({ ...this.#clientConfig, binary: false } as pg.ClientConfig);
+    // pgpulse's own work parses what it reads as text, one statement at a time.
+    const client = new this.#Client({
+      ...this.#clientConfig,
+      binary: false,
+      pipeline: false,
+    } as pg.ClientConfig);
     client.on('error', () => destroySocket(client));
     try {
       await untraced(() => connectClient(client));
@@ -315,6 +325,17 @@ export class ConnectionSet {
  * cannot see a connection left inside a transaction, so handing it to the next caller would
  * leak one caller's transaction into another's statements.
  */
+/** pool.pipeline asked of a pg (or a Client class) whose connections do not pipeline. */
+function pipelineUnsupported(): ConfigError {
+  return new ConfigError([
+    {
+      field: 'pool.pipeline',
+      message:
+        "the connection did not turn pipelining on (client.pipeline is not true): pg's Client pipelines from pg 8.23; upgrade pg, or leave pipeline off",
+    },
+  ]);
+}
+
 function lookAlikeRefused(): ConfigError {
   return new ConfigError([
     {

@@ -144,6 +144,11 @@ export class NodePool {
     return this.#conns.binary;
   }
 
+  /** The application's connections pipeline statements (pool.pipeline). */
+  get pipeline(): boolean {
+    return this.#conns.pipeline;
+  }
+
   acquire(): Promise<PooledConnection> {
     if (this.#ending) return Promise.reject(new PoolClosedError(this.label));
     return this.#dispatcher.acquire();

@@ -10,10 +10,19 @@ import type { Clock } from './clock.js';
  */
 export type NodePoolOptions = Omit<
   ResolvedPoolConfig,
-  'pooling' | 'resetOnRelease' | 'maxUses' | 'exitOnIdle' | 'statementTimeoutMs' | 'warm' | 'binary'
+  | 'pooling'
+  | 'resetOnRelease'
+  | 'maxUses'
+  | 'exitOnIdle'
+  | 'statementTimeoutMs'
+  | 'warm'
+  | 'binary'
+  | 'pipeline'
 > & {
   /** Binary results on every connection (pg's `binary`); default false. */
   readonly binary?: boolean;
+  /** Every connection pipelines statements (pg's `pipeline`); default false. */
+  readonly pipeline?: boolean;
   /** Default 'none'. */
   readonly resetOnRelease?: ResetOnRelease;
   readonly applicationName?: string;

@@ -10,7 +10,9 @@ import type { QueryRequest } from './query-args.js';
  * Sends one statement on its connection: by an automatic prepared name when the hook takes it,
  * else as the application gave it. A transaction-mode pooler may run each statement on another
  * server connection, where a prepared name does not exist (PgBouncer < 1.21: 42P05 / 26000):
- * there no automatic names, and the application's own are sent unnamed.
+ * there no automatic names, and the application's own are sent unnamed. A pipelined
+ * connection gets no automatic names either: statements in flight together would race to
+ * prepare and deallocate on it.
  */
 export function send(
   client: pg.Client,
@@ -25,7 +27,9 @@ export function send(
       ? request.config.name === undefined
         ? undefined
         : client.query(unnamed(request.config))
-      : prepared?.run(client, request, cls, node, event)) ??
+      : client.pipeline
+        ? undefined
+        : prepared?.run(client, request, cls, node, event)) ??
     (request.plain
       ? client.query(request.text, request.config.values)
       : client.query(request.config))

@@ -8,6 +8,7 @@ import { type PooledConnection, transactionStatus } from '../pool/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import { acquire } from './acquire.js';
 import { HeldConnection } from './checkout-hold.js';
+import type { Classification } from './classification.js';
 import type { Executor } from './executor.js';
 import { closePin, needsPrimary, openPin, type Pin, pinClassification, replayOn } from './pin.js';
 import { isSubmittable, normalizeQueryArgs, type QueryRequest, settle } from './query-args.js';
@@ -22,10 +23,14 @@ export interface ClientOwner {
   expired(): boolean;
   /** The pool's connections ask for binary results (pg.Client's `binary`). */
   binary(): boolean;
+  /** The pool's connections pipeline statements (pg.Client's `pipeline`). */
+  pipeline(): boolean;
 }
 
 /**
- * What `pool.connect()` returns. Statements are serialised, as on a pg client. Outside a
+ * What `pool.connect()` returns. Statements run in the order they were issued, as on a pg
+ * client: one at a time, except that on a pipelined pool the statements issued together
+ * inside a transaction go out without waiting for each other's answers. Outside a
  * transaction each statement is routed on its own; BEGIN, session state or a cursor pins one
  * real connection (invariant 2) until the transaction ends or the client is released.
  *
@@ -45,6 +50,11 @@ export class RoutedClient extends EventEmitter {
   readonly #streams = new Set<Pin>();
   #hold: HeldConnection | undefined;
   #tail: Promise<unknown> = Promise.resolve();
+  /**
+   * Statements sent one at a time that have not settled (see pipelinable). Not reset at
+   * checkout: one still running from the last checkout keeps the next from pipelining.
+   */
+  #queued = 0;
   #released = false;
   /** end() was called while checked out: no more statements. */
   #ended = false;
@@ -88,6 +98,11 @@ export class RoutedClient extends EventEmitter {
   /** pg.Client's flag: statements with parameters return binary results (pool.binary). */
   get binary(): boolean {
     return this.owner.binary();
+  }
+
+  /** pg.Client's flag: the connections pipeline statements (pool.pipeline). */
+  get pipeline(): boolean {
+    return this.owner.pipeline();
   }
 
   /** Where this client's statements are routed from: its view's fixed scope, or the current one. */
@@ -179,19 +194,73 @@ export class RoutedClient extends EventEmitter {
       const callback = [second, third].find((a) => typeof a === 'function');
       return settle(Promise.reject(err), callback as Parameters<typeof settle>[1], null);
     }
-    // The scope is taken now: a release right after the call must not change where it runs.
-    const scope = this.scope();
-    const run = () => this.run(request, scope);
+    const pipelined = this.pipelinable(request);
+    let sent: Promise<pg.QueryResult>;
+    if (pipelined !== undefined) {
+      sent = this.runPipelined(pipelined.pin, pipelined.cls, request);
+    } else {
+      // The scope is taken now: a release right after the call must not change where it runs.
+      const scope = this.scope();
+      const run = () => this.run(request, scope);
+      this.#queued++;
+      sent = this.#tail.then(run, run);
+    }
     const result = this.owner.track(
-      this.#tail.then(run, run).catch((err: unknown) => {
+      sent.catch((err: unknown) => {
         // close()'s deadline cut this client's connection under its statement.
         if (this.owner.expired() && !(err instanceof ClusterClosedError))
           throw new ClusterClosedError({ cause: err });
         throw surfaceDriverError(err);
       }),
     );
-    this.#tail = result.catch(() => {});
+    // What comes after waits for this one too; a pipelined statement does not replace the
+    // statements still in flight ahead of it.
+    this.#tail = pipelined
+      ? Promise.all([this.#tail, result.catch(noop)])
+      : result.then(this.#dequeued, this.#dequeued);
     return settle(result, request.callback, null);
+  }
+
+  /**
+   * The pin a statement can be pipelined on, or undefined when it must wait its turn. Only
+   * where the answers ahead of it cannot change where it runs: the pool pipelines, a
+   * transaction is open on the pin (its statements stay there until COMMIT or ROLLBACK), every
+   * statement ahead was itself pipelined (so none of them can end the transaction, move the
+   * pin or open one), and the statement neither controls the transaction nor changes the
+   * session (those go one at a time, as they decide what follows).
+   */
+  private pipelinable(
+    request: QueryRequest,
+  ): { readonly pin: Pin; readonly cls: Classification } | undefined {
+    const pin = this.#pin;
+    if (pin === undefined || this.#queued > 0 || !this.owner.pipeline()) return undefined;
+    if (this.#released || this.#ended || this.#settingUp || pin.streaming) return undefined;
+    if (transactionStatus(pin.connection.client) === 'I') return undefined;
+    const cls = this.executor.classify(request.text);
+    if (cls.transaction !== undefined || cls.session !== undefined) return undefined;
+    return { pin, cls };
+  }
+
+  readonly #dequeued = (): void => {
+    this.#queued--;
+  };
+
+  /** Sends a statement on the pin now, behind those already on its connection (pg queues them). */
+  private runPipelined(
+    pin: Pin,
+    cls: Classification,
+    request: QueryRequest,
+  ): Promise<pg.QueryResult> {
+    if (this.owner.expired()) return Promise.reject(new ClusterClosedError());
+    return this.executor
+      .execute({ node: pin.node, reason: 'pinned' }, pin.connection, request, cls)
+      .catch((err: unknown) => {
+        if (isAvailabilityError(err) && this.#pin === pin) {
+          this.#pin = undefined;
+          closePin(pin, true);
+        }
+        throw err;
+      });
   }
 
   release(err?: unknown): void {
@@ -361,9 +430,13 @@ export class RoutedClient extends EventEmitter {
       streaming.connection.client.once('drain', streaming.onDrain);
       streaming.connection.client.query(submittable);
     };
-    this.#tail = this.#tail.then(start, start).catch((err: unknown) => {
-      (submittable as unknown as EventEmitter).emit?.('error', err);
-    });
+    this.#queued++;
+    this.#tail = this.#tail
+      .then(start, start)
+      .catch((err: unknown) => {
+        (submittable as unknown as EventEmitter).emit?.('error', err);
+      })
+      .then(this.#dequeued);
     return submittable;
   }
 
@@ -386,3 +459,5 @@ export class RoutedClient extends EventEmitter {
     }
   }
 }
+
+function noop(): void {}

@@ -54,6 +54,7 @@ export class RoutingPool extends pg.Pool {
     track: (work) => this.#work.track(work),
     expired: () => this.#expired,
     binary: () => this.executor.router.nodes.some((node) => node.pool.binary),
+    pipeline: () => this.executor.router.nodes.some((node) => node.pool.pipeline),
   };
   /**
    * Statements and checkouts issued and not yet at a node's pool. pg.Pool counts a client in
