@@ -11,10 +11,17 @@ import { launch, signal } from './postmaster.js';
 import { FaultProxy } from './proxy.js';
 import { sleep, waitUntil } from './wait.js';
 
+/** How long promote(), follow() and waitForReplay() wait before they throw. */
 export interface WaitOptions {
+  /** Milliseconds (default 30 000 for promote(), 15 000 for follow() and waitForReplay()). */
   readonly timeoutMs?: number;
 }
 
+/**
+ * A running sandbox from startCluster(): a PostgreSQL primary and its streaming standbys on
+ * local ports, addressed by node name (`primary`, `replica1`...). stop() ends the servers and
+ * deletes their folder.
+ */
 export class SandboxCluster implements Disposable {
   private readonly nodes: Node[];
   private stopped = false;

@@ -1,8 +1,13 @@
 /** What the sandbox writes into each node's postgresql.conf and pg_hba.conf. */
 import type { Node } from './node.js';
 
+/**
+ * A postgresql.conf value in `ClusterOptions.settings`: a string is written quoted, a number as
+ * it is, a boolean as `on` or `off`.
+ */
 export type SettingValue = string | number | boolean;
 
+/** What startCluster() starts: how many standbys, from which binaries, and how they are set up. */
 export interface ClusterOptions {
   /** Number of streaming replicas (default 2). */
   readonly replicas?: number;

@@ -2,6 +2,10 @@
 import type { ChildProcess } from 'node:child_process';
 import type { FaultProxy } from './proxy.js';
 
+/**
+ * What a node is now: the `primary`, a streaming `replica`, or `detached` (a former primary
+ * once promote() made another node primary, until follow() makes it a standby again).
+ */
 export type SandboxRole = 'primary' | 'replica' | 'detached';
 
 /** One PostgreSQL server of the sandbox. */

@@ -6,6 +6,10 @@ import {
   type Socket,
 } from 'node:net';
 
+/**
+ * What a FaultProxy does with traffic: `pass` forwards it (after any latency()), `blackhole`
+ * holds it until heal().
+ */
 export type ProxyMode = 'pass' | 'blackhole';
 
 /**

@@ -23,6 +23,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** How long waitUntil() checks, how often, and what its time-out error says. */
 export interface WaitUntilOptions {
   /** How long to keep checking (default 10 000 ms). */
   readonly timeoutMs?: number;

@@ -3,7 +3,9 @@ import type { FastifyPluginCallback } from 'fastify';
 import fp from 'fastify-plugin';
 import { firstValue, headerNames, type RequestContextOptions } from './request.js';
 
+/** What the Fastify plugin takes: the cluster, and the token headers (RequestContextOptions). */
 export interface PgPulseFastifyOptions extends RequestContextOptions {
+  /** The cluster each request's context belongs to. */
   readonly cluster: Cluster;
 }
 

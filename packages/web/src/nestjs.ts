@@ -17,7 +17,12 @@ import { headerNames, type RequestContextOptions } from './request.js';
 /** Injection token of the cluster: `constructor(@Inject(PGPULSE_CLUSTER) cluster: Cluster)`. */
 export const PGPULSE_CLUSTER = Symbol.for('@pgpulse/web:cluster');
 
+/**
+ * What `PgPulseModule.forRoot()` takes: the cluster, and the token headers
+ * (RequestContextOptions).
+ */
 export interface PgPulseModuleOptions extends RequestContextOptions {
+  /** The cluster each request's context belongs to, provided as PGPULSE_CLUSTER. */
   readonly cluster: Cluster;
 }
 

@@ -12,6 +12,7 @@ export interface Listenable {
 
 type Subscribe = (event: string, listener: (...args: unknown[]) => void) => unknown;
 
+/** How long nextEvent() waits, and which events count. */
 export interface NextEventOptions<A extends unknown[]> {
   /** Rejects after this long (default 10 000 ms): a guard against a hang, not a speed check. */
   readonly timeoutMs?: number;

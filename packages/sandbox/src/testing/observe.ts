@@ -21,6 +21,10 @@ export interface CountingCluster {
   };
 }
 
+/**
+ * Which statements observe() and observeFailure() count, and the pgpulse cluster whose
+ * counters they also read.
+ */
 export interface ObserveOptions {
   /**
    * A PostgreSQL regular expression (`~`; start it with `(?i)` to ignore case) that a
@@ -43,11 +47,15 @@ export interface Observation {
   readonly pgpulse: string[];
 }
 
+/** What observe() returns: where the matching statements ran, and what `fn` resolved to. */
 export interface Observed<T> extends Observation {
+  /** What `fn` resolved to. */
   readonly result: T;
 }
 
+/** What observeFailure() returns: where the matching statements ran, and how `fn` failed. */
 export interface ObservedFailure extends Observation {
+  /** What `fn` threw or rejected with. */
   readonly error: unknown;
 }
 
