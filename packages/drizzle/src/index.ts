@@ -72,8 +72,7 @@ export type PgPulseDatabase<TSchema extends AnySchema = Record<string, never>> =
     $cached(options?: CachedOptions): PgPulseScopedDatabase<TSchema>;
   };
 
-/** What a scoped block returns: a thenable (such as a lazy query builder) becomes a started promise. */
-
+/** Runs a block inside a pgpulse scope: a thenable it returns (a lazy query builder) becomes a started promise. */
 type Scope = <T>(fn: () => T) => InScope<T>;
 
 /**

@@ -108,6 +108,14 @@ function isExtendable(client: object): client is ExtendableClient {
   return typeof (client as { $extends?: unknown }).$extends === 'function';
 }
 
+/** `$cached()` clients kept per distinct options (a tag per row must not grow this without end). */
+const MAX_CACHED_CLIENTS = 256;
+
+/** Checks `$cached()`'s options (a ConfigError that says what to do); returns their memo key. */
+function cachedKey(cluster: Cluster, options: CachedOptions): string {
+  return `cache:${cachedOptionsKey(cluster.cache.enabled, options, 'prisma.$cached()')}`;
+}
+
 /**
  * Prisma merges the `findUnique`/`findUniqueOrThrow` calls that reach it in the same tick into
  * one statement, sent from a `process.nextTick` callback scheduled by the first of them, so the
@@ -118,14 +126,6 @@ function isExtendable(client: object): client is ExtendableClient {
  * scope, opening a batch of its own (calls that join it run in that scope, which is safe).
  * Cost: one event-loop turn for these two operations under such a scope.
  */
-/** `$cached()` clients kept per distinct options (a tag per row must not grow this without end). */
-const MAX_CACHED_CLIENTS = 256;
-
-/** Checks `$cached()`'s options (a ConfigError that says what to do); returns their memo key. */
-function cachedKey(cluster: Cluster, options: CachedOptions): string {
-  return `cache:${cachedOptionsKey(cluster.cache.enabled, options, 'prisma.$cached()')}`;
-}
-
 const MERGED_BY_PRISMA = new Set(['findUnique', 'findUniqueOrThrow']);
 
 /** A query hook that runs each query inside `scope`, when the query runs. */

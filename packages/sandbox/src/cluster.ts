@@ -73,6 +73,7 @@ export class SandboxCluster implements Disposable {
     return this.pg.version;
   }
 
+  /** The node named `name` ('primary', 'replica1', ...); throws for a name not in the cluster. */
   node(name: string): SandboxNode {
     return this.get(name);
   }
@@ -152,6 +153,7 @@ export class SandboxCluster implements Disposable {
     this.get(name).replayPaused = true;
   }
 
+  /** Resumes WAL replay paused by pauseReplay(): the standby catches up on what it received. */
   async resumeReplay(name: string): Promise<void> {
     await this.query(name, 'SELECT pg_wal_replay_resume()');
     this.get(name).replayPaused = false;

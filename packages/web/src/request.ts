@@ -10,8 +10,9 @@ export interface RequestContextOptions {
    */
   readonly header?: string;
   /**
-   * Where the integrations that can (Fastify, Hono) put the request's token when it wrote
-   * something; default the same header, `false` for none.
+   * The response header that carries the request's token when it wrote something (Fastify,
+   * Hono and NestJS set it once the handler is done; Express when the handler calls
+   * `sendToken`); default the same header, `false` for none.
    */
   readonly responseHeader?: string | false;
 }
