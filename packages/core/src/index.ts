@@ -38,6 +38,7 @@ export {
   type QueryAnalysis,
   type QuerySuggestion,
   type SlowQueryEntry,
+  type SlowQueryReport,
 } from './analysis/index.js';
 export type { CachedOptions, CacheStats } from './cache/index.js';
 export { CACHE_TYPES_ID, cachedOptionsKey, withNamedTypes } from './cache/index.js';
@@ -52,7 +53,6 @@ export {
   createPoolFromPgOptions,
   DEFAULT_CLOSE_TIMEOUT_MS,
   type RouteExplanation,
-  type SlowQueryReport,
 } from './cluster/index.js';
 export type {
   CacheOptions,

@@ -56,6 +56,7 @@ export {
   tokenizeExpression,
 } from './plan-expression.js';
 export { redactPlan } from './redact-plan.js';
+export { type PlanRecorder, SlowQueries, type SlowQueryReport } from './slow-queries.js';
 export { SlowQueryLog } from './slow-query-log.js';
 export type * from './slow-query-log-types.js';
 export { inspectStatement, type StatementShape } from './statement.js';

@@ -1,3 +1,4 @@
+import type { SlowQueries } from '../analysis/index.js';
 import type { ResultCache } from '../cache/index.js';
 import { ConfigError } from '../errors/index.js';
 import type { FailoverCoordinator } from '../failover/index.js';
@@ -5,7 +6,6 @@ import type { HealthMonitor } from '../health/index.js';
 import type { Monitoring } from '../monitoring/index.js';
 import type { FunctionCatalog, RoutingPool } from '../routing/index.js';
 import type { ClusterNode } from '../topology/index.js';
-import type { SlowQueries } from './slow-queries.js';
 import { DEFAULT_CLOSE_TIMEOUT_MS } from './types.js';
 
 /** What close() stops, drains and ends, built by the wiring. */

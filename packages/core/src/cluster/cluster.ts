@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { analyzeQuery, type QueryAnalysis } from '../analysis/index.js';
+import { analyzeQuery, type QueryAnalysis, type SlowQueryReport } from '../analysis/index.js';
 import { type CachedOptions, runCached } from '../cache/index.js';
 import {
   type ConsistencyLevel,
@@ -22,7 +22,6 @@ import type { RoutingPool } from '../routing/index.js';
 import { isParserLoaded } from '../sql/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import { closeParts, closeTimeoutMs } from './close.js';
-import type { SlowQueryReport } from './slow-queries.js';
 import type {
   CloseOptions,
   ClusterCache,

@@ -1,6 +1,5 @@
 export { Cluster, createCluster } from './cluster.js';
 export { createPoolFromPgOptions } from './from-pg-pool.js';
-export type { SlowQueryReport } from './slow-queries.js';
 export {
   type CloseOptions,
   type ClusterCache,

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import { fingerprintQuery } from '../analysis/index.js';
+import { fingerprintQuery, SlowQueries } from '../analysis/index.js';
 import { createBalancer } from '../balancing/index.js';
 import type { InvalidationChannel, ResultCache } from '../cache/index.js';
 import type { ResolvedConfig } from '../config/index.js';
@@ -35,7 +35,6 @@ import type { ClusterNode } from '../topology/index.js';
 import { wireCache } from './cache-wiring.js';
 import { buildNodes, buildProbers } from './nodes.js';
 import { Readiness } from './ready.js';
-import { SlowQueries } from './slow-queries.js';
 import type { ClusterCache, ClusterEvents } from './types.js';
 
 /** How often to retry reading the catalog's volatile functions after a failure. */
@@ -237,7 +236,8 @@ export function wireCluster(
     // Each module's part, in this order: the consistency positions first, the catalog's
     // refusal handling before the cluster's 'replica-refused' event.
     new StatementObservers(
-      [reasons, guard, slow, monitoring, catalog, readiness, refusalEvents(events)],
+      // The slow-query log marks a slow statement before telemetry records its span.
+      [reasons, guard, slow, telemetry, monitoring, catalog, readiness, refusalEvents(events)],
       telemetry,
     ),
     () => {

@@ -37,6 +37,8 @@ export { RoutingPool } from './routing-pool.js';
 export { type PoolScope, poolView } from './scoped-pool.js';
 export {
   RoutingCounts,
+  type SlowMark,
+  type SlowMarkPlan,
   type StatementEvent,
   type StatementListener,
   type StatementObserver,

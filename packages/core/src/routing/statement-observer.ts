@@ -1,3 +1,4 @@
+import type { SpanContext } from '@opentelemetry/api';
 import type { RouteScope } from '../context/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import type { Classification } from './classification.js';
@@ -14,6 +15,38 @@ export interface StatementEvent {
   readonly scope: RouteScope | undefined;
   /** Set while it runs when it was sent as an automatic prepared statement (telemetry). */
   prepared?: PreparedUse;
+  /** Set when it finished over the slow-query threshold, for the listeners after that log's. */
+  slow?: SlowMark;
+}
+
+/**
+ * What the slow-query log (analysis/) notes on a statement over the threshold, for the
+ * listeners after it in the chain: telemetry records the span with it (a `pgpulse.slow_query`
+ * event) and leaves the span's context here, so that the plan, captured later off the query
+ * path, is recorded linked to that span.
+ */
+export interface SlowMark {
+  readonly fingerprint: string;
+  /** Normalized text (literals as $n). */
+  readonly query: string;
+  readonly thresholdMs: number;
+  /** The plan already captured for this fingerprint, if any. */
+  readonly plan: SlowMarkPlan | undefined;
+  /** The statement's span, once recorded (telemetry). */
+  spanContext: SpanContext | undefined;
+}
+
+/** What a span reads of a captured plan (analysis/'s CapturedPlan has this shape and more). */
+export interface SlowMarkPlan {
+  readonly node: string;
+  readonly mode: string;
+  /** Redacted (literals masked) by the capture. */
+  readonly plan: unknown;
+  readonly findings: readonly {
+    readonly severity: string;
+    readonly kind: string;
+    readonly message: string;
+  }[];
 }
 
 export interface StatementOutcome {

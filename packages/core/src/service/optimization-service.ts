@@ -11,13 +11,8 @@ import {
   rebuildBloatedIndexes,
   rebuildIndex,
 } from '../advisors/index.js';
-import type { QueryAnalysis } from '../analysis/index.js';
-import {
-  Cluster,
-  type ClusterStats,
-  createCluster,
-  type SlowQueryReport,
-} from '../cluster/index.js';
+import type { QueryAnalysis, SlowQueryReport } from '../analysis/index.js';
+import { Cluster, type ClusterStats, createCluster } from '../cluster/index.js';
 import type { PgPulseConfig } from '../config/index.js';
 import type { InScope } from '../context/index.js';
 import {

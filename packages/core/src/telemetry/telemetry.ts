@@ -9,7 +9,12 @@ import type {
 } from '@opentelemetry/api';
 import pg from 'pg';
 import type { CapturedPlan } from '../analysis/index.js';
-import type { StatementEvent, StatementOutcome } from '../routing/index.js';
+import type {
+  SlowMark,
+  StatementEvent,
+  StatementListener,
+  StatementOutcome,
+} from '../routing/index.js';
 import { sqlStateOf } from '../sql/index.js';
 import type { ClusterNode } from '../topology/index.js';
 import { otelApi, otelRegistered, outerContext } from '../tracing/index.js';
@@ -43,7 +48,7 @@ const BREAKER_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
  * brings the SDK. Without one registered (or configured), nothing is recorded and the API is
  * not loaded.
  */
-export class Telemetry {
+export class Telemetry implements StatementListener {
   private tracerOf: Tracer | undefined;
   private instruments: { duration: Histogram; slow: Counter } | undefined;
   private readonly texts = new QueryTexts();
@@ -160,25 +165,23 @@ export class Telemetry {
   }
 
   /**
-   * Records the statement's span and its duration. A slow statement's span gets a
-   * `pgpulse.slow_query` event, with the plan's findings when a plan of its fingerprint is known.
+   * Its part of the statement chain: records every statement's span and duration. A statement
+   * the slow-query log marked (`event.slow`, set before this listener) gets a
+   * `pgpulse.slow_query` event, with the plan's findings when a plan of its fingerprint is
+   * known, and its span's context is left on the mark for the plan captured later.
    */
-  finished(
-    event: StatementEvent,
-    outcome: StatementOutcome,
-    slow?: SlowStatement,
-  ): SpanContext | undefined {
+  finished(event: StatementEvent, outcome: StatementOutcome): void {
     const tracer = this.tracer();
     const instruments = this.metrics();
     // No SDK registered (and none configured): nothing to record, and the API stays unloaded.
-    if (!tracer && !instruments) return undefined;
+    if (!tracer && !instruments) return;
+    const slow = event.slow;
     const node = event.node;
     const { operation, summary } = summarize(event.request.text);
     const endTime = performance.timeOrigin + performance.now();
     const error = outcome.error;
     const code = error === undefined ? undefined : sqlStateOf(error);
     const errorType = error === undefined ? undefined : (code ?? errorName(error));
-    let spanContext: SpanContext | undefined;
     if (tracer) {
       const span = tracer.startSpan(
         summary,
@@ -197,7 +200,7 @@ export class Telemetry {
       }
       if (slow) span.addEvent('pgpulse.slow_query', slowAttributes(slow), endTime);
       span.end(endTime);
-      spanContext = span.spanContext();
+      if (slow) slow.spanContext = span.spanContext();
     }
     if (instruments) {
       if (slow) instruments.slow.add(1, { 'pgpulse.node': node.name, 'pgpulse.role': node.role });
@@ -206,7 +209,6 @@ export class Telemetry {
         this.metricAttributes(node, operation, errorType),
       );
     }
-    return spanContext;
   }
 
   /** A read served by the result cache: no statement ran, so a short span says so. */
@@ -225,10 +227,7 @@ export class Telemetry {
    * A plan captured after its statement's span ended: recorded as a short `pgpulse.explain` span
    * linked to that statement's span, with the plan and findings as an event.
    */
-  planCaptured(
-    statement: SpanContext | undefined,
-    slow: SlowStatement & { plan: CapturedPlan },
-  ): void {
+  planCaptured(statement: SpanContext | undefined, slow: SlowMark & { plan: CapturedPlan }): void {
     const tracer = this.tracer();
     if (!tracer) return;
     const span = tracer.startSpan(
@@ -297,17 +296,9 @@ export class Telemetry {
   }
 }
 
-export interface SlowStatement {
-  readonly fingerprint: string;
-  /** Normalized text (literals as $n). */
-  readonly query: string;
-  readonly thresholdMs: number;
-  readonly plan?: CapturedPlan | undefined;
-}
-
 const PLAN_ATTRIBUTE_LIMIT = 16_384;
 
-function slowAttributes(slow: SlowStatement): Attributes {
+function slowAttributes(slow: SlowMark): Attributes {
   const attributes: Attributes = {
     'pgpulse.fingerprint': slow.fingerprint,
     'pgpulse.slow.threshold_ms': slow.thresholdMs,

@@ -1,16 +1,21 @@
 import type { SpanContext } from '@opentelemetry/api';
-import {
-  type CapturedPlan,
-  type ConnectionProvider,
-  ExplainCapture,
-  type ExplainCaptureStats,
-  type SlowQueryEntry,
-  SlowQueryLog,
-} from '../analysis/index.js';
 import type { ResolvedSlowQueryConfig } from '../config/index.js';
-import type { Classifier, StatementEvent, StatementOutcome } from '../routing/index.js';
-import type { SlowStatement, Telemetry } from '../telemetry/index.js';
+import type {
+  Classifier,
+  SlowMark,
+  StatementEvent,
+  StatementListener,
+  StatementOutcome,
+} from '../routing/index.js';
 import { untraced } from '../tracing/index.js';
+import { ExplainCapture } from './explain-capture.js';
+import type {
+  CapturedPlan,
+  ConnectionProvider,
+  ExplainCaptureStats,
+} from './explain-capture-types.js';
+import { SlowQueryLog } from './slow-query-log.js';
+import type { SlowQueryEntry } from './slow-query-log-types.js';
 
 /**
  * What `cluster.slowQueries()` returns: the statements over the threshold with their captured
@@ -33,28 +38,35 @@ export interface SlowQueryReport {
   };
 }
 
-type JobContext = { readonly spanContext: SpanContext | undefined; readonly slow: SlowStatement };
+/**
+ * Where a plan captured after its statement finished is recorded (telemetry: a span linked to
+ * the statement's span, whose context the mark then holds).
+ */
+export interface PlanRecorder {
+  planCaptured(statement: SpanContext | undefined, slow: SlowMark & { plan: CapturedPlan }): void;
+}
 
 /**
- * The cluster's slow-query side: every statement over the threshold is recorded by
- * fingerprint, its span gets a slow-query event, and an EXPLAIN is queued (bounded, rate-limited,
- * off the query path) on the node that ran it; the plan comes back as a linked span.
+ * The cluster's slow-query side, one listener of the statement chain: every statement over the
+ * threshold is recorded by fingerprint and marked (`event.slow`) for the listeners after it
+ * (telemetry puts a slow-query event on its span), and an EXPLAIN is queued (bounded,
+ * rate-limited, off the query path) on the node that ran it; the plan goes to the recorder.
  */
-export class SlowQueries {
+export class SlowQueries implements StatementListener {
   private readonly log: SlowQueryLog;
-  private readonly capture: ExplainCapture<JobContext> | undefined;
+  private readonly capture: ExplainCapture<SlowMark> | undefined;
 
   constructor(
     private readonly config: ResolvedSlowQueryConfig,
     classifier: Classifier,
     connect: ConnectionProvider,
-    private readonly telemetry: Telemetry | undefined,
+    plans: PlanRecorder | undefined,
   ) {
     // A quarter for the log, a quarter for queued texts, half for plans (see maxBytes).
     const quarter = Math.max(1, Math.floor(config.maxBytes / 4));
     this.log = new SlowQueryLog({ captureParams: config.captureParams, maxBytes: quarter });
     this.capture = config.explain
-      ? new ExplainCapture<JobContext>({
+      ? new ExplainCapture<SlowMark>({
           connect,
           queueSize: config.queueSize,
           minIntervalMs: config.minExplainIntervalMs,
@@ -63,19 +75,16 @@ export class SlowQueries {
           analyze: config.explainAnalyze,
           classifier,
           onPlan: (job, plan) => {
-            if (job.context)
-              telemetry?.planCaptured(job.context.spanContext, { ...job.context.slow, plan });
+            const mark = job.context;
+            if (mark) plans?.planCaptured(mark.spanContext, { ...mark, plan });
           },
         })
       : undefined;
   }
 
-  /** Called for every finished statement; records its span (and more when it was slow). */
+  /** Its part of the statement chain: a statement over the threshold is logged and marked. */
   finished(event: StatementEvent, outcome: StatementOutcome): void {
-    if (outcome.durationMs < this.config.thresholdMs) {
-      this.telemetry?.finished(event, outcome);
-      return;
-    }
+    if (outcome.durationMs < this.config.thresholdMs) return;
     const { node, request } = event;
     const values = request.config.values as readonly unknown[] | undefined;
     const params = values ? { params: values } : {};
@@ -87,13 +96,16 @@ export class SlowQueries {
       node: node.name,
       role: node.role,
     });
-    const slow: SlowStatement = {
+    const mark: SlowMark = {
       fingerprint: recorded.fingerprint,
       query: recorded.normalized,
       thresholdMs: this.config.thresholdMs,
       plan: this.capture?.get(recorded.fingerprint),
+      // Telemetry, after this listener, records the span and leaves its context here; the
+      // EXPLAIN below never answers before that (it is queued and waits for a connection).
+      spanContext: undefined,
     };
-    const spanContext = this.telemetry?.finished(event, outcome, slow);
+    event.slow = mark;
     // The capture's EXPLAIN round trips are pgpulse's own: no span in the user's trace.
     untraced(() =>
       this.capture?.enqueue({
@@ -102,7 +114,7 @@ export class SlowQueries {
         node: node.name,
         fingerprint: recorded.fingerprint,
         kind: event.cls.kind,
-        context: { spanContext, slow },
+        context: mark,
       }),
     );
   }
