@@ -287,7 +287,10 @@ export class ConnectionSet {
     for (;;) {
       const oldest = this.idle[0];
       if (oldest === undefined || this.open <= this.#minSize) return;
-      if (now - oldest.idleSince < this.#idleTimeoutMs) break;
+      // Node's timers count whole milliseconds of a loop time read once per turn, so one set for
+      // the oldest's due can fire up to 1 ms early by performance.now(); closing within that
+      // millisecond keeps idleTimeoutMs as exact as pg's per-client timer instead of a turn late.
+      if (now - oldest.idleSince < this.#idleTimeoutMs - TIMER_RESOLUTION_MS) break;
       this.idle.shift();
       this.close(oldest, 'idle');
     }
@@ -325,6 +328,9 @@ export class ConnectionSet {
  * cannot see a connection left inside a transaction, so handing it to the next caller would
  * leak one caller's transaction into another's statements.
  */
+/** The resolution of Node's timers (see #sweepIdle). */
+const TIMER_RESOLUTION_MS = 1;
+
 /** pool.pipeline asked of a pg (or a Client class) whose connections do not pipeline. */
 function pipelineUnsupported(): ConfigError {
   return new ConfigError([
