@@ -67,7 +67,10 @@ export interface PoolOptions {
   resetOnRelease?: ResetOnRelease;
   /**
    * Ask for binary results on the application's connections (pg's `binary`); default false.
-   * pgpulse's own statements on them (EXPLAIN capture) still read text.
+   * pgpulse's own statements on them (EXPLAIN capture) still read text. pg itself reads binary
+   * fields through a UTF-8 string, which corrupts bytes it cannot carry (pg 8.23.1:
+   * `1000::int4` reads as 1007; node-postgres issue #3495): passed through as pg.Pool does,
+   * but do not use it for data until pg reads binary fields as bytes.
    */
   binary?: boolean;
   /**
