@@ -1,4 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { waitUntil } from '@pgpulse/sandbox/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
 
@@ -13,12 +14,9 @@ describe('query result cache across instances', () => {
   let b: Cluster;
   const KEYS = ['k1', 'k2', 'k3', 'k4', 'k5'];
 
+  /** Polls until `check` holds; the deadline guards against a hang, never times the cache. */
   const until = async (check: () => boolean | Promise<boolean>, what: string, ms = 10_000) => {
-    const deadline = Date.now() + ms;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await waitUntil(check, { timeoutMs: ms, message: `timed out waiting for ${what}` });
   };
 
   beforeAll(async () => {
@@ -125,6 +123,7 @@ describe('query result cache across instances', () => {
       const sentBefore = told;
       while (b.cache.channelStats().sent <= sentBefore) await new Promise((r) => setImmediate(r));
       told = b.cache.channelStats().sent;
+      // Random jitter in the workload (sometimes A reads at once, sometimes a little later).
       if (rng() < 0.2) await new Promise((r) => setTimeout(r, Math.floor(rng() * 3)));
       // A reads until the new value shows; a read begun 100 ms after the commit that still
       // returns the old value is stale.
@@ -168,7 +167,7 @@ describe('query result cache across instances', () => {
     // 1,500 tags of ~10 bytes: more than one NOTIFY payload holds.
     const tags = [...Array.from({ length: 1500 }, (_, i) => `tag-${i}-xx`), 't-last'];
     b.cache.invalidate({ tags });
-    await until(async () => (await tagged()) === start + 1, 'the tag invalidation', 2000);
+    await until(async () => (await tagged()) === start + 1, 'the tag invalidation');
   });
 
   it('while not subscribed, entries are not served past the bound; it resubscribes after a primary restart', async () => {
@@ -214,7 +213,7 @@ describe('query result cache across instances', () => {
       "B's primary back",
       20_000,
     );
-    await until(async () => (await read()).v === old + 100, "B's write after the restart", 2000);
+    await until(async () => (await read()).v === old + 100, "B's write after the restart");
   });
 });
 

@@ -61,6 +61,7 @@ function readLoop(c: Cluster) {
       } catch (err) {
         errors.push(err);
       }
+      // Paces the workload that runs through the outage; nothing waits on it.
       await sleep(2);
     }
   });
@@ -89,6 +90,7 @@ describe('failover', () => {
 
     const killedAt = performance.now();
     await s.kill('primary');
+    // An outage window on purpose: the read loop runs through it and the write below lands in it.
     await sleep(300);
     // Writes in the window fail fast with a retriable error, never hang.
     const t0 = performance.now();
@@ -102,23 +104,30 @@ describe('failover', () => {
     const promotedAt = performance.now();
     await s.follow('replica2', 'replica1');
     let firstWriteAt: number | undefined;
-    while (performance.now() - promotedAt < 10_000) {
-      try {
-        await c.pool.query("INSERT INTO events (note) VALUES ('after')");
-        firstWriteAt = performance.now();
-        break;
-      } catch {
-        await sleep(20);
-      }
+    try {
+      await waitUntil(
+        async () => {
+          await c.pool.query("INSERT INTO events (note) VALUES ('after')");
+          firstWriteAt = performance.now();
+          return true;
+        },
+        {
+          timeoutMs: 10_000,
+          intervalMs: 20,
+          retryErrors: true,
+          message: 'no write succeeded after the promotion',
+        },
+      );
+    } finally {
+      await reader.stop();
     }
-    await reader.stop();
     expect(firstWriteAt).toBeGreaterThan(promotedAt);
     const writeResumeMs = firstWriteAt! - promotedAt;
     console.log(
       `external failover: write unavailable ${(firstWriteAt! - killedAt).toFixed(0)} ms (kill→first write), ` +
         `first write ${writeResumeMs.toFixed(0)} ms after promotion; reads during window: ${reader.reads}, read errors: ${reader.errors.length}`,
     );
-    // Writes resumed (the loop above gives up at 10 s); how fast is printed, not asserted: a
+    // Writes resumed (the wait above gives up at 10 s); how fast is printed, not asserted: a
     // loaded machine stretches it (#11 item 13).
     expect(writeResumeMs).toBeLessThan(10_000);
     expect(reader.errors.map(String)).toEqual([]);
@@ -192,6 +201,7 @@ describe('failover', () => {
           acknowledged++;
         } catch {
           failed++;
+          // Backs off the workload between failed writes; nothing waits on it.
           await sleep(10);
         }
       }
@@ -209,10 +219,15 @@ describe('failover', () => {
     // The HA part pgpulse does not do: re-point the other standby so synchronous commits can finish.
     await s.follow(other, promoted);
     const ackBefore = acknowledged;
-    const resumed = performance.now();
-    while (acknowledged === ackBefore && performance.now() - resumed < 10_000) await sleep(10);
-    running = false;
-    await writer;
+    try {
+      await waitUntil(() => acknowledged > ackBefore, {
+        timeoutMs: 10_000,
+        message: 'no write was acknowledged after the failover',
+      });
+    } finally {
+      running = false;
+      await writer;
+    }
     const rows = await count(s, promoted);
     console.log(
       `automatic failover: promoted ${event.to} ${(performance.now() - killedAt).toFixed(0)} ms after the kill ` +
@@ -370,6 +385,7 @@ describe('replica lag', () => {
   it('an idle primary for longer than the lag limit does not make replicas look lagging', async () => {
     const { cluster: c } = await setup({}, { replicaLag: { maxLagMs: 200 } });
     await c.pool.query("INSERT INTO events (note) VALUES ('last write')");
+    // The primary must stay idle for longer than maxLagMs: a duration, not an event.
     await sleep(1000);
     for (const node of c.stats().nodes.filter((n) => n.role === 'replica')) {
       expect(node.lagging).toBe(false);
@@ -455,6 +471,7 @@ describe('read-your-writes', () => {
         // Another request, running meanwhile, keeps reading from replicas.
         const other = await c.context(() => port(c));
         if (replicaPorts.has(other)) otherOnReplica++;
+        // The reads must come later than the delay: the elapsed time is what is tested.
         await sleep(6 * INTERVAL);
         for (let i = 0; i < 20; i++) {
           later++;
@@ -537,6 +554,7 @@ describe('read-your-writes', () => {
           const n = Number(rows[0]!.n);
           if (n < last) backwards++;
           last = Math.max(last, n);
+          // Spreads the 300 reads over the writer's activity; nothing waits on it.
           await sleep(2);
         }
       });
@@ -554,6 +572,7 @@ describe('read-your-writes', () => {
     await c.context(async () => {
       await c.pool.query("INSERT INTO events (note) VALUES ('tw')");
       expect(await port(c)).toBe(s.primary.port);
+      // The 300 ms window must be over: the elapsed time is what is tested.
       await sleep(350);
       expect(await port(c)).not.toBe(s.primary.port);
     });

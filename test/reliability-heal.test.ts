@@ -1,5 +1,5 @@
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { closeAfterEach, sleep } from '@pgpulse/sandbox/testing';
+import { closeAfterEach, sleep, waitUntil } from '@pgpulse/sandbox/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
 
@@ -28,6 +28,7 @@ function readLoops(c: Cluster, workers: number) {
           errors.push({ at: performance.now(), error });
         }
         started[i] = undefined;
+        // Paces the workload; nothing waits on it.
         await sleep(1);
       }
     }),
@@ -69,23 +70,29 @@ describe('#11 item 5: a blackholed replica, healed', () => {
     });
     const loops = readLoops(c, 8);
     try {
+      // The loops run against a healthy cluster first, so the blackhole cuts reads in flight.
       await sleep(500);
       proxy.blackhole();
-      // Long enough for the probes to call it down (2 failed probes) on a loaded machine too.
-      const blackholedAt = performance.now();
-      while (downs.length === 0 && performance.now() - blackholedAt < 20_000) await sleep(50);
+      // Generous, for the probes to call it down (2 failed probes) on a loaded machine too.
+      await waitUntil(() => downs.length > 0, {
+        timeoutMs: 20_000,
+        message: 'replica-1 was not marked down after the blackhole',
+      });
       expect(downs.length).toBe(1);
+      // A window, not a wait: the loops keep reading while replica-1 stays partitioned.
       await sleep(1500);
       // Still partitioned: no read may still be waiting on replica-1 from before it was found down.
       const waitingSinceBefore = loops.started.filter((t) => t !== undefined && t < downs[0]!);
       proxy.heal();
       const healedAt = performance.now();
       // Replica-1 rejoins, then every loop must keep reading for 4 s.
-      while (performance.now() - healedAt < 20_000) {
-        const r1 = c.stats().nodes.find((n) => n.name === 'replica-1')!;
-        if (r1.up && r1.breaker === 'closed') break;
-        await sleep(50);
-      }
+      await waitUntil(
+        () => {
+          const r1 = c.stats().nodes.find((n) => n.name === 'replica-1')!;
+          return r1.up && r1.breaker === 'closed';
+        },
+        { timeoutMs: 20_000, message: 'replica-1 did not rejoin (up, breaker closed) after heal' },
+      );
       await sleep(4000);
       const checkedAt = performance.now();
       const stuck = loops.lastSuccess.filter((t) => t < checkedAt - 3000).length;

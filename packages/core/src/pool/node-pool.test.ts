@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
+import { sleep, waitUntil } from '@pgpulse/sandbox/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   ConfigError,
@@ -94,16 +95,9 @@ async function pidOf(conn: PooledConnection): Promise<number> {
   return result.rows[0]!.pid;
 }
 
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Polls until `check` holds; the deadline guards against a hang on a loaded machine. */
+async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  await waitUntil(check, { timeoutMs, message: 'the pool did not reach the expected state' });
 }
 
 async function rejection(promise: Promise<unknown>): Promise<{ err: unknown; ms: number }> {
@@ -235,6 +229,7 @@ describe('NodePool', () => {
       sample();
       conn.release();
     });
+    // Samples the backend count a few times while the workload runs; the pause only spaces them.
     const watcher = (async () => {
       for (let i = 0; i < 5; i++) {
         maxBackends = Math.max(maxBackends, await backends(app));
@@ -329,7 +324,7 @@ describe('NodePool', () => {
         conn.release();
       }),
     );
-    await sleep(20);
+    await waitFor(() => pool.figures().waiting === 6);
     expect(pool.figures().waiting).toBe(6);
     first.release();
     await Promise.all(waits);
@@ -346,6 +341,7 @@ describe('NodePool', () => {
       const a = await pool.acquire();
       const pid = await pidOf(a);
       a.release();
+      // Idle strictly longer than prePingAfterIdleMs (0), so the next acquire pre-pings.
       await sleep(5);
       // A healthy idle connection passes its pre-ping and is reused.
       const b = await pool.acquire();
@@ -376,13 +372,14 @@ describe('NodePool', () => {
       const a = await pool.acquire();
       const pid = await pidOf(a);
       a.release();
+      // Idle strictly longer than prePingAfterIdleMs (0), so the next acquire pre-pings.
       await sleep(5);
       proxy.blackhole();
       const started = performance.now();
       const acquiring = pool.acquire();
       // The ping is held past connectTimeoutMs, so that connection stays silent; the new one
       // it falls back to connects once the path is back.
-      await sleep(400);
+      await waitFor(() => pool.figures().prePingFailures === 1);
       proxy.heal();
       const b = await acquiring;
       const ms = performance.now() - started;
@@ -398,6 +395,7 @@ describe('NodePool', () => {
         proxy.port,
       );
       (await slow.acquire()).release();
+      // Idle strictly longer than prePingAfterIdleMs (0), so the next acquire pre-pings.
       await sleep(5);
       proxy.blackhole();
       const { err, ms: failedAfter } = await rejection(slow.acquire());
@@ -520,6 +518,7 @@ describe('NodePool', () => {
     expect(err).toBeInstanceOf(PoolClosedError);
     expect((err as Error).message).toContain('"primary"');
     await expect(pool.acquire()).rejects.toBeInstanceOf(PoolClosedError);
+    // A window, not a wait: end() must not settle while connections are still in use.
     await sleep(30);
     expect(ended).toBe(false);
     held.release();
