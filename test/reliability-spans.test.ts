@@ -7,7 +7,7 @@ import {
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { type SandboxCluster, startCluster } from '@pgpulse/sandbox';
-import { sleep } from '@pgpulse/sandbox/testing';
+import { sleep, waitUntil } from '@pgpulse/sandbox/testing';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, createCluster } from '../packages/core/src/index.js';
@@ -65,12 +65,17 @@ describe('#11 item 13: with instrumentation-pg, no span of pgpulse’s own work'
       for (let i = 0; i < 10; i++) {
         await cluster.pool.query('SELECT id FROM items WHERE id = $1', [i]);
         await cluster.pool.query('INSERT INTO items VALUES ($1)', [i]);
+        // Spreads the statements over several probe rounds, so probes run between them.
         await sleep(30);
       }
       parent.end();
     });
     // Let probe rounds and EXPLAIN captures run after the statements too.
-    while (cluster.stats().probeRounds < roundsBefore + 10) await sleep(20);
+    await waitUntil(() => cluster.stats().probeRounds >= roundsBefore + 10, {
+      timeoutMs: 30_000,
+      message: () => `10 probe rounds did not run (${cluster.stats().probeRounds - roundsBefore})`,
+    });
+    // A window, not a wait: spans that must not appear (from EXPLAIN captures) have time to.
     await sleep(200);
     const client = exporter.getFinishedSpans().filter((s) => s.kind === 2 /* CLIENT */);
     const foreign = client.filter((s) => s.instrumentationScope.name !== '@pgpulse/core');
