@@ -1,4 +1,3 @@
-import type { SpanContext } from '@opentelemetry/api';
 import type { ResolvedSlowQueryConfig } from '../config/index.js';
 import type {
   Classifier,
@@ -43,7 +42,8 @@ export interface SlowQueryReport {
  * the statement's span, whose context the mark then holds).
  */
 export interface PlanRecorder {
-  planCaptured(statement: SpanContext | undefined, slow: SlowMark & { plan: CapturedPlan }): void;
+  /** `slow.spanContext` is the statement's span, when telemetry recorded one. */
+  planCaptured(slow: SlowMark & { plan: CapturedPlan }): void;
 }
 
 /**
@@ -76,7 +76,7 @@ export class SlowQueries implements StatementListener {
           classifier,
           onPlan: (job, plan) => {
             const mark = job.context;
-            if (mark) plans?.planCaptured(mark.spanContext, { ...mark, plan });
+            if (mark) plans?.planCaptured({ ...mark, plan });
           },
         })
       : undefined;

@@ -323,11 +323,6 @@ export class ConnectionSet {
   }
 }
 
-/**
- * A connected pool.Client instance pgpulse cannot follow: without pg's protocol stream it
- * cannot see a connection left inside a transaction, so handing it to the next caller would
- * leak one caller's transaction into another's statements.
- */
 /** The resolution of Node's timers (see #sweepIdle). */
 const TIMER_RESOLUTION_MS = 1;
 
@@ -342,6 +337,11 @@ function pipelineUnsupported(): ConfigError {
   ]);
 }
 
+/**
+ * A connected pool.Client instance pgpulse cannot follow: without pg's protocol stream it
+ * cannot see a connection left inside a transaction, so handing it to the next caller would
+ * leak one caller's transaction into another's statements.
+ */
 function lookAlikeRefused(): ConfigError {
   return new ConfigError([
     {

@@ -45,6 +45,8 @@ export class RoutingPool extends pg.Pool {
   readonly #setups: ConnectionSetup[] = [];
   /** The face of each physical connection (see RoutedClient). */
   readonly #faces = new WeakMap<pg.Client, RoutedClient>();
+  #binary: boolean | undefined;
+  #pipeline: boolean | undefined;
   readonly #owner: ClientOwner = {
     released: (client, err) => {
       this.#work.checkedIn(client);
@@ -53,8 +55,10 @@ export class RoutingPool extends pg.Pool {
     },
     track: (work) => this.#work.track(work),
     expired: () => this.#expired,
-    binary: () => this.executor.router.nodes.some((node) => node.pool.binary),
-    pipeline: () => this.executor.router.nodes.some((node) => node.pool.pipeline),
+    // Fixed by the config: read once (the routed client asks for pipeline per statement).
+    binary: () => (this.#binary ??= this.executor.router.nodes.some((node) => node.pool.binary)),
+    pipeline: () =>
+      (this.#pipeline ??= this.executor.router.nodes.some((node) => node.pool.pipeline)),
   };
   /**
    * Statements and checkouts issued and not yet at a node's pool. pg.Pool counts a client in

@@ -3,7 +3,6 @@ import type {
   Counter,
   Histogram,
   MeterProvider,
-  SpanContext,
   Tracer,
   TracerProvider,
 } from '@opentelemetry/api';
@@ -227,9 +226,10 @@ export class Telemetry implements StatementListener {
    * A plan captured after its statement's span ended: recorded as a short `pgpulse.explain` span
    * linked to that statement's span, with the plan and findings as an event.
    */
-  planCaptured(statement: SpanContext | undefined, slow: SlowMark & { plan: CapturedPlan }): void {
+  planCaptured(slow: SlowMark & { plan: CapturedPlan }): void {
     const tracer = this.tracer();
     if (!tracer) return;
+    const statement = slow.spanContext;
     const span = tracer.startSpan(
       'pgpulse.explain',
       {
